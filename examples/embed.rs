@@ -1,0 +1,32 @@
+//! `embed`: another program using the host as a library.
+//!
+//! Runs its arguments as a command inside a fresh view and exits with the
+//! command's status, the way `umview` does, in a dozen lines.
+
+use std::ffi::OsString;
+
+use viewos_core::{View, ViewConfig};
+use viewos_hyper::{Host, HostConfig, Program, Role};
+
+fn main() {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if argv.is_empty() {
+        eprintln!("usage: embed prog [args]");
+        std::process::exit(2);
+    }
+    let view = View::new(ViewConfig {
+        name: "embedded".into(),
+        no_nesting: false,
+    });
+    let program = Program {
+        argv,
+        role: Role::Main,
+    };
+    match Host::new(view, HostConfig::default()).run(&[program]) {
+        Ok(exit) => std::process::exit(exit.shell_status()),
+        Err(e) => {
+            eprintln!("embed: {e}");
+            std::process::exit(125);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Which families of system calls a view must see.
+//!
+//! The host installs a seccomp filter that stops a traced program only on
+//! the calls some loaded service can change. Everything else runs at native
+//! speed. Services declare their needs as an [`Interest`]; the view's
+//! interest is the union over its services plus what the host itself needs.
+
+use bitflags::bitflags;
+
+bitflags! {
+    /// A set of system call families.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Interest: u32 {
+        /// Calls that name a file by path (open, stat, mkdir, readlink, ...).
+        const PATH = 1 << 0;
+        /// Calls on file descriptors (read, write, lseek, fstat, ioctl, ...).
+        const FD = 1 << 1;
+        /// Socket creation and socket calls (socket, bind, connect, ...).
+        const SOCKET = 1 << 2;
+        /// Program execution (execve, execveat).
+        const EXEC = 1 << 3;
+        /// mount(2) and umount2(2).
+        const MOUNT = 1 << 4;
+        /// User and group identity (setuid, getuid, capget, ...).
+        const IDENTITY = 1 << 5;
+        /// Host name and uname.
+        const UTS = 1 << 6;
+    }
+}
+
+impl Interest {
+    /// What the host needs with no module loaded: its control call (always
+    /// trapped), program execution and mounts.
+    pub const HOST_MINIMUM: Interest = Interest::EXEC.union(Interest::MOUNT);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_is_exec_and_mount() {
+        assert!(Interest::HOST_MINIMUM.contains(Interest::EXEC));
+        assert!(Interest::HOST_MINIMUM.contains(Interest::MOUNT));
+        assert!(!Interest::HOST_MINIMUM.contains(Interest::PATH));
+    }
+}

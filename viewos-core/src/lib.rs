@@ -1,0 +1,39 @@
+//! # viewos-core: the View-OS Service API
+//!
+//! View-OS gives every process below `umview` its own *view* of the system.
+//! A view is a stack of **services** (modules): each one virtualizes some
+//! system calls (paths below a mount point, file descriptors it handed out,
+//! sockets of a family, device numbers) and leaves every other call to the
+//! real kernel.
+//!
+//! This crate is the API between the host that intercepts system calls
+//! (`viewos-hyper`, built on ptrace and seccomp) and the services. It knows
+//! nothing of ptrace: a service written against it can be driven by any host
+//! that decodes system calls into the requests defined here.
+//!
+//! What is here:
+//! - [`Errno`]: every failure inside a view is an errno value, exactly as the
+//!   kernel would report it.
+//! - [`Interest`]: the families of system calls a service needs to see; the
+//!   host traps nothing else, so a view with no module is nearly free.
+//! - [`Service`]: the trait every module implements.
+//! - [`ModuleRegistry`]: built-in modules by name (`umview -p NAME`).
+//! - [`View`]: one view's configuration and loaded services.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod errno;
+mod interest;
+mod registry;
+mod service;
+mod view;
+
+pub use errno::Errno;
+pub use interest::Interest;
+pub use registry::{ModuleFactory, ModuleRegistry};
+pub use service::Service;
+pub use view::{View, ViewConfig};
+
+/// Version of this API. A module built against another version is refused.
+pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,102 @@
+//! `umview`: run a program in a view.
+//!
+//! The binary defines the C `main` itself (`no_main`) so that the Rust
+//! runtime does not change signal dispositions (it would ignore SIGPIPE, and
+//! that would be inherited by every program in the view).
+
+#![no_main]
+
+use std::ffi::OsString;
+
+use viewos_core::{ModuleRegistry, View, ViewConfig};
+use viewos_hyper::cli::{self, Parsed};
+use viewos_hyper::{rc, Host, HostConfig, HyperError, Program, Role};
+
+/// The modules built into this binary.
+fn registry() -> ModuleRegistry {
+    ModuleRegistry::new()
+}
+
+/// Reads a signal's current disposition and sets `SIG_IGN`.
+fn ignore(signal: i32) -> libc::sighandler_t {
+    // SAFETY: signal(2) with SIG_IGN; the previous handler is returned and
+    // restored in the children before exec.
+    unsafe { libc::signal(signal, libc::SIG_IGN) }
+}
+
+fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
+    let registry = registry();
+    let mut view = View::new(ViewConfig {
+        name: opts.view_name.clone().unwrap_or_default(),
+        no_nesting: opts.no_nesting,
+    });
+    for p in &opts.preload {
+        let factory = registry
+            .get(&p.module)
+            .ok_or_else(|| (HyperError::UnknownModule(p.module.clone()), 2))?;
+        let service = factory(&p.options).map_err(|errno| {
+            (
+                HyperError::Module {
+                    name: p.module.clone(),
+                    errno,
+                },
+                2,
+            )
+        })?;
+        view.add_service(service);
+    }
+    let mut programs: Vec<Program> = match rc::rc_files(opts.rc_file.as_deref()) {
+        Ok(files) => files.iter().map(|f| rc::rc_program(f)).collect(),
+        Err(msg) => {
+            eprintln!("umview: {msg}");
+            return Ok(2);
+        }
+    };
+    programs.push(Program {
+        argv: opts.command.clone(),
+        role: Role::Main,
+    });
+    // Like a shell waiting for a foreground job, umview ignores the
+    // keyboard's SIGINT and SIGQUIT (they reach the programs in the view
+    // directly); the programs get the dispositions umview was started with.
+    let int = ignore(libc::SIGINT);
+    let quit = ignore(libc::SIGQUIT);
+    let config = HostConfig {
+        seccomp: !opts.no_seccomp,
+        log_file: opts.log_file.clone(),
+        quiet: opts.quiet,
+        child_dispositions: vec![(libc::SIGINT, int), (libc::SIGQUIT, quit)],
+    };
+    let exit = Host::new(view, config)
+        .run(&programs)
+        .map_err(|e| (e, 125))?;
+    Ok(exit.shell_status())
+}
+
+/// The process entry point.
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let opts = match cli::parse(args) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Help) => {
+            print!("{}", cli::HELP);
+            return 0;
+        }
+        Ok(Parsed::Version) => {
+            println!("{}", cli::version());
+            return 0;
+        }
+        Err(msg) => {
+            eprintln!("umview: {msg}");
+            return 2;
+        }
+    };
+    match run(opts) {
+        Ok(code) => code,
+        Err((e, code)) => {
+            eprintln!("umview: {e}");
+            code
+        }
+    }
+}

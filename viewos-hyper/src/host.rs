@@ -1,0 +1,95 @@
+//! The host as a library: build a view, run programs in it.
+//!
+//! `umview` is a thin command-line front end over [`Host`]; another program
+//! can embed a view the same way:
+//!
+//! ```no_run
+//! use viewos_core::{View, ViewConfig};
+//! use viewos_hyper::{Host, HostConfig, Program, Role};
+//!
+//! let view = View::new(ViewConfig::default());
+//! let host = Host::new(view, HostConfig::default());
+//! let exit = host
+//!     .run(&[Program { argv: vec!["ls".into(), "/".into()], role: Role::Main }])
+//!     .expect("view ran");
+//! println!("ls ended with {}", exit.shell_status());
+//! ```
+
+use viewos_core::View;
+
+use crate::error::HyperError;
+use crate::filter::Filter;
+use crate::log::Log;
+use crate::spawn::Disposition;
+use crate::syscalls::{self, Context};
+use crate::tracer::{Exit, Program, Tracer};
+
+/// How the host traces.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Use a seccomp filter so only interesting syscalls stop (default).
+    /// `false` is the slow reference path: every syscall stops.
+    pub seccomp: bool,
+    /// Write a debug log of what the host does to this file (`-o`).
+    pub log_file: Option<String>,
+    /// Do not print warnings (`-q`).
+    pub quiet: bool,
+    /// Signal dispositions the started programs get (for example the
+    /// dispositions the host itself was started with, when it changes its
+    /// own). By default SIGPIPE is reset to its default action, undoing the
+    /// Rust runtime's `SIG_IGN`.
+    pub child_dispositions: Vec<(i32, libc::sighandler_t)>,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            seccomp: true,
+            log_file: None,
+            quiet: false,
+            child_dispositions: vec![(libc::SIGPIPE, libc::SIG_DFL)],
+        }
+    }
+}
+
+/// A view ready to run programs.
+pub struct Host {
+    view: View,
+    config: HostConfig,
+}
+
+impl Host {
+    /// A host for `view`.
+    pub fn new(view: View, config: HostConfig) -> Host {
+        Host { view, config }
+    }
+
+    /// The seccomp filter this view needs, or `None` with `seccomp: false`.
+    pub fn filter(&self) -> Option<Filter> {
+        self.config
+            .seccomp
+            .then(|| Filter::new(&syscalls::filter_rules(self.view.interest())))
+    }
+
+    /// Runs `programs` in order inside the view and waits until no process
+    /// of the view is left. Returns how the last main program ended.
+    pub fn run(self, programs: &[Program]) -> Result<Exit, HyperError> {
+        let filter = self.filter();
+        let log = match &self.config.log_file {
+            Some(path) => Log::to_file(path)?,
+            None => Log::disabled(),
+        };
+        let dispositions = self
+            .config
+            .child_dispositions
+            .iter()
+            .map(|&(signal, action)| Disposition { signal, action })
+            .collect();
+        let ctx = Context {
+            view: self.view,
+            log,
+        };
+        let mut tracer = Tracer::new(ctx, filter, dispositions, self.config.quiet);
+        tracer.run(programs)
+    }
+}

@@ -1,0 +1,36 @@
+//! # viewos-hyper: the View-OS host
+//!
+//! This crate runs programs inside a view. It traces the whole process tree
+//! with ptrace, lets a seccomp-bpf filter stop only the system calls the
+//! view's services can change, decodes those calls, asks the view
+//! ([`viewos_core::View`]) and writes the answers back. It knows nothing of
+//! any particular module.
+//!
+//! Follow one system call through the crate:
+//! 1. [`filter`] decides in the kernel whether the call stops at all;
+//! 2. [`tracer`] receives the stop from `waitpid` and reads the call with
+//!    [`ptrace`];
+//! 3. [`syscalls`] finds the handler by number (one file per family) and
+//!    reads arguments through [`memory`];
+//! 4. the handler's [`syscalls::Verdict`] is applied: run natively, or skip
+//!    with a value or an errno.
+//!
+//! [`spawn`] starts programs in the view, [`host`] is the library entry
+//! point and `src/bin/umview.rs` the command line.
+
+pub mod arch;
+pub mod cli;
+pub mod error;
+pub mod filter;
+pub mod host;
+pub mod log;
+pub mod memory;
+pub mod ptrace;
+pub mod rc;
+pub mod spawn;
+pub mod syscalls;
+pub mod tracer;
+
+pub use error::HyperError;
+pub use host::{Host, HostConfig};
+pub use tracer::{Exit, Program, Role};

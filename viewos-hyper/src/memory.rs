@@ -1,0 +1,191 @@
+//! Reading and writing a traced program's memory.
+//!
+//! Everything goes through `process_vm_readv`/`process_vm_writev`: one
+//! system call per transfer, never word-by-word `PTRACE_PEEKDATA`. Addresses
+//! come from the traced program and may be anything; a bad one gives
+//! `EFAULT`, exactly what the kernel would answer the program.
+
+use viewos_core::Errno;
+
+/// Largest path the kernel accepts, including the terminating NUL.
+pub const PATH_MAX: usize = 4096;
+
+const PAGE: u64 = 4096;
+
+/// Reads up to `buf.len()` bytes at `addr` of process `pid`; returns how many
+/// bytes could be read (short at the first unreadable page).
+pub fn read_partial(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`, which we own and may write; the remote
+    // iovec is only interpreted by the kernel in the other process's address
+    // space, where a bad address yields EFAULT, not undefined behaviour here.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        let e = Errno::from(std::io::Error::last_os_error());
+        // ESRCH: the process is gone; anything else about the remote range
+        // is a fault from the program's point of view.
+        return Err(if e.raw() == libc::ESRCH {
+            e
+        } else {
+            Errno::EFAULT
+        });
+    }
+    Ok(n as usize)
+}
+
+/// Reads exactly `buf.len()` bytes at `addr`, or fails with `EFAULT`.
+pub fn read_exact(pid: i32, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    if read_partial(pid, addr, buf)? == buf.len() {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes (NUL included) at
+/// `addr`. A string with no NUL within `max` bytes is `ENAMETOOLONG`; an
+/// unreadable byte before the NUL is `EFAULT`; a NULL pointer is `EFAULT`.
+pub fn read_cstring(pid: i32, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+    if addr == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let mut out = Vec::with_capacity(256);
+    let mut cur = addr;
+    while out.len() < max {
+        // Never cross a page boundary in one read: the next page may be
+        // unmapped although the string ends before it.
+        let to_page_end = (PAGE - cur % PAGE) as usize;
+        let want = to_page_end.min(max - out.len());
+        let start = out.len();
+        out.resize(start + want, 0);
+        let got = read_partial(pid, cur, &mut out[start..])?;
+        out.truncate(start + got);
+        if let Some(pos) = out[start..].iter().position(|&b| b == 0) {
+            out.truncate(start + pos);
+            return Ok(out);
+        }
+        if got < want {
+            return Err(Errno::EFAULT);
+        }
+        cur = match cur.checked_add(want as u64) {
+            Some(c) => c,
+            None => return Err(Errno::EFAULT),
+        };
+    }
+    Err(Errno::ENAMETOOLONG)
+}
+
+/// Reads a path argument: at most `PATH_MAX` bytes with its NUL.
+pub fn read_path(pid: i32, addr: u64) -> Result<Vec<u8>, Errno> {
+    read_cstring(pid, addr, PATH_MAX)
+}
+
+/// Writes `data` at `addr` of process `pid`, all or `EFAULT`.
+pub fn write_all(pid: i32, addr: u64, data: &[u8]) -> Result<(), Errno> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: `local` describes `data`, which the kernel only reads; the
+    // remote range is checked by the kernel in the other address space.
+    let n = unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 || n as usize != data.len() {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> i32 {
+        std::process::id() as i32
+    }
+
+    #[test]
+    fn reads_own_string() {
+        let s = b"/usr/bin/env\0trailing";
+        let got = read_cstring(me(), s.as_ptr() as u64, PATH_MAX).expect("readable");
+        assert_eq!(got, b"/usr/bin/env");
+    }
+
+    #[test]
+    fn null_and_wild_pointers_fault() {
+        assert_eq!(read_cstring(me(), 0, PATH_MAX), Err(Errno::EFAULT));
+        assert_eq!(read_cstring(me(), 8, PATH_MAX), Err(Errno::EFAULT));
+        assert_eq!(
+            read_cstring(me(), 0xffff_ffff_ffff_f000, PATH_MAX),
+            Err(Errno::EFAULT)
+        );
+    }
+
+    #[test]
+    fn unterminated_is_too_long() {
+        let s = vec![b'a'; PATH_MAX + 10];
+        assert_eq!(
+            read_cstring(me(), s.as_ptr() as u64, PATH_MAX),
+            Err(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn string_ending_at_page_edge_before_unmapped_page() {
+        // Map two pages, unmap the second, put the string at the very end of
+        // the first: the read must stop at the NUL and not fault.
+        // SAFETY: anonymous private mapping, no aliasing; we unmap below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: second page of our own mapping.
+        unsafe { libc::munmap((p as *mut u8).add(4096).cast(), 4096) };
+        // SAFETY: the first page is ours and writable.
+        let page = unsafe { std::slice::from_raw_parts_mut(p as *mut u8, 4096) };
+        page[4093..].copy_from_slice(b"ab\0");
+        let got = read_cstring(me(), p as u64 + 4093, PATH_MAX).expect("readable");
+        assert_eq!(got, b"ab");
+        page[4093..].copy_from_slice(b"abc");
+        assert_eq!(
+            read_cstring(me(), p as u64 + 4093, PATH_MAX),
+            Err(Errno::EFAULT)
+        );
+        // SAFETY: unmapping our own first page.
+        unsafe { libc::munmap(p, 4096) };
+    }
+
+    #[test]
+    fn write_round_trip() {
+        let mut target = [0u8; 4];
+        write_all(me(), target.as_mut_ptr() as u64, b"wxyz").expect("writable");
+        // The kernel wrote behind the compiler's back; read it volatile.
+        // SAFETY: reading our own initialized array.
+        let v = unsafe { std::ptr::read_volatile(&target) };
+        assert_eq!(&v, b"wxyz");
+        assert_eq!(write_all(me(), 8, b"x"), Err(Errno::EFAULT));
+    }
+}

@@ -1,0 +1,231 @@
+//! Starting a program inside the view.
+//!
+//! The child stops itself right after fork; the host seizes it with the
+//! trace options (so `PTRACE_O_EXITKILL` covers it from then on) and lets it
+//! go on. The child then installs the seccomp filter and execs the program,
+//! searching `PATH` like a shell. Its exec is the first call the view sees.
+//!
+//! Between fork and exec the child runs only async-signal-safe code: every
+//! string and array it needs is built before the fork.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::HyperError;
+use crate::filter::Filter;
+use crate::ptrace;
+
+/// A signal disposition the child restores before exec.
+#[derive(Clone, Copy)]
+pub struct Disposition {
+    /// The signal.
+    pub signal: i32,
+    /// What to set it to (as sigaction would take it).
+    pub action: libc::sighandler_t,
+}
+
+/// Everything the child needs, prepared before fork.
+struct Prepared {
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    not_found_msg: Vec<u8>,
+    denied_msg: Vec<u8>,
+    failed_msg: Vec<u8>,
+    filter_msg: Vec<u8>,
+}
+
+/// The paths `execvp` would try for `prog`.
+fn candidates(prog: &OsStr) -> Vec<CString> {
+    let bytes = prog.as_bytes();
+    let to_c = |b: &[u8]| CString::new(b).ok();
+    if bytes.contains(&b'/') {
+        return to_c(bytes).into_iter().collect();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .filter_map(|dir| {
+            let mut full = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
+            full.push(b'/');
+            full.extend_from_slice(bytes);
+            to_c(&full)
+        })
+        .collect()
+}
+
+fn prepare(argv: &[OsString]) -> Result<Prepared, HyperError> {
+    let prog = argv.first().map(|s| s.as_os_str()).unwrap_or_default();
+    let name = prog.to_string_lossy();
+    let bad = |what: &str| HyperError::Spawn {
+        program: name.to_string(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, what.to_string()),
+    };
+    if prog.is_empty() {
+        return Err(bad("empty program name"));
+    }
+    let argv = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| bad("argument contains a NUL byte")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Prepared {
+        candidates: candidates(prog),
+        argv,
+        not_found_msg: format!("umview: {name}: command not found\n").into_bytes(),
+        denied_msg: format!("umview: {name}: Permission denied\n").into_bytes(),
+        failed_msg: format!("umview: {name}: cannot execute\n").into_bytes(),
+        filter_msg: b"umview: cannot install the seccomp filter\n".to_vec(),
+    })
+}
+
+/// Forks, lets the host seize the child, and execs `argv` in it under
+/// `filter` (none: plain ptrace). Returns the child's pid; it is traced and
+/// running when this returns.
+pub fn spawn(
+    argv: &[OsString],
+    filter: Option<&Filter>,
+    dispositions: &[Disposition],
+) -> Result<i32, HyperError> {
+    let prep = prepare(argv)?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    let spawn_err = |source: io::Error| HyperError::Spawn {
+        program: String::from_utf8_lossy(prep.argv[0].as_bytes()).into_owned(),
+        source,
+    };
+
+    // SAFETY: the child only calls async-signal-safe functions on data
+    // prepared above and ends in execve or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(spawn_err(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: we are the child of fork; see child_after_fork.
+        unsafe { child_after_fork(parent, &prep, &argv_ptrs, filter, dispositions) }
+    }
+
+    // Parent: wait for the child's self-stop, seize it, let it go on.
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes the status into our local.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED | libc::__WALL) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(spawn_err(e));
+        }
+    }
+    if !libc::WIFSTOPPED(status) {
+        return Err(spawn_err(io::Error::other(
+            "the child died before it could be traced",
+        )));
+    }
+    if let Err(source) = ptrace::seize(pid, ptrace::TRACE_OPTIONS) {
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(HyperError::Ptrace {
+            operation: "seize",
+            pid,
+            source,
+        });
+    }
+    // SAFETY: sending SIGCONT to our own (now traced) child.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    Ok(pid)
+}
+
+/// The child's side, from fork to exec. Never returns.
+///
+/// # Safety
+/// Must only be called in the child of `fork`; uses only async-signal-safe
+/// calls and memory prepared before the fork.
+unsafe fn child_after_fork(
+    parent: i32,
+    prep: &Prepared,
+    argv: &[*const libc::c_char],
+    filter: Option<&Filter>,
+    dispositions: &[Disposition],
+) -> ! {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let die = |msg: &[u8], code: i32| -> ! {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+            libc::_exit(code)
+        }
+    };
+    // If the host dies before it seizes us, die with it.
+    // SAFETY: plain integer prctl and getppid.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if libc::getppid() != parent {
+            libc::_exit(127);
+        }
+        for d in dispositions {
+            libc::signal(d.signal, d.action);
+        }
+        libc::kill(libc::getpid(), libc::SIGSTOP);
+        // Seized and continued: from now on EXITKILL covers us.
+        libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    }
+    if let Some(f) = filter {
+        if f.install().is_err() {
+            die(&prep.filter_msg, 126);
+        }
+    }
+    let mut denied = false;
+    let mut other = false;
+    for cand in &prep.candidates {
+        // SAFETY: `cand` and `argv` are NUL-terminated and live; environ is
+        // the process environment.
+        unsafe { libc::execve(cand.as_ptr(), argv.as_ptr(), environ) };
+        // SAFETY: reading errno right after the failed call.
+        match unsafe { *libc::__errno_location() } {
+            libc::ENOENT | libc::ENOTDIR => {}
+            libc::EACCES => denied = true,
+            _ => other = true,
+        }
+    }
+    if denied {
+        die(&prep.denied_msg, 126)
+    } else if other {
+        die(&prep.failed_msg, 126)
+    } else {
+        die(&prep.not_found_msg, 127)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_means_no_path_search() {
+        let c = candidates(OsStr::new("./x"));
+        assert_eq!(c, vec![CString::new("./x").unwrap()]);
+    }
+
+    #[test]
+    fn path_search_order() {
+        let c = candidates(OsStr::new("true"));
+        assert!(!c.is_empty());
+        assert!(c.iter().all(|p| p.as_bytes().ends_with(b"/true")));
+    }
+
+    #[test]
+    fn nul_in_argument_is_refused() {
+        let argv = vec![OsString::from("echo"), OsString::from("a\0b")];
+        assert!(prepare(&argv).is_err());
+    }
+}

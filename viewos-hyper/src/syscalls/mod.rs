@@ -1,0 +1,176 @@
+//! The syscall table: from a syscall number to the handler that decodes it
+//! and asks the view.
+//!
+//! One table, ordered by number, gives for each syscall the host handles its
+//! name, its family ([`Interest`]) and its handler. The seccomp filter traps
+//! exactly the numbers whose family the view is interested in; numbers not in
+//! the table always run natively. Handlers live in one file per family
+//! (`sys_exec.rs`, `sys_mount.rs`), all with the same signature.
+
+use viewos_core::{Errno, Interest, View};
+
+use crate::filter::Action;
+use crate::log::Log;
+use crate::ptrace::SyscallEntry;
+
+mod sys_exec;
+mod sys_mount;
+
+/// The host's answer to a syscall entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the kernel run the call as the program made it.
+    Native,
+    /// Do not run the call; the program sees this return value.
+    Return(i64),
+    /// Do not run the call; the program sees this error.
+    Error(Errno),
+}
+
+impl Verdict {
+    /// The value written to the return register when the call is skipped.
+    pub fn skip_value(self) -> Option<i64> {
+        match self {
+            Verdict::Native => None,
+            Verdict::Return(v) => Some(v),
+            Verdict::Error(e) => Some(-(e.raw() as i64)),
+        }
+    }
+}
+
+/// What a handler sees besides the call itself.
+pub struct Context {
+    /// The view the calling process belongs to.
+    pub view: View,
+    /// The debug log.
+    pub log: Log,
+}
+
+/// A decoded syscall as handlers receive it.
+pub struct Call<'a> {
+    /// The calling thread.
+    pub tid: i32,
+    /// Number, arguments and ABI.
+    pub entry: &'a SyscallEntry,
+}
+
+/// Every handler has this signature.
+pub type Handler = fn(&mut Context, &Call<'_>) -> Verdict;
+
+/// One row of the table.
+pub struct Entry {
+    /// Syscall number (x86_64).
+    pub nr: i64,
+    /// Its name, for the log.
+    pub name: &'static str,
+    /// The family it belongs to: trapped when the view is interested.
+    pub family: Interest,
+    /// The handler.
+    pub handler: Handler,
+}
+
+/// The table, sorted by number.
+static TABLE: &[Entry] = &[
+    Entry {
+        nr: libc::SYS_execve,
+        name: "execve",
+        family: Interest::EXEC,
+        handler: sys_exec::execve,
+    },
+    Entry {
+        nr: libc::SYS_mount,
+        name: "mount",
+        family: Interest::MOUNT,
+        handler: sys_mount::mount,
+    },
+    Entry {
+        nr: libc::SYS_umount2,
+        name: "umount2",
+        family: Interest::MOUNT,
+        handler: sys_mount::umount2,
+    },
+    Entry {
+        nr: libc::SYS_execveat,
+        name: "execveat",
+        family: Interest::EXEC,
+        handler: sys_exec::execveat,
+    },
+];
+
+/// The table row for syscall `nr`.
+pub fn lookup(nr: u64) -> Option<&'static Entry> {
+    TABLE
+        .binary_search_by_key(&(nr as i64), |e| e.nr)
+        .ok()
+        .map(|i| &TABLE[i])
+}
+
+/// The seccomp rules for a view with `interest`: trap every handled syscall
+/// of an interesting family, refuse what must never run.
+pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
+    let mut rules: Vec<(u32, Action)> = TABLE
+        .iter()
+        .filter(|e| interest.intersects(e.family))
+        .map(|e| (e.nr as u32, Action::Trace))
+        .collect();
+    rules.extend(crate::filter::refused_syscalls());
+    rules
+}
+
+/// True for the syscalls the filter refuses outright; the plain-ptrace path
+/// refuses them the same way.
+pub fn is_refused(nr: u64) -> bool {
+    crate::filter::refused_syscalls()
+        .iter()
+        .any(|&(n, _)| n as u64 == nr)
+}
+
+/// Decides what happens to the syscall `call`.
+pub fn dispatch(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let Some(entry) = lookup(call.entry.nr) else {
+        return Verdict::Native;
+    };
+    let verdict = (entry.handler)(ctx, call);
+    if ctx.log.enabled() {
+        let a = &call.entry.args;
+        ctx.log.line(format_args!(
+            "{} {}({:#x}, {:#x}, {:#x}, ...) -> {:?}",
+            call.tid, entry.name, a[0], a[1], a[2], verdict
+        ));
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        assert!(TABLE.windows(2).all(|w| w[0].nr < w[1].nr));
+    }
+
+    #[test]
+    fn lookup_finds_rows() {
+        assert_eq!(
+            lookup(libc::SYS_execve as u64).map(|e| e.name),
+            Some("execve")
+        );
+        assert!(lookup(libc::SYS_read as u64).is_none());
+    }
+
+    #[test]
+    fn rules_follow_interest() {
+        let rules = filter_rules(Interest::EXEC);
+        assert!(rules.contains(&(libc::SYS_execve as u32, Action::Trace)));
+        assert!(!rules.iter().any(|r| r.0 == libc::SYS_mount as u32));
+        assert!(is_refused(libc::SYS_io_uring_setup as u64));
+    }
+
+    #[test]
+    fn skip_values() {
+        assert_eq!(Verdict::Native.skip_value(), None);
+        assert_eq!(Verdict::Return(3).skip_value(), Some(3));
+        assert_eq!(Verdict::Error(Errno::ENOENT).skip_value(), Some(-2));
+    }
+}

@@ -1,0 +1,299 @@
+//! The event loop: waits for traced threads to stop and decides how each
+//! one goes on.
+//!
+//! One thread of the host is the tracer of every traced thread. It waits
+//! with `waitpid(-1, __WALL)` and classifies each report:
+//! - syscall stops (seccomp traps, or every entry/exit with `--no-seccomp`)
+//!   go to [`crate::syscalls::dispatch`];
+//! - fork/vfork/clone events register the new thread (its own first stop may
+//!   arrive before or after the parent's event);
+//! - exec events retire the thread id that vanished when a non-leader thread
+//!   exec'd;
+//! - group-stops (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) are left stopped with
+//!   `PTRACE_LISTEN`, so job control behaves as outside;
+//! - other signals are delivered unchanged;
+//! - exits and deaths end threads; the end of a started program's leader
+//!   gives its exit status.
+//!
+//! The view ends when no traced process is left (`ECHILD`).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+
+use crate::error::HyperError;
+use crate::filter::Filter;
+use crate::ptrace::{self, SyscallStop};
+use crate::spawn::{self, Disposition};
+use crate::syscalls::{self, Call, Context, Verdict};
+
+/// How a program ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+impl Exit {
+    /// The status a shell reports: the code, or 128 + the signal number.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// A program to run in the view, in order.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// argv; argv[0] is searched on PATH.
+    pub argv: Vec<OsString>,
+    /// What the program is for: rc files warn on failure, the main program
+    /// gives umview its exit status.
+    pub role: Role,
+}
+
+/// Why a program runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// An rc file run before the main program.
+    Rc(String),
+    /// The program the user asked for.
+    Main,
+}
+
+/// Per-thread state the loop keeps.
+#[derive(Default)]
+struct ThreadState {
+    /// With `--no-seccomp`: the value to return at the exit stop of a call
+    /// skipped at entry.
+    pending_return: Option<i64>,
+}
+
+/// The tracer of one view.
+pub struct Tracer {
+    ctx: Context,
+    filter: Option<Filter>,
+    dispositions: Vec<Disposition>,
+    quiet: bool,
+    threads: HashMap<i32, ThreadState>,
+}
+
+const PTRACE_EVENT_STOP: i32 = 128;
+
+fn is_stop_signal(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
+}
+
+impl Tracer {
+    /// A tracer for the view in `ctx`. With `filter` the seccomp path is
+    /// used; without, every syscall stops (`--no-seccomp`).
+    pub fn new(
+        ctx: Context,
+        filter: Option<Filter>,
+        dispositions: Vec<Disposition>,
+        quiet: bool,
+    ) -> Tracer {
+        Tracer {
+            ctx,
+            filter,
+            dispositions,
+            quiet,
+            threads: HashMap::new(),
+        }
+    }
+
+    fn trace_syscalls(&self) -> bool {
+        self.filter.is_none()
+    }
+
+    fn start(&mut self, program: &Program) -> Result<i32, HyperError> {
+        let pid = spawn::spawn(&program.argv, self.filter.as_ref(), &self.dispositions)?;
+        self.threads.insert(pid, ThreadState::default());
+        if self.ctx.log.enabled() {
+            self.ctx.log.line(format_args!(
+                "{pid} start {:?} ({:?})",
+                program.argv, program.role
+            ));
+        }
+        Ok(pid)
+    }
+
+    /// Runs `programs` one after the other in the view (each starts when the
+    /// previous one's main process has ended), then waits until no traced
+    /// process is left. Returns how the last `Role::Main` program ended.
+    pub fn run(&mut self, programs: &[Program]) -> Result<Exit, HyperError> {
+        let mut next = 0usize;
+        let mut main_exit = Exit::Code(0);
+        let start_next =
+            |tracer: &mut Tracer, next: &mut usize| -> Result<Option<(i32, usize)>, HyperError> {
+                while *next < programs.len() {
+                    let i = *next;
+                    *next += 1;
+                    match tracer.start(&programs[i]) {
+                        Ok(pid) => return Ok(Some((pid, i))),
+                        Err(e) if programs[i].role != Role::Main => {
+                            if !tracer.quiet {
+                                eprintln!("umview: warning: {e}");
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(None)
+            };
+        let mut current = start_next(self, &mut next)?;
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into our local.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+            if pid < 0 {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // No traced process left: the view ends.
+                    _ => break,
+                }
+            }
+            let Some(exit) = self.handle(pid, status) else {
+                continue;
+            };
+            if let Some((root, i)) = current {
+                if root == pid {
+                    match &programs[i].role {
+                        Role::Main => main_exit = exit,
+                        Role::Rc(file) if exit != Exit::Code(0) && !self.quiet => {
+                            eprintln!(
+                                "umview: warning: rc file {file} ended with status {}",
+                                exit.shell_status()
+                            )
+                        }
+                        Role::Rc(_) => {}
+                    }
+                    current = start_next(self, &mut next)?;
+                }
+            }
+        }
+        self.ctx.log.flush();
+        Ok(main_exit)
+    }
+
+    /// Handles one waitpid report. Returns how the thread ended if it did.
+    fn handle(&mut self, pid: i32, status: i32) -> Option<Exit> {
+        if libc::WIFEXITED(status) {
+            self.threads.remove(&pid);
+            return Some(Exit::Code(libc::WEXITSTATUS(status)));
+        }
+        if libc::WIFSIGNALED(status) {
+            self.threads.remove(&pid);
+            return Some(Exit::Signal(libc::WTERMSIG(status)));
+        }
+        if !libc::WIFSTOPPED(status) {
+            return None;
+        }
+        // A new child's first stop can come before its parent's event.
+        self.threads.entry(pid).or_default();
+        let sig = libc::WSTOPSIG(status);
+        let event = status >> 16;
+        let trace = self.trace_syscalls();
+        if sig == libc::SIGTRAP | 0x80 {
+            self.syscall_stop(pid);
+            return None;
+        }
+        match (sig, event) {
+            (libc::SIGTRAP, libc::PTRACE_EVENT_SECCOMP) => self.syscall_stop(pid),
+            (libc::SIGTRAP, libc::PTRACE_EVENT_FORK)
+            | (libc::SIGTRAP, libc::PTRACE_EVENT_VFORK)
+            | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
+                if let Ok(child) = ptrace::event_msg(pid) {
+                    self.threads.entry(child as i32).or_default();
+                    if self.ctx.log.enabled() {
+                        self.ctx.log.line(format_args!("{pid} new thread {child}"));
+                    }
+                }
+                let _ = ptrace::resume(pid, 0, trace);
+            }
+            (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
+                if let Ok(former) = ptrace::event_msg(pid) {
+                    let former = former as i32;
+                    if former != pid {
+                        // A non-leader thread exec'd and took the leader's id.
+                        let state = self.threads.remove(&former).unwrap_or_default();
+                        self.threads.insert(pid, state);
+                    }
+                }
+                let _ = ptrace::resume(pid, 0, trace);
+            }
+            (_, PTRACE_EVENT_STOP) => {
+                if is_stop_signal(sig) {
+                    // Group-stop: stay stopped until SIGCONT, as outside.
+                    if ptrace::listen(pid).is_err() {
+                        let _ = ptrace::resume(pid, 0, trace);
+                    }
+                } else {
+                    // First stop of a new thread, or an interrupt.
+                    let _ = ptrace::resume(pid, 0, trace);
+                }
+            }
+            (libc::SIGTRAP, e) if e != 0 => {
+                // Other events (vfork done): nothing to do.
+                let _ = ptrace::resume(pid, 0, trace);
+            }
+            _ => {
+                // Signal-delivery-stop: deliver the signal unchanged.
+                let _ = ptrace::resume(pid, sig, trace);
+            }
+        }
+        None
+    }
+
+    /// A thread is stopped at a syscall (seccomp trap, or entry/exit with
+    /// `--no-seccomp`): decide and let it go on.
+    fn syscall_stop(&mut self, tid: i32) {
+        let trace = self.trace_syscalls();
+        let info = match ptrace::syscall_info(tid) {
+            Ok(i) => i,
+            // The thread is gone (killed); its exit will be reported.
+            Err(_) => return,
+        };
+        match info {
+            SyscallStop::Entry(entry) => {
+                let verdict = if !entry.is_native_abi() || syscalls::is_refused(entry.nr) {
+                    // Only reachable with --no-seccomp: the filter refuses
+                    // these in the kernel.
+                    Verdict::Error(viewos_core::Errno::ENOSYS)
+                } else {
+                    syscalls::dispatch(&mut self.ctx, &Call { tid, entry: &entry })
+                };
+                if let Some(value) = verdict.skip_value() {
+                    if ptrace::skip_syscall(tid, value).is_err() {
+                        return;
+                    }
+                    if trace {
+                        if let Some(t) = self.threads.get_mut(&tid) {
+                            t.pending_return = Some(value);
+                        }
+                    }
+                }
+            }
+            SyscallStop::Exit { .. } => {
+                let pending = self
+                    .threads
+                    .get_mut(&tid)
+                    .and_then(|t| t.pending_return.take());
+                if let Some(value) = pending {
+                    if ptrace::set_return(tid, value).is_err() {
+                        return;
+                    }
+                }
+            }
+            SyscallStop::None => {}
+        }
+        let _ = ptrace::resume(tid, 0, trace);
+    }
+}
