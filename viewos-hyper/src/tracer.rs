@@ -227,6 +227,12 @@ impl Tracer {
                         self.threads.insert(pid, state);
                     }
                 }
+                if self.ctx.log.enabled() {
+                    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                    self.ctx
+                        .log
+                        .line(format_args!("{pid} running {}", exe.display()));
+                }
                 let _ = ptrace::resume(pid, 0, trace);
             }
             (_, PTRACE_EVENT_STOP) => {

@@ -23,13 +23,14 @@ fn log_path(ctx: &mut Context, call: &Call<'_>, addr: u64) {
     if ctx.log.enabled() {
         match memory::read_path(call.tid, addr) {
             Ok(p) => ctx.log.line(format_args!(
-                "{} exec {:?}",
+                "{} exec attempt {:?}",
                 call.tid,
                 String::from_utf8_lossy(&p)
             )),
-            Err(e) => ctx
-                .log
-                .line(format_args!("{} exec <bad path: {:?}>", call.tid, e)),
+            Err(e) => ctx.log.line(format_args!(
+                "{} exec attempt <bad path: {:?}>",
+                call.tid, e
+            )),
         }
     }
 }

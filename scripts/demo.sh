@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One command: install what is needed, build, and show a view at work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+scripts/install-deps.sh
+cargo build --release --bins -q
+UMVIEW="$PWD/target/release/umview"
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+say "umview --version"
+$UMVIEW --version
+
+say "umview -V demo bash -c 'ls /usr | head -3; echo \$((6*7)) | cat; exit 3'; echo \$?"
+set +e
+$UMVIEW -V demo bash -c 'ls /usr | head -3; echo $((6*7)) | cat; exit 3'
+echo "exit status: $?"
+set -e
+
+say "a whole process tree, with threads, subprocesses and a compiler, traced:"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat > "$work/hello.c" <<'C'
+#include <stdio.h>
+int main(void) { printf("hello from a program built inside a view\n"); return 0; }
+C
+say "umview -o $work/log sh -c 'gcc -O2 -o hello hello.c && ./hello'"
+(cd "$work" && "$UMVIEW" -o "$work/log" sh -c 'gcc -O2 -o hello hello.c && ./hello')
+say "what the host saw (the programs that ran, from the debug log):"
+grep ' running ' "$work/log"
+
+say "umview python3 -c 'import os, threading; ...'"
+$UMVIEW /usr/bin/python3 -c '
+import os, subprocess, threading
+out = []
+t = [threading.Thread(target=lambda i=i: out.append(subprocess.run(["echo", str(i)], capture_output=True, text=True).stdout.strip())) for i in range(4)]
+[x.start() for x in t]; [x.join() for x in t]
+print("threads ran subprocesses:", sorted(out), "pid", os.getpid())'

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every system package the build, the demo, the tests and the bench
+# need on Debian 12. Idempotent; needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    gcc make pkg-config
+    # the real programs the tests run under umview
+    bash coreutils findutils tar gzip procps psmisc util-linux
+    python3 tmux
+    # the bench: hyperfine times, PRoot is the tool we compare with
+    hyperfine proot
+)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    SUDO="sudo"
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        echo "install-deps: cargo is in $HOME/.cargo/bin; add it to PATH" >&2
+    else
+        echo "install-deps: no Rust toolchain found; installing Debian's cargo" >&2
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq cargo rustc >/dev/null
+    fi
+fi
