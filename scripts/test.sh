@@ -55,7 +55,7 @@ run_suite() { # $1 = label, rest = command prefix to run as someone
         set -e
         printf '%s\n' "$out" | grep -v '^test .* ok$' || true
         local line
-        line=$(printf '%s\n' "$out" | grep -E '^test result:' | tail -1)
+        line=$(printf '%s\n' "$out" | grep -E '^test result:' | tail -1 || true)
         local p f
         p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
         f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")

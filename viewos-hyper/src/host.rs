@@ -39,6 +39,11 @@ pub struct HostConfig {
     /// own). By default SIGPIPE is reset to its default action, undoing the
     /// Rust runtime's `SIG_IGN`.
     pub child_dispositions: Vec<(i32, libc::sighandler_t)>,
+    /// Catch the terminating and stop signals sent to the host's process so
+    /// that a program signalling its own process group (which includes the
+    /// host) does not end the view; signals from outside the view keep
+    /// their default effect. See [`crate::host_signals`]. Default: on.
+    pub guard_signals: bool,
 }
 
 impl Default for HostConfig {
@@ -48,6 +53,7 @@ impl Default for HostConfig {
             log_file: None,
             quiet: false,
             child_dispositions: vec![(libc::SIGPIPE, libc::SIG_DFL)],
+            guard_signals: true,
         }
     }
 }
@@ -89,7 +95,13 @@ impl Host {
             view: self.view,
             log,
         };
-        let mut tracer = Tracer::new(ctx, filter, dispositions, self.config.quiet);
+        let mut tracer = Tracer::new(
+            ctx,
+            filter,
+            dispositions,
+            self.config.quiet,
+            self.config.guard_signals,
+        );
         tracer.run(programs)
     }
 }

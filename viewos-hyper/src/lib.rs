@@ -23,6 +23,7 @@ pub mod cli;
 pub mod error;
 pub mod filter;
 pub mod host;
+pub mod host_signals;
 pub mod log;
 pub mod memory;
 pub mod ptrace;

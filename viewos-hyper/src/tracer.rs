@@ -23,6 +23,7 @@ use std::io;
 
 use crate::error::HyperError;
 use crate::filter::Filter;
+use crate::host_signals;
 use crate::ptrace::{self, SyscallStop};
 use crate::spawn::{self, Disposition};
 use crate::syscalls::{self, Call, Context, Verdict};
@@ -79,6 +80,7 @@ pub struct Tracer {
     filter: Option<Filter>,
     dispositions: Vec<Disposition>,
     quiet: bool,
+    guard_signals: bool,
     threads: HashMap<i32, ThreadState>,
 }
 
@@ -99,13 +101,41 @@ impl Tracer {
         filter: Option<Filter>,
         dispositions: Vec<Disposition>,
         quiet: bool,
+        guard_signals: bool,
     ) -> Tracer {
+        if guard_signals {
+            host_signals::install();
+        }
         Tracer {
             ctx,
             filter,
             dispositions,
             quiet,
+            guard_signals,
             threads: HashMap::new(),
+        }
+    }
+
+    /// Signals that reached the host: those sent by a process of the view
+    /// (to its process group) are for the programs and are ignored here;
+    /// the others have their default effect on the host.
+    fn host_signals(&mut self) {
+        for (sig, sender) in host_signals::take_pending() {
+            let from_view = sender > 0 && self.threads.contains_key(&sender);
+            if self.ctx.log.enabled() {
+                self.ctx.log.line(format_args!(
+                    "host got signal {sig} from pid {sender} ({})",
+                    if from_view {
+                        "in the view: ignored"
+                    } else {
+                        "outside"
+                    }
+                ));
+                self.ctx.log.flush();
+            }
+            if !from_view {
+                host_signals::apply_default(sig);
+            }
         }
     }
 
@@ -150,6 +180,9 @@ impl Tracer {
             };
         let mut current = start_next(self, &mut next)?;
         loop {
+            if self.guard_signals {
+                self.host_signals();
+            }
             let mut status = 0;
             // SAFETY: waitpid writes the status into our local.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };

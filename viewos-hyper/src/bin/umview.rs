@@ -66,6 +66,7 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
         log_file: opts.log_file.clone(),
         quiet: opts.quiet,
         child_dispositions: vec![(libc::SIGINT, int), (libc::SIGQUIT, quit)],
+        guard_signals: true,
     };
     let exit = Host::new(view, config)
         .run(&programs)
