@@ -140,15 +140,17 @@ fn command_substitution_and_redirections_with_many_processes() {
 /// A program that signals its own process group (`kill 0`, the usual way a
 /// script cleans up its jobs) must get the signal exactly as outside.
 /// umview shares the program's process group, so the signal also reaches
-/// umview: with SIGTERM, SIGHUP or SIGUSR1 umview dies, and
+/// umview, which must not die (SIGTERM, SIGHUP, SIGUSR1, SIGALRM: then
 /// PTRACE_O_EXITKILL SIGKILLs the whole view before the program's trap
-/// runs.
+/// runs) nor stop (SIGTSTP: the view would hang).
 #[test]
 fn signal_to_own_process_group() {
     for (sig, want) in [
         ("TERM", "got TERM\nafter\n"),
         ("HUP", "got HUP\nafter\n"),
         ("USR1", "got USR1\nafter\n"),
+        ("ALRM", "got ALRM\nafter\n"),
+        ("TSTP", "got TSTP\nafter\n"),
     ] {
         let o = transparent(&Cmd::sh(&format!(
             "trap 'echo got {sig}' {sig}; kill -{sig} 0; echo after"

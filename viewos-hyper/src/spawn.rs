@@ -16,6 +16,9 @@ use crate::error::HyperError;
 use crate::filter::Filter;
 use crate::ptrace;
 
+/// The shell that runs files the kernel cannot execute, as execvp does.
+const SH: &std::ffi::CStr = c"/bin/sh";
+
 /// A signal disposition the child restores before exec.
 #[derive(Clone, Copy)]
 pub struct Disposition {
@@ -38,6 +41,10 @@ struct Prepared {
 /// The paths `execvp` would try for `prog`.
 fn candidates(prog: &OsStr) -> Vec<CString> {
     let bytes = prog.as_bytes();
+    if bytes.is_empty() {
+        // As in a shell: an empty name is a command that is not found.
+        return Vec::new();
+    }
     let to_c = |b: &[u8]| CString::new(b).ok();
     if bytes.contains(&b'/') {
         return to_c(bytes).into_iter().collect();
@@ -65,9 +72,6 @@ fn prepare(argv: &[OsString]) -> Result<Prepared, HyperError> {
         program: name.to_string(),
         source: io::Error::new(io::ErrorKind::InvalidInput, what.to_string()),
     };
-    if prog.is_empty() {
-        return Err(bad("empty program name"));
-    }
     let argv = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| bad("argument contains a NUL byte")))
@@ -93,6 +97,11 @@ pub fn spawn(
     let prep = prepare(argv)?;
     let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
+    // For a file the kernel cannot execute (no `#!`, not ELF), execvp runs
+    // it with /bin/sh: `/bin/sh FILE args...`; slot 1 is filled in the child.
+    let mut sh_argv: Vec<*const libc::c_char> = vec![SH.as_ptr(), std::ptr::null()];
+    sh_argv.extend(prep.argv.iter().skip(1).map(|a| a.as_ptr()));
+    sh_argv.push(std::ptr::null());
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     let spawn_err = |source: io::Error| HyperError::Spawn {
@@ -108,7 +117,16 @@ pub fn spawn(
     }
     if pid == 0 {
         // SAFETY: we are the child of fork; see child_after_fork.
-        unsafe { child_after_fork(parent, &prep, &argv_ptrs, filter, dispositions) }
+        unsafe {
+            child_after_fork(
+                parent,
+                &prep,
+                &argv_ptrs,
+                &mut sh_argv,
+                filter,
+                dispositions,
+            )
+        }
     }
 
     // Parent: wait for the child's self-stop, seize it, let it go on.
@@ -152,6 +170,7 @@ unsafe fn child_after_fork(
     parent: i32,
     prep: &Prepared,
     argv: &[*const libc::c_char],
+    sh_argv: &mut [*const libc::c_char],
     filter: Option<&Filter>,
     dispositions: &[Disposition],
 ) -> ! {
@@ -193,6 +212,12 @@ unsafe fn child_after_fork(
         // SAFETY: reading errno right after the failed call.
         match unsafe { *libc::__errno_location() } {
             libc::ENOENT | libc::ENOTDIR => {}
+            libc::ENOEXEC => {
+                sh_argv[1] = cand.as_ptr();
+                // SAFETY: as above; SH is a static NUL-terminated path.
+                unsafe { libc::execve(SH.as_ptr(), sh_argv.as_ptr(), environ) };
+                other = true;
+            }
             libc::EACCES => denied = true,
             _ => other = true,
         }
