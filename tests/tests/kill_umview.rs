@@ -139,3 +139,68 @@ fn sighup_to_umview_ends_the_view() {
 fn sighup_to_umview_no_seccomp_ends_the_view() {
     kill_view(Mode::ViewNoSeccomp, libc::SIGHUP);
 }
+
+/// umview ignores SIGINT and SIGQUIT sent to it alone (they are the
+/// keyboard's, meant for the foreground programs): the view goes on.
+fn keyboard_signals_spare_the_view(mode: Mode) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut argv = mode.prefix();
+    argv.extend([
+        "sh".into(),
+        "-c".into(),
+        "echo ready; read x; echo \"done $x\"".into(),
+    ]);
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start umview");
+    let pid = child.id() as i32;
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let first = rx.recv_timeout(SETTLE);
+    if first.as_deref() != Ok("ready") {
+        viewos_tests::kill_tree(&mut child);
+        panic!("[{}] no \"ready\" from the program: {first:?}", mode.name());
+    }
+    for sig in [libc::SIGINT, libc::SIGQUIT] {
+        // SAFETY: signalling the umview process this test started.
+        unsafe { libc::kill(pid, sig) };
+    }
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let last = rx.recv_timeout(SETTLE);
+    let deadline = Instant::now() + SETTLE;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            viewos_tests::kill_tree(&mut child);
+            panic!("[{}] umview did not end", mode.name());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        last.as_deref(),
+        Ok("done go"),
+        "[{}] the program did not finish",
+        mode.name()
+    );
+    assert_eq!(status.code(), Some(0), "[{}] umview: {status}", mode.name());
+}
+
+#[test]
+fn sigint_and_sigquit_to_umview_spare_the_view() {
+    keyboard_signals_spare_the_view(Mode::View);
+    keyboard_signals_spare_the_view(Mode::ViewNoSeccomp);
+}

@@ -77,7 +77,7 @@ fn clone3_posix_spawn_and_pthreads() {
 #[test]
 fn zombies_and_orphans() {
     procs(
-        &["zombie", "orphan"],
+        &["zombie", "orphan", "subreaper"],
         "zombie: state Z before reaping\n\
          zombie: reaped, exit 5\n\
          zombie: after reaping gone\n\
@@ -86,7 +86,9 @@ fn zombies_and_orphans() {
          SIGCHLD ignored: waitpid -1 ECHILD\n\
          orphan's parent: exit 0\n\
          orphan: reparented after its parent exited\n\
-         orphan: exiting\n",
+         orphan: exiting\n\
+         subreaper: reaped its grandchild yes, exit 33\n\
+         subreaper process: exit 0\n",
     );
 }
 
@@ -132,4 +134,34 @@ fn session_tools_and_process_listing() {
         "{}",
         o.dump()
     );
+}
+
+#[test]
+fn leader_thread_exits_first() {
+    // main() calls pthread_exit; another thread ends the process later, by
+    // exit(7) or by a signal: the process status is that one.
+    let tmp = TempDir::new("proc-leader");
+    let exe = compile_c(
+        tmp.path(),
+        "leader_exits",
+        "#include <pthread.h>\n#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+         static void *late(void *a) {\n\
+             usleep(100000);\n\
+             printf(\"last thread ends the process\\n\");\n\
+             fflush(stdout);\n\
+             if ((long)a == 0) raise(SIGTERM);\n\
+             exit((int)(long)a);\n\
+         }\n\
+         int main(int c, char **v) {\n\
+             pthread_t t;\n\
+             pthread_create(&t, 0, late, (void *)(long)(c > 1 ? atoi(v[1]) : 7));\n\
+             pthread_exit(0);\n\
+         }\n",
+        &["-pthread"],
+    );
+    let o = transparent(&Cmd::new([exe.as_os_str()]));
+    assert_eq!(o.status.shell(), 7);
+    let o = transparent(&Cmd::new([exe.as_os_str(), "0".as_ref()]));
+    assert_eq!(o.status.shell(), 143);
+    assert_eq!(o.out(), "last thread ends the process\n");
 }

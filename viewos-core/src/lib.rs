@@ -18,18 +18,25 @@
 //!   host traps nothing else, so a view with no module is nearly free.
 //! - [`Service`]: the trait every module implements.
 //! - [`ModuleRegistry`]: built-in modules by name (`umview -p NAME`).
-//! - [`View`]: one view's configuration and loaded services.
+//! - [`FileSystem`]: one mounted file system, answering path calls;
+//!   [`mounts::MountTable`] picks it by longest mount prefix.
+//! - [`View`]: one view's configuration, loaded services and mounts.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod errno;
+pub mod fs;
 mod interest;
+pub mod mounts;
+pub mod path;
 mod registry;
 mod service;
+pub mod testing;
 mod view;
 
 pub use errno::Errno;
+pub use fs::{FileStat, FileSystem, MountRequest};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;

@@ -1,13 +1,18 @@
 //! The trait every View-OS module implements.
 
-use crate::Interest;
+use std::sync::Arc;
+
+use crate::fs::{FileSystem, MountRequest};
+use crate::{Errno, Interest};
 
 /// A module loaded into a view.
 ///
 /// A service names itself, says which system call families it needs to see
 /// ([`Service::interest`]), and answers the requests of those families. A
-/// service is shared by every process of the view and may be called from
-/// several host threads, hence `Send + Sync`.
+/// file-system service claims mount types ([`Service::handles_fstype`]) and
+/// returns a [`FileSystem`] for each mount. A service is shared by every
+/// process of the view and may be called from several host threads, hence
+/// `Send + Sync`. Every method but the two names has a default.
 pub trait Service: Send + Sync {
     /// Short name, as used by `um_add_service` and `um_ls_service`
     /// (`"umfuse"`, `"viewfs"`).
@@ -18,8 +23,39 @@ pub trait Service: Send + Sync {
     fn description(&self) -> &str;
 
     /// The system call families this service needs to see. The host traps
-    /// nothing a loaded service does not ask for.
+    /// nothing a loaded service does not ask for. The default is
+    /// [`Interest::PATH`] for a service that mounts file systems, nothing
+    /// otherwise.
     fn interest(&self) -> Interest {
-        Interest::empty()
+        if self.mounts_file_systems() {
+            Interest::PATH
+        } else {
+            Interest::empty()
+        }
+    }
+
+    /// True if this service provides file systems (answers
+    /// [`Service::mount`]). Default: false.
+    fn mounts_file_systems(&self) -> bool {
+        false
+    }
+
+    /// True if `mount -t FSTYPE` is for this service (`umfuseext2` is for
+    /// `umfuse`). Default: the type equals the service name.
+    fn handles_fstype(&self, fstype: &str) -> bool {
+        self.mounts_file_systems() && fstype == self.name()
+    }
+
+    /// Mounts a file system for `request`. Default: `ENODEV` (no such file
+    /// system type).
+    fn mount(&self, request: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+        let _ = request;
+        Err(Errno::ENODEV)
+    }
+
+    /// Mounts the service makes by itself when it is loaded (the `unreal`
+    /// test service mounts `/unreal`). Default: none.
+    fn initial_mounts(&self) -> Vec<MountRequest> {
+        Vec::new()
     }
 }

@@ -1,6 +1,8 @@
-//! One view: its name, its options and the services loaded into it.
+//! One view: its name, its options, its services and its mounts.
 
-use crate::{Interest, Service};
+use crate::fs::MountRequest;
+use crate::mounts::{Mount, MountTable};
+use crate::{Errno, Interest, Service};
 
 /// Options of a view fixed at start (`umview -V NAME -x`).
 #[derive(Clone, Debug, Default)]
@@ -12,10 +14,11 @@ pub struct ViewConfig {
     pub no_nesting: bool,
 }
 
-/// A view: its configuration and its ordered services.
+/// A view: its configuration, its ordered services and its mount table.
 pub struct View {
     config: ViewConfig,
     services: Vec<Box<dyn Service>>,
+    mounts: MountTable,
 }
 
 impl View {
@@ -24,6 +27,7 @@ impl View {
         View {
             config,
             services: Vec::new(),
+            mounts: MountTable::new(),
         }
     }
 
@@ -32,14 +36,43 @@ impl View {
         &self.config
     }
 
-    /// Adds a service at the end of the search order.
-    pub fn add_service(&mut self, service: Box<dyn Service>) {
+    /// Adds a service at the end of the search order and makes the mounts it
+    /// asks for at load.
+    pub fn add_service(&mut self, service: Box<dyn Service>) -> Result<(), Errno> {
+        let initial = service.initial_mounts();
         self.services.push(service);
+        for request in initial {
+            self.mount(request)?;
+        }
+        Ok(())
     }
 
     /// The loaded services, in search order.
     pub fn services(&self) -> impl Iterator<Item = &dyn Service> {
         self.services.iter().map(|s| s.as_ref())
+    }
+
+    /// The mount table.
+    pub fn mounts(&self) -> &MountTable {
+        &self.mounts
+    }
+
+    /// Mounts `request` with the first service (in search order) that
+    /// handles its type. `ENODEV` if none does.
+    pub fn mount(&mut self, request: MountRequest) -> Result<(), Errno> {
+        let service = self
+            .services
+            .iter()
+            .find(|s| s.handles_fstype(&request.fstype))
+            .ok_or(Errno::ENODEV)?;
+        let fs = service.mount(&request)?;
+        let name = service.name().to_string();
+        self.mounts.push(Mount {
+            request,
+            service: name,
+            fs,
+        });
+        Ok(())
     }
 
     /// The system call families the host must trap for this view: the
@@ -54,25 +87,47 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::FileSystem;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
 
-    struct PathOnly;
-    impl Service for PathOnly {
+    struct Tmpfs;
+    impl FileSystem for Tmpfs {}
+
+    struct Mounter;
+    impl Service for Mounter {
         fn name(&self) -> &str {
-            "p"
+            "mounter"
         }
         fn description(&self) -> &str {
-            "path"
+            "test file systems"
         }
-        fn interest(&self) -> Interest {
-            Interest::PATH
+        fn mounts_file_systems(&self) -> bool {
+            true
+        }
+        fn mount(&self, _r: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+            Ok(Arc::new(Tmpfs))
+        }
+        fn initial_mounts(&self) -> Vec<MountRequest> {
+            vec![MountRequest {
+                target: PathBuf::from("/m"),
+                fstype: "mounter".into(),
+                ..MountRequest::default()
+            }]
         }
     }
 
     #[test]
-    fn interest_is_union_of_services() {
+    fn interest_and_initial_mounts() {
         let mut v = View::new(ViewConfig::default());
         assert_eq!(v.interest(), Interest::HOST_MINIMUM);
-        v.add_service(Box::new(PathOnly));
+        v.add_service(Box::new(Mounter)).unwrap();
         assert_eq!(v.interest(), Interest::HOST_MINIMUM | Interest::PATH);
+        assert!(v.mounts().lookup(Path::new("/m/x")).is_some());
+        let bad = MountRequest {
+            fstype: "nope".into(),
+            ..MountRequest::default()
+        };
+        assert_eq!(v.mount(bad), Err(Errno::ENODEV));
     }
 }

@@ -28,7 +28,9 @@ pub mod log;
 pub mod memory;
 pub mod ptrace;
 pub mod rc;
+pub mod resolve;
 pub mod spawn;
+pub mod stat_abi;
 pub mod syscalls;
 pub mod tracer;
 

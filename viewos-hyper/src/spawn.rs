@@ -87,12 +87,14 @@ fn prepare(argv: &[OsString]) -> Result<Prepared, HyperError> {
 }
 
 /// Forks, lets the host seize the child, and execs `argv` in it under
-/// `filter` (none: plain ptrace). Returns the child's pid; it is traced and
+/// `filter` (none: plain ptrace), with the signal `dispositions` and the
+/// `umask` the program should start with. Returns the child's pid; it is traced and
 /// running when this returns.
 pub fn spawn(
     argv: &[OsString],
     filter: Option<&Filter>,
     dispositions: &[Disposition],
+    umask: u32,
 ) -> Result<i32, HyperError> {
     let prep = prepare(argv)?;
     let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
@@ -125,6 +127,7 @@ pub fn spawn(
                 &mut sh_argv,
                 filter,
                 dispositions,
+                umask,
             )
         }
     }
@@ -173,6 +176,7 @@ unsafe fn child_after_fork(
     sh_argv: &mut [*const libc::c_char],
     filter: Option<&Filter>,
     dispositions: &[Disposition],
+    umask: u32,
 ) -> ! {
     extern "C" {
         static environ: *const *const libc::c_char;
@@ -194,6 +198,7 @@ unsafe fn child_after_fork(
         for d in dispositions {
             libc::signal(d.signal, d.action);
         }
+        libc::umask(umask as libc::mode_t);
         libc::kill(libc::getpid(), libc::SIGSTOP);
         // Seized and continued: from now on EXITKILL covers us.
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);

@@ -81,6 +81,9 @@ pub struct Tracer {
     dispositions: Vec<Disposition>,
     quiet: bool,
     guard_signals: bool,
+    /// The umask programs start with (the host's own is 0 so that services
+    /// create files with exactly the mode the caller's umask gives).
+    umask: u32,
     threads: HashMap<i32, ThreadState>,
 }
 
@@ -106,7 +109,10 @@ impl Tracer {
         if guard_signals {
             host_signals::install();
         }
+        // SAFETY: umask has no preconditions.
+        let umask = unsafe { libc::umask(0) } as u32;
         Tracer {
+            umask,
             ctx,
             filter,
             dispositions,
@@ -144,7 +150,12 @@ impl Tracer {
     }
 
     fn start(&mut self, program: &Program) -> Result<i32, HyperError> {
-        let pid = spawn::spawn(&program.argv, self.filter.as_ref(), &self.dispositions)?;
+        let pid = spawn::spawn(
+            &program.argv,
+            self.filter.as_ref(),
+            &self.dispositions,
+            self.umask,
+        )?;
         self.threads.insert(pid, ThreadState::default());
         if self.ctx.log.enabled() {
             self.ctx.log.line(format_args!(

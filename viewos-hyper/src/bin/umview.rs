@@ -14,7 +14,9 @@ use viewos_hyper::{rc, Host, HostConfig, HyperError, Program, Role};
 
 /// The modules built into this binary.
 fn registry() -> ModuleRegistry {
-    ModuleRegistry::new()
+    let mut r = ModuleRegistry::new();
+    r.register("unreal", viewos_core::testing::Unreal::create);
+    r
 }
 
 /// Reads a signal's current disposition and sets `SIG_IGN`.
@@ -43,7 +45,15 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
                 2,
             )
         })?;
-        view.add_service(service);
+        view.add_service(service).map_err(|errno| {
+            (
+                HyperError::Module {
+                    name: p.module.clone(),
+                    errno,
+                },
+                2,
+            )
+        })?;
     }
     let mut programs: Vec<Program> = match rc::rc_files(opts.rc_file.as_deref()) {
         Ok(files) => files.iter().map(|f| rc::rc_program(f)).collect(),

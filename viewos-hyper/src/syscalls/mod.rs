@@ -15,6 +15,7 @@ use crate::ptrace::SyscallEntry;
 
 mod sys_exec;
 mod sys_mount;
+mod sys_path;
 
 /// The host's answer to a syscall entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub type Handler = fn(&mut Context, &Call<'_>) -> Verdict;
 pub struct Entry {
     /// Syscall number (x86_64).
     pub nr: i64,
-    /// Its name, for the log.
+    /// Its libc constant's name (`SYS_openat`), for the log.
     pub name: &'static str,
     /// The family it belongs to: trapped when the view is interested.
     pub family: Interest,
@@ -69,32 +70,74 @@ pub struct Entry {
     pub handler: Handler,
 }
 
-/// The table, sorted by number.
+/// One table row: the syscall's libc constant, its family, its handler.
+macro_rules! row {
+    ($nr:ident, $family:ident, $handler:path) => {
+        Entry {
+            nr: libc::$nr,
+            name: stringify!($nr),
+            family: Interest::$family,
+            handler: $handler,
+        }
+    };
+}
+
+/// The table, sorted by number (a unit test checks the order).
 static TABLE: &[Entry] = &[
-    Entry {
-        nr: libc::SYS_execve,
-        name: "execve",
-        family: Interest::EXEC,
-        handler: sys_exec::execve,
-    },
-    Entry {
-        nr: libc::SYS_mount,
-        name: "mount",
-        family: Interest::MOUNT,
-        handler: sys_mount::mount,
-    },
-    Entry {
-        nr: libc::SYS_umount2,
-        name: "umount2",
-        family: Interest::MOUNT,
-        handler: sys_mount::umount2,
-    },
-    Entry {
-        nr: libc::SYS_execveat,
-        name: "execveat",
-        family: Interest::EXEC,
-        handler: sys_exec::execveat,
-    },
+    row!(SYS_open, PATH, sys_path::path0_not_yet),
+    row!(SYS_stat, PATH, sys_path::stat),
+    row!(SYS_lstat, PATH, sys_path::lstat),
+    row!(SYS_access, PATH, sys_path::access),
+    row!(SYS_execve, EXEC, sys_exec::execve),
+    row!(SYS_truncate, PATH, sys_path::truncate),
+    row!(SYS_chdir, PATH, sys_path::path0_not_yet),
+    row!(SYS_rename, PATH, sys_path::rename),
+    row!(SYS_mkdir, PATH, sys_path::mkdir),
+    row!(SYS_rmdir, PATH, sys_path::rmdir),
+    row!(SYS_creat, PATH, sys_path::path0_not_yet),
+    row!(SYS_link, PATH, sys_path::link),
+    row!(SYS_unlink, PATH, sys_path::unlink),
+    row!(SYS_symlink, PATH, sys_path::symlink),
+    row!(SYS_readlink, PATH, sys_path::readlink),
+    row!(SYS_chmod, PATH, sys_path::chmod),
+    row!(SYS_chown, PATH, sys_path::chown),
+    row!(SYS_lchown, PATH, sys_path::chown),
+    row!(SYS_utime, PATH, sys_path::path0_not_yet),
+    row!(SYS_mknod, PATH, sys_path::path0_not_yet),
+    row!(SYS_statfs, PATH, sys_path::path0_not_yet),
+    row!(SYS_chroot, PATH, sys_path::path0_not_yet),
+    row!(SYS_mount, MOUNT, sys_mount::mount),
+    row!(SYS_umount2, MOUNT, sys_mount::umount2),
+    row!(SYS_setxattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_lsetxattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_getxattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_lgetxattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_listxattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_llistxattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_removexattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_lremovexattr, PATH, sys_path::path0_not_yet),
+    row!(SYS_utimes, PATH, sys_path::path0_not_yet),
+    row!(SYS_openat, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_mkdirat, PATH, sys_path::mkdirat),
+    row!(SYS_mknodat, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_fchownat, PATH, sys_path::fchownat),
+    row!(SYS_futimesat, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_newfstatat, PATH, sys_path::newfstatat),
+    row!(SYS_unlinkat, PATH, sys_path::unlinkat),
+    row!(SYS_renameat, PATH, sys_path::renameat),
+    row!(SYS_linkat, PATH, sys_path::linkat),
+    row!(SYS_symlinkat, PATH, sys_path::symlinkat),
+    row!(SYS_readlinkat, PATH, sys_path::readlinkat),
+    row!(SYS_fchmodat, PATH, sys_path::fchmodat),
+    row!(SYS_faccessat, PATH, sys_path::faccessat),
+    row!(SYS_utimensat, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_name_to_handle_at, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_renameat2, PATH, sys_path::renameat),
+    row!(SYS_execveat, EXEC, sys_exec::execveat),
+    row!(SYS_statx, PATH, sys_path::statx),
+    row!(SYS_openat2, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_faccessat2, PATH, sys_path::faccessat),
+    row!(SYS_fchmodat2, PATH, sys_path::fchmodat),
 ];
 
 /// The table row for syscall `nr`.
@@ -135,7 +178,12 @@ pub fn dispatch(ctx: &mut Context, call: &Call<'_>) -> Verdict {
         let a = &call.entry.args;
         ctx.log.line(format_args!(
             "{} {}({:#x}, {:#x}, {:#x}, ...) -> {:?}",
-            call.tid, entry.name, a[0], a[1], a[2], verdict
+            call.tid,
+            entry.name.trim_start_matches("SYS_"),
+            a[0],
+            a[1],
+            a[2],
+            verdict
         ));
     }
     verdict
@@ -154,7 +202,7 @@ mod tests {
     fn lookup_finds_rows() {
         assert_eq!(
             lookup(libc::SYS_execve as u64).map(|e| e.name),
-            Some("execve")
+            Some("SYS_execve")
         );
         assert!(lookup(libc::SYS_read as u64).is_none());
     }

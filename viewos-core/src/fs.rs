@@ -1,0 +1,194 @@
+//! File systems mounted in a view: the [`FileSystem`] trait and the types
+//! its methods use.
+//!
+//! A service that provides files (`umfuse`, `viewfs`, the `unreal` test
+//! service) returns a [`FileSystem`] for each mount. The host resolves every
+//! path the way the kernel would (cwd, dirfd, `..`, symlinks, including
+//! symlinks inside the mount, through [`FileSystem::lstat`] and
+//! [`FileSystem::readlink`]), so a file system only ever sees:
+//! - absolute paths relative to its own root (`/` is the mount point);
+//! - paths whose every component but the last is a directory of its own;
+//! - a last component that may be a symlink only when the call does not
+//!   follow symlinks (lstat, readlink, unlink, rename, ...).
+//!
+//! Every method has a default that answers `ENOSYS`, so a file system
+//! implements only what it supports.
+
+use std::path::{Path, PathBuf};
+
+use crate::Errno;
+
+/// A time stamp: seconds and nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timespec {
+    /// Seconds.
+    pub sec: i64,
+    /// Nanoseconds, 0..1e9.
+    pub nsec: u32,
+}
+
+/// What `stat` reports about a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileStat {
+    /// Device number of the file system.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Type and permission bits (`S_IFREG | 0o644`).
+    pub mode: u32,
+    /// Hard link count.
+    pub nlink: u64,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number, for device special files.
+    pub rdev: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Preferred I/O block size.
+    pub blksize: u64,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification.
+    pub mtime: Timespec,
+    /// Last status change.
+    pub ctime: Timespec,
+}
+
+impl FileStat {
+    /// The file type bits (`S_IFMT` part of `mode`).
+    pub fn file_type(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+
+    /// True for a symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == libc::S_IFLNK
+    }
+
+    /// Converts the metadata of a real file (for services backed by real
+    /// files).
+    pub fn from_metadata(m: &std::fs::Metadata) -> FileStat {
+        use std::os::unix::fs::MetadataExt;
+        let ts = |sec: i64, nsec: i64| Timespec {
+            sec,
+            nsec: nsec as u32,
+        };
+        FileStat {
+            dev: m.dev(),
+            ino: m.ino(),
+            mode: m.mode(),
+            nlink: m.nlink(),
+            uid: m.uid(),
+            gid: m.gid(),
+            rdev: m.rdev(),
+            size: m.size(),
+            blksize: m.blksize(),
+            blocks: m.blocks(),
+            atime: ts(m.atime(), m.atime_nsec()),
+            mtime: ts(m.mtime(), m.mtime_nsec()),
+            ctime: ts(m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// A `mount` request, as `mount -t TYPE -o OPTIONS SOURCE TARGET` or a
+/// module's own mounts at load.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountRequest {
+    /// What to mount (an image, a directory, `none`).
+    pub source: String,
+    /// Where, as a canonical absolute path in the view.
+    pub target: PathBuf,
+    /// The file system type (`umfuseext2`, `viewfs`).
+    pub fstype: String,
+    /// mount(2) flags (`MS_RDONLY`, ...).
+    pub flags: u64,
+    /// The option string (`-o`).
+    pub options: String,
+}
+
+/// One mounted file system. All paths are relative to its root (see the
+/// module docs). Methods default to `ENOSYS`.
+pub trait FileSystem: Send + Sync {
+    /// Status of `path`, not following a final symlink.
+    fn lstat(&self, path: &Path) -> Result<FileStat, Errno> {
+        let _ = path;
+        Err(Errno::ENOSYS)
+    }
+
+    /// The target of the symlink `path`.
+    fn readlink(&self, path: &Path) -> Result<PathBuf, Errno> {
+        let _ = path;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Checks access `mode` (`R_OK | W_OK | X_OK`, or `F_OK`) to `path`.
+    fn access(&self, path: &Path, mode: i32) -> Result<(), Errno> {
+        let _ = (path, mode);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Creates the directory `path`.
+    fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
+        let _ = (path, mode);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Removes the empty directory `path`.
+    fn rmdir(&self, path: &Path) -> Result<(), Errno> {
+        let _ = path;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Removes the non-directory `path`.
+    fn unlink(&self, path: &Path) -> Result<(), Errno> {
+        let _ = path;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Renames `from` to `to` (both in this file system); `flags` are
+    /// renameat2's (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+    fn rename(&self, from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
+        let _ = (from, to, flags);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Creates the hard link `to` for `from`.
+    fn link(&self, from: &Path, to: &Path) -> Result<(), Errno> {
+        let _ = (from, to);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Creates the symlink `path` pointing at `target` (stored as given).
+    fn symlink(&self, target: &Path, path: &Path) -> Result<(), Errno> {
+        let _ = (target, path);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Changes the permission bits of `path`.
+    fn chmod(&self, path: &Path, mode: u32) -> Result<(), Errno> {
+        let _ = (path, mode);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Changes owner and/or group of `path` (not following a final symlink).
+    fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+        let _ = (path, uid, gid);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Sets the length of `path`.
+    fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {
+        let _ = (path, len);
+        Err(Errno::ENOSYS)
+    }
+}

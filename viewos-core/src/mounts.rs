@@ -1,0 +1,106 @@
+//! The mount table of a view: which file system serves which path.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::fs::{FileSystem, MountRequest};
+use crate::path::strip_mount_prefix;
+
+/// One mounted file system.
+#[derive(Clone)]
+pub struct Mount {
+    /// How it was mounted (target is canonical).
+    pub request: MountRequest,
+    /// The service that made it.
+    pub service: String,
+    /// The file system answering for paths below `request.target`.
+    pub fs: Arc<dyn FileSystem>,
+}
+
+/// The mounts of a view, in mount order. Lookups pick the longest matching
+/// mount point; of equal ones the latest mount shadows the earlier.
+#[derive(Clone, Default)]
+pub struct MountTable {
+    mounts: Vec<Mount>,
+}
+
+impl MountTable {
+    /// An empty table.
+    pub fn new() -> MountTable {
+        MountTable::default()
+    }
+
+    /// Adds a mount on top.
+    pub fn push(&mut self, mount: Mount) {
+        self.mounts.push(mount);
+    }
+
+    /// Removes the latest mount at exactly `target`.
+    pub fn remove(&mut self, target: &Path) -> Option<Mount> {
+        let i = self
+            .mounts
+            .iter()
+            .rposition(|m| m.request.target == target)?;
+        Some(self.mounts.remove(i))
+    }
+
+    /// True if nothing is mounted.
+    pub fn is_empty(&self) -> bool {
+        self.mounts.is_empty()
+    }
+
+    /// The mounts, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Mount> {
+        self.mounts.iter()
+    }
+
+    /// The mount serving the canonical absolute `path`, with the path
+    /// relative to that mount's root.
+    pub fn lookup(&self, path: &Path) -> Option<(&Mount, PathBuf)> {
+        let mut best: Option<(&Mount, PathBuf, usize)> = None;
+        for m in self.mounts.iter().rev() {
+            let len = m.request.target.as_os_str().len();
+            if best.as_ref().is_some_and(|b| b.2 >= len) {
+                continue;
+            }
+            if let Some(rest) = strip_mount_prefix(path, &m.request.target) {
+                best = Some((m, rest, len));
+            }
+        }
+        best.map(|(m, rest, _)| (m, rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named;
+    impl FileSystem for Named {}
+
+    fn mount(target: &str, service: &str) -> Mount {
+        Mount {
+            request: MountRequest {
+                target: PathBuf::from(target),
+                ..MountRequest::default()
+            },
+            service: service.to_string(),
+            fs: Arc::new(Named),
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_later_shadows() {
+        let mut t = MountTable::new();
+        t.push(mount("/a", "first"));
+        t.push(mount("/a/b", "deep"));
+        t.push(mount("/a", "second"));
+        let (m, rest) = t.lookup(Path::new("/a/b/c")).unwrap();
+        assert_eq!((m.service.as_str(), rest), ("deep", PathBuf::from("/c")));
+        let (m, rest) = t.lookup(Path::new("/a/x")).unwrap();
+        assert_eq!((m.service.as_str(), rest), ("second", PathBuf::from("/x")));
+        assert!(t.lookup(Path::new("/ab")).is_none());
+        t.remove(Path::new("/a"));
+        assert_eq!(t.lookup(Path::new("/a/x")).unwrap().0.service, "first");
+    }
+}

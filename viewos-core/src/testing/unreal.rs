@@ -1,0 +1,179 @@
+//! `unreal`: the real file tree, served again below `/unreal`.
+
+// The real file system is reached through libc for the calls std does not
+// offer (access, renameat2 flags, lchown, truncate by path).
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::fs::{FileStat, FileSystem, MountRequest};
+use crate::{Errno, Service};
+
+/// The `unreal` service (`umview -p unreal`): mounts [`UnrealFs`] on
+/// `/unreal` at load.
+pub struct Unreal;
+
+/// A file system that answers every call on the real file at the same path.
+pub struct UnrealFs {
+    root: PathBuf,
+}
+
+impl Unreal {
+    /// The factory for a module registry (`-p unreal`; no options).
+    pub fn create(options: &str) -> Result<Box<dyn Service>, Errno> {
+        if options.is_empty() {
+            Ok(Box::new(Unreal))
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+impl Service for Unreal {
+    fn name(&self) -> &str {
+        "unreal"
+    }
+
+    fn description(&self) -> &str {
+        "the real file tree, again below /unreal (test service)"
+    }
+
+    fn mounts_file_systems(&self) -> bool {
+        true
+    }
+
+    fn mount(&self, request: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+        let root = if request.source.is_empty() || request.source == "none" {
+            PathBuf::from("/")
+        } else {
+            PathBuf::from(&request.source)
+        };
+        Ok(Arc::new(UnrealFs { root }))
+    }
+
+    fn initial_mounts(&self) -> Vec<MountRequest> {
+        vec![MountRequest {
+            source: "/".into(),
+            target: PathBuf::from("/unreal"),
+            fstype: "unreal".into(),
+            ..MountRequest::default()
+        }]
+    }
+}
+
+fn io<T>(r: std::io::Result<T>) -> Result<T, Errno> {
+    r.map_err(Errno::from)
+}
+
+fn cpath(p: &Path) -> Result<CString, Errno> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+fn check(ret: libc::c_int) -> Result<(), Errno> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from(std::io::Error::last_os_error()))
+    }
+}
+
+impl UnrealFs {
+    fn real(&self, path: &Path) -> PathBuf {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        self.root.join(rel)
+    }
+}
+
+impl FileSystem for UnrealFs {
+    fn lstat(&self, path: &Path) -> Result<FileStat, Errno> {
+        io(std::fs::symlink_metadata(self.real(path))).map(|m| FileStat::from_metadata(&m))
+    }
+
+    fn readlink(&self, path: &Path) -> Result<PathBuf, Errno> {
+        io(std::fs::read_link(self.real(path)))
+    }
+
+    fn access(&self, path: &Path, mode: i32) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        check(unsafe { libc::access(c.as_ptr(), mode) })
+    }
+
+    fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        check(unsafe { libc::mkdir(c.as_ptr(), mode) })
+    }
+
+    fn rmdir(&self, path: &Path) -> Result<(), Errno> {
+        io(std::fs::remove_dir(self.real(path)))
+    }
+
+    fn unlink(&self, path: &Path) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        check(unsafe { libc::unlink(c.as_ptr()) })
+    }
+
+    fn rename(&self, from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
+        let (a, b) = (cpath(&self.real(from))?, cpath(&self.real(to))?);
+        // SAFETY: both paths are valid NUL-terminated strings.
+        check(unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                flags,
+            )
+        })
+    }
+
+    fn link(&self, from: &Path, to: &Path) -> Result<(), Errno> {
+        io(std::fs::hard_link(self.real(from), self.real(to)))
+    }
+
+    fn symlink(&self, target: &Path, path: &Path) -> Result<(), Errno> {
+        io(std::os::unix::fs::symlink(target, self.real(path)))
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        check(unsafe { libc::chmod(c.as_ptr(), mode) })
+    }
+
+    fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: `c` is a valid NUL-terminated path; -1 leaves an id as is.
+        check(unsafe { libc::lchown(c.as_ptr(), uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)) })
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        check(unsafe { libc::truncate(c.as_ptr(), len as libc::off_t) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_from_the_real_tree() {
+        let fs = UnrealFs {
+            root: PathBuf::from("/"),
+        };
+        let st = fs.lstat(Path::new("/")).unwrap();
+        assert!(st.is_dir());
+        assert_eq!(
+            fs.lstat(Path::new("/no/such/file/here")),
+            Err(Errno::ENOENT)
+        );
+        assert!(fs.access(Path::new("/"), libc::R_OK).is_ok());
+    }
+}

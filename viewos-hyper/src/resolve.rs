@@ -1,0 +1,263 @@
+//! Path resolution as the kernel does it, across real and virtual trees.
+//!
+//! A path argument is made absolute with the caller's cwd or dirfd (read
+//! from `/proc/TID/cwd` and `/proc/TID/fd/N`), then:
+//! - if no mount exists, nothing virtual can be reached: the call is real;
+//! - if the lexical path is not under a mount, the kernel is asked once
+//!   (`openat2` with `RESOLVE_NO_SYMLINKS`) whether any symlink lies on the
+//!   way; with none, the lexical path is exactly where the kernel would go,
+//!   and it is real. This avoids an `lstat` per component on every call;
+//! - otherwise the path is walked component by component, following
+//!   symlinks of the real tree (`lstat`/`readlink` on the host) and of
+//!   mounted trees ([`FileSystem::lstat`]/[`FileSystem::readlink`]), with
+//!   the kernel's limit of 40 links. `/proc/self` and `/proc/thread-self`
+//!   mean the caller, not the host; other `/proc` links are magic (they
+//!   lead to objects, not paths) and are left to the kernel.
+//!
+//! [`FileSystem::lstat`]: viewos_core::FileSystem::lstat
+//! [`FileSystem::readlink`]: viewos_core::FileSystem::readlink
+
+use std::collections::VecDeque;
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use viewos_core::mounts::{Mount, MountTable};
+use viewos_core::path::normalize;
+use viewos_core::Errno;
+
+/// The kernel's limit on symlinks followed in one resolution.
+const MAX_LINKS: usize = 40;
+
+/// Where a path argument leads.
+pub enum Resolved {
+    /// To the real file system: the kernel can run the call as it is.
+    Real,
+    /// Into a mount: the call is the mount's to answer.
+    Virtual {
+        /// The mount.
+        mount: Mount,
+        /// The path inside it (absolute, relative to the mount root).
+        path: PathBuf,
+    },
+}
+
+/// The directory a relative path starts from: `dirfd`'s, or the cwd for
+/// `AT_FDCWD`. `None` when the kernel will refuse the call anyway (bad fd,
+/// not a directory, deleted): the call is left to it.
+fn base_dir(tid: i32, dirfd: i32) -> Option<PathBuf> {
+    let link = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{tid}/cwd")
+    } else if dirfd >= 0 {
+        format!("/proc/{tid}/fd/{dirfd}")
+    } else {
+        return None;
+    };
+    let target = std::fs::read_link(link).ok()?;
+    let bytes = target.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
+        return None;
+    }
+    Some(target)
+}
+
+/// Asks the kernel whether resolving `path` meets a symlink: `true` when it
+/// does (or when the answer is unknown), `false` when the walk ended without
+/// one (found, or failed at a missing component).
+fn crosses_symlink(path: &[u8]) -> bool {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let Ok(c) = CString::new(path) else {
+        return true;
+    };
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_SYMLINKS,
+    };
+    // SAFETY: `c` is NUL-terminated, `how` is a properly laid out open_how
+    // and its size is passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: closing the descriptor we just opened.
+        unsafe { libc::close(fd as i32) };
+        return false;
+    }
+    !matches!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ENAMETOOLONG)
+    )
+}
+
+/// The thread group of `tid` (for `/proc/self`).
+fn tgid_of(tid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(tid)
+}
+
+fn join(stack: &[Vec<u8>]) -> PathBuf {
+    let mut out = Vec::new();
+    for c in stack {
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
+}
+
+fn split(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.to_vec())
+}
+
+/// Resolves the path argument `path` of thread `tid`, relative to `dirfd`
+/// (`AT_FDCWD` for the cwd). `follow`: whether a final symlink is followed.
+pub fn resolve(
+    mounts: &MountTable,
+    tid: i32,
+    dirfd: i32,
+    path: &[u8],
+    follow: bool,
+) -> Result<Resolved, Errno> {
+    if mounts.is_empty() || path.is_empty() {
+        // An empty path names dirfd itself (AT_EMPTY_PATH) or is ENOENT:
+        // either way the kernel answers.
+        return Ok(Resolved::Real);
+    }
+    let absolute = path[0] == b'/';
+    let base = if absolute {
+        PathBuf::from("/")
+    } else {
+        match base_dir(tid, dirfd) {
+            Some(b) => b,
+            None => return Ok(Resolved::Real),
+        }
+    };
+    let lexical = normalize(&base, path);
+    if mounts.lookup(&lexical).is_none() {
+        let mut full = base.as_os_str().as_bytes().to_vec();
+        if !absolute {
+            full.push(b'/');
+        }
+        full.extend_from_slice(path);
+        if !crosses_symlink(&full) {
+            return Ok(Resolved::Real);
+        }
+    }
+    let trailing_slash = path.ends_with(b"/");
+    walk(mounts, tid, &base, path, follow || trailing_slash)
+}
+
+/// The component-by-component walk.
+fn walk(
+    mounts: &MountTable,
+    tid: i32,
+    base: &Path,
+    path: &[u8],
+    follow: bool,
+) -> Result<Resolved, Errno> {
+    let mut stack: Vec<Vec<u8>> = if path.first() == Some(&b'/') {
+        Vec::new()
+    } else {
+        split(base.as_os_str().as_bytes()).collect()
+    };
+    let mut pending: VecDeque<Vec<u8>> = split(path).collect();
+    let mut links = 0usize;
+    while let Some(comp) = pending.pop_front() {
+        match comp.as_slice() {
+            b"." => continue,
+            b".." => {
+                stack.pop();
+                continue;
+            }
+            _ => stack.push(comp),
+        }
+        // /proc/self and /proc/thread-self are the caller's.
+        if stack.len() == 2 && stack[0] == b"proc" {
+            if stack[1] == b"self" {
+                stack[1] = tgid_of(tid).to_string().into_bytes();
+                continue;
+            }
+            if stack[1] == b"thread-self" {
+                stack[1] = tgid_of(tid).to_string().into_bytes();
+                stack.push(b"task".to_vec());
+                stack.push(tid.to_string().into_bytes());
+                continue;
+            }
+        }
+        let last = pending.iter().all(|c| c == b".");
+        if last && !follow {
+            break;
+        }
+        let cur = join(&stack);
+        let target = match mounts.lookup(&cur) {
+            Some((mount, rel)) => match mount.fs.lstat(&rel) {
+                Ok(st) if st.is_symlink() => Some(mount.fs.readlink(&rel)?),
+                Ok(st) if !last && !st.is_dir() => return Err(Errno::ENOTDIR),
+                Ok(_) => None,
+                Err(e) if last && e == Errno::ENOENT => None,
+                Err(e) => return Err(e),
+            },
+            None => match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    if stack.first().is_some_and(|c| c == b"proc") {
+                        // A magic link: only the kernel can follow it.
+                        return Ok(Resolved::Real);
+                    }
+                    match std::fs::read_link(&cur) {
+                        Ok(t) => Some(t),
+                        Err(_) => return Ok(Resolved::Real),
+                    }
+                }
+                Ok(_) => None,
+                // The kernel stops here with the same error.
+                Err(_) if !last => return Ok(Resolved::Real),
+                Err(_) => None,
+            },
+        };
+        if let Some(t) = target {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Errno::ELOOP);
+            }
+            stack.pop();
+            let t = t.as_os_str().as_bytes();
+            if t.first() == Some(&b'/') {
+                stack.clear();
+            }
+            for c in split(t).collect::<Vec<_>>().into_iter().rev() {
+                pending.push_front(c);
+            }
+        }
+    }
+    let canonical = join(&stack);
+    Ok(match mounts.lookup(&canonical) {
+        Some((mount, rel)) => Resolved::Virtual {
+            mount: mount.clone(),
+            path: rel,
+        },
+        None => Resolved::Real,
+    })
+}

@@ -1,0 +1,414 @@
+//! Calls that name a file by path: the stat family, access, readlink,
+//! mkdir, rmdir, unlink, rename, link, symlink, chmod, chown, truncate.
+//!
+//! Each handler reads its path arguments, resolves them
+//! ([`crate::resolve`]) and either lets the kernel run the call (the path is
+//! real) or asks the mount's [`FileSystem`] and writes the answer back. A
+//! path the host cannot read is left to the kernel, which answers `EFAULT`
+//! or `ENAMETOOLONG` itself.
+//!
+//! [`FileSystem`]: viewos_core::FileSystem
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use viewos_core::mounts::Mount;
+use viewos_core::{Errno, FileStat};
+
+use super::{Call, Context, Verdict};
+use crate::memory;
+use crate::resolve::{resolve, Resolved};
+use crate::stat_abi;
+
+/// Where one path argument leads, or the verdict to give at once.
+enum Target {
+    Real,
+    Virtual(Mount, PathBuf),
+}
+
+fn target(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    follow: bool,
+) -> Result<Target, Verdict> {
+    let path = memory::read_path(call.tid, addr).map_err(|_| Verdict::Native)?;
+    match resolve(ctx.view.mounts(), call.tid, dirfd, &path, follow) {
+        Ok(Resolved::Real) => Ok(Target::Real),
+        Ok(Resolved::Virtual { mount, path }) => Ok(Target::Virtual(mount, path)),
+        Err(e) => Err(Verdict::Error(e)),
+    }
+}
+
+/// Runs `op` on the mount if the path is virtual; native otherwise.
+fn on_one(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    follow: bool,
+    op: impl FnOnce(&Mount, &Path) -> Result<i64, Errno>,
+) -> Verdict {
+    match target(ctx, call, dirfd, addr, follow) {
+        Ok(Target::Real) => Verdict::Native,
+        Ok(Target::Virtual(m, p)) => to_verdict(op(&m, &p)),
+        Err(v) => v,
+    }
+}
+
+/// Two-path calls (rename, link): both real runs natively, both in one
+/// mount goes to it, anything else crosses file systems: `EXDEV`.
+#[allow(clippy::too_many_arguments)]
+fn on_two(
+    ctx: &Context,
+    call: &Call<'_>,
+    (dirfd1, addr1, follow1): (i32, u64, bool),
+    (dirfd2, addr2): (i32, u64),
+    op: impl FnOnce(&Mount, &Path, &Path) -> Result<i64, Errno>,
+) -> Verdict {
+    let a = match target(ctx, call, dirfd1, addr1, follow1) {
+        Ok(t) => t,
+        Err(v) => return v,
+    };
+    let b = match target(ctx, call, dirfd2, addr2, false) {
+        Ok(t) => t,
+        Err(v) => return v,
+    };
+    match (a, b) {
+        (Target::Real, Target::Real) => Verdict::Native,
+        (Target::Virtual(m1, p1), Target::Virtual(m2, p2))
+            if std::sync::Arc::ptr_eq(&m1.fs, &m2.fs) =>
+        {
+            to_verdict(op(&m1, &p1, &p2))
+        }
+        _ => Verdict::Error(Errno::new(libc::EXDEV)),
+    }
+}
+
+fn to_verdict(r: Result<i64, Errno>) -> Verdict {
+    match r {
+        Ok(v) => Verdict::Return(v),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+fn arg_fd(v: u64) -> i32 {
+    v as i32
+}
+
+fn write_out(tid: i32, addr: u64, bytes: &[u8]) -> Result<i64, Errno> {
+    memory::write_all(tid, addr, bytes).map(|_| 0)
+}
+
+/// The caller's umask, applied to modes of created files as the kernel does.
+fn umask_of(tid: i32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+fn stat_into(tid: i32, st: &FileStat, buf: u64) -> Result<i64, Errno> {
+    write_out(tid, buf, &stat_abi::stat_bytes(st))
+}
+
+/// Implements stat(2).
+pub fn stat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        stat_into(call.tid, &m.fs.lstat(p)?, a[1])
+    })
+}
+
+/// Implements lstat(2).
+pub fn lstat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        stat_into(call.tid, &m.fs.lstat(p)?, a[1])
+    })
+}
+
+/// Implements newfstatat(2) (what glibc's stat, lstat and fstatat use).
+pub fn newfstatat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
+    on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
+        stat_into(call.tid, &m.fs.lstat(p)?, a[2])
+    })
+}
+
+/// Implements statx(2).
+pub fn statx(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = a[2] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
+    on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
+        let st = m.fs.lstat(p)?;
+        write_out(call.tid, a[4], &stat_abi::statx_bytes(&st))
+    })
+}
+
+fn check_access_mode(mode: u64) -> Result<i32, Errno> {
+    if mode & !0o7 != 0 {
+        Err(Errno::EINVAL)
+    } else {
+        Ok(mode as i32)
+    }
+}
+
+/// Implements access(2).
+pub fn access(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        m.fs.access(p, check_access_mode(a[1])?).map(|_| 0)
+    })
+}
+
+/// Implements faccessat(2) and faccessat2(2).
+pub fn faccessat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = call.entry.nr != libc::SYS_faccessat2 as u64
+        || a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
+    on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
+        m.fs.access(p, check_access_mode(a[2])?).map(|_| 0)
+    })
+}
+
+fn do_readlink(m: &Mount, p: &Path, tid: i32, buf: u64, size: u64) -> Result<i64, Errno> {
+    if size as i64 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = m.fs.readlink(p)?;
+    let bytes = target.as_os_str().as_bytes();
+    let n = bytes.len().min(size as usize);
+    write_out(tid, buf, &bytes[..n])?;
+    Ok(n as i64)
+}
+
+/// Implements readlink(2).
+pub fn readlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        do_readlink(m, p, call.tid, a[1], a[2])
+    })
+}
+
+/// Implements readlinkat(2).
+pub fn readlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
+        do_readlink(m, p, call.tid, a[2], a[3])
+    })
+}
+
+/// Implements mkdir(2).
+pub fn mkdir(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let mode = a[1] as u32 & 0o7777 & !umask_of(call.tid);
+    on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        m.fs.mkdir(p, mode).map(|_| 0)
+    })
+}
+
+/// Implements mkdirat(2).
+pub fn mkdirat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let mode = a[2] as u32 & 0o7777 & !umask_of(call.tid);
+    on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
+        m.fs.mkdir(p, mode).map(|_| 0)
+    })
+}
+
+/// Implements rmdir(2).
+pub fn rmdir(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        m.fs.rmdir(p).map(|_| 0)
+    })
+}
+
+/// Implements unlink(2).
+pub fn unlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        m.fs.unlink(p).map(|_| 0)
+    })
+}
+
+/// Implements unlinkat(2).
+pub fn unlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = a[2] as i32;
+    if flags & !libc::AT_REMOVEDIR != 0 {
+        return Verdict::Native;
+    }
+    on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
+        if flags & libc::AT_REMOVEDIR != 0 {
+            m.fs.rmdir(p).map(|_| 0)
+        } else {
+            m.fs.unlink(p).map(|_| 0)
+        }
+    })
+}
+
+/// Implements rename(2).
+pub fn rename(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_two(
+        ctx,
+        call,
+        (libc::AT_FDCWD, a[0], false),
+        (libc::AT_FDCWD, a[1]),
+        |m, f, t| m.fs.rename(f, t, 0).map(|_| 0),
+    )
+}
+
+/// Implements renameat(2) and renameat2(2).
+pub fn renameat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = if call.entry.nr == libc::SYS_renameat2 as u64 {
+        a[4] as u32
+    } else {
+        0
+    };
+    on_two(
+        ctx,
+        call,
+        (arg_fd(a[0]), a[1], false),
+        (arg_fd(a[2]), a[3]),
+        |m, f, t| m.fs.rename(f, t, flags).map(|_| 0),
+    )
+}
+
+/// Implements link(2).
+pub fn link(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_two(
+        ctx,
+        call,
+        (libc::AT_FDCWD, a[0], false),
+        (libc::AT_FDCWD, a[1]),
+        |m, f, t| m.fs.link(f, t).map(|_| 0),
+    )
+}
+
+/// Implements linkat(2).
+pub fn linkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = a[4] as i32;
+    if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Verdict::Native;
+    }
+    let follow = flags & libc::AT_SYMLINK_FOLLOW != 0;
+    on_two(
+        ctx,
+        call,
+        (arg_fd(a[0]), a[1], follow),
+        (arg_fd(a[2]), a[3]),
+        |m, f, t| m.fs.link(f, t).map(|_| 0),
+    )
+}
+
+fn do_symlink(ctx: &Context, call: &Call<'_>, target_addr: u64, dirfd: i32, addr: u64) -> Verdict {
+    let Ok(target_bytes) = memory::read_path(call.tid, target_addr) else {
+        return Verdict::Native;
+    };
+    on_one(ctx, call, dirfd, addr, false, |m, p| {
+        if target_bytes.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        m.fs.symlink(Path::new(OsStr::from_bytes(&target_bytes)), p)
+            .map(|_| 0)
+    })
+}
+
+/// Implements symlink(2).
+pub fn symlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    do_symlink(ctx, call, a[0], libc::AT_FDCWD, a[1])
+}
+
+/// Implements symlinkat(2).
+pub fn symlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    do_symlink(ctx, call, a[0], arg_fd(a[1]), a[2])
+}
+
+/// Implements chmod(2).
+pub fn chmod(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        m.fs.chmod(p, a[1] as u32 & 0o7777).map(|_| 0)
+    })
+}
+
+/// Implements fchmodat(2).
+pub fn fchmodat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, arg_fd(a[0]), a[1], true, |m, p| {
+        m.fs.chmod(p, a[2] as u32 & 0o7777).map(|_| 0)
+    })
+}
+
+fn ids(uid: u64, gid: u64) -> (Option<u32>, Option<u32>) {
+    let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
+    (id(uid), id(gid))
+}
+
+/// Implements chown(2) and lchown(2).
+pub fn chown(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = call.entry.nr == libc::SYS_chown as u64;
+    let (uid, gid) = ids(a[1], a[2]);
+    on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
+        m.fs.chown(p, uid, gid).map(|_| 0)
+    })
+}
+
+/// Implements fchownat(2).
+pub fn fchownat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = a[4] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let (uid, gid) = ids(a[2], a[3]);
+    on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
+        m.fs.chown(p, uid, gid).map(|_| 0)
+    })
+}
+
+/// Implements truncate(2).
+pub fn truncate(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        if (a[1] as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        m.fs.truncate(p, a[1]).map(|_| 0)
+    })
+}
+
+/// Shared body of the path calls the API cannot answer yet for a virtual
+/// path (opening, exec, chdir, times, statfs, xattrs, mknod): native for
+/// real paths, `ENOSYS` inside a mount.
+fn not_yet(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64) -> Verdict {
+    if addr == 0 {
+        // utimensat(fd, NULL, ...) and the like act on the fd: the kernel's.
+        return Verdict::Native;
+    }
+    on_one(ctx, call, dirfd, addr, true, |_, _| Err(Errno::ENOSYS))
+}
+
+/// Path calls whose only path argument is the first one (cwd-relative).
+pub fn path0_not_yet(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    not_yet(ctx, call, libc::AT_FDCWD, call.entry.args[0])
+}
+
+/// `*at` calls with a dirfd first and the path second.
+pub fn at_path1_not_yet(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    not_yet(ctx, call, arg_fd(a[0]), a[1])
+}
