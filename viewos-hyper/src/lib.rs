@@ -8,8 +8,9 @@
 //!
 //! Follow one system call through the crate:
 //! 1. [`filter`] decides in the kernel whether the call stops at all;
-//! 2. [`tracer`] receives the stop from `waitpid` and reads the call with
-//!    [`ptrace`];
+//! 2. [`notify`] (user notification, for calls answered without changing
+//!    registers) or [`tracer`] (ptrace stops, for exec and mount) receives
+//!    the call;
 //! 3. [`syscalls`] finds the handler by number (one file per family) and
 //!    reads arguments through [`memory`];
 //! 4. the handler's [`syscalls::Verdict`] is applied: run natively, or skip
@@ -26,6 +27,7 @@ pub mod host;
 pub mod host_signals;
 pub mod log;
 pub mod memory;
+pub mod notify;
 pub mod ptrace;
 pub mod rc;
 pub mod resolve;

@@ -10,6 +10,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::HyperError;
@@ -95,7 +96,7 @@ pub fn spawn(
     filter: Option<&Filter>,
     dispositions: &[Disposition],
     umask: u32,
-) -> Result<i32, HyperError> {
+) -> Result<(i32, Option<OwnedFd>), HyperError> {
     let prep = prepare(argv)?;
     let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
@@ -106,6 +107,16 @@ pub fn spawn(
     sh_argv.push(std::ptr::null());
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
+    // The child reports the number of its notification listener here.
+    let mut report = [0i32; 2];
+    // SAFETY: pipe2 writes two fds into our array.
+    if unsafe { libc::pipe2(report.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(HyperError::Spawn {
+            program: String::from_utf8_lossy(prep.argv[0].as_bytes()).into_owned(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    let (report_r, report_w) = (report[0], report[1]);
     let spawn_err = |source: io::Error| HyperError::Spawn {
         program: String::from_utf8_lossy(prep.argv[0].as_bytes()).into_owned(),
         source,
@@ -115,22 +126,30 @@ pub fn spawn(
     // prepared above and ends in execve or _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
+        // SAFETY: closing our own pipe.
+        unsafe {
+            libc::close(report_r);
+            libc::close(report_w);
+        }
         return Err(spawn_err(io::Error::last_os_error()));
     }
     if pid == 0 {
         // SAFETY: we are the child of fork; see child_after_fork.
         unsafe {
-            child_after_fork(
+            child_after_fork(ChildPlan {
                 parent,
-                &prep,
-                &argv_ptrs,
-                &mut sh_argv,
+                prep: &prep,
+                argv: &argv_ptrs,
+                sh_argv: &mut sh_argv,
                 filter,
                 dispositions,
                 umask,
-            )
+                report_w,
+            })
         }
     }
+    // SAFETY: the parent keeps only the read end.
+    unsafe { libc::close(report_w) };
 
     // Parent: wait for the child's self-stop, seize it, let it go on.
     let mut status = 0;
@@ -145,6 +164,9 @@ pub fn spawn(
             return Err(spawn_err(e));
         }
     }
+    let listener = take_listener(pid, report_r);
+    // SAFETY: closing our read end.
+    unsafe { libc::close(report_r) };
     if !libc::WIFSTOPPED(status) {
         return Err(spawn_err(io::Error::other(
             "the child died before it could be traced",
@@ -161,7 +183,42 @@ pub fn spawn(
     }
     // SAFETY: sending SIGCONT to our own (now traced) child.
     unsafe { libc::kill(pid, libc::SIGCONT) };
-    Ok(pid)
+    Ok((pid, listener))
+}
+
+/// Copies the child's notification listener (whose number it wrote to the
+/// report pipe before stopping) into the host with `pidfd_getfd`.
+fn take_listener(pid: i32, report_r: i32) -> Option<OwnedFd> {
+    let mut num = [0u8; 4];
+    // SAFETY: reading at most 4 bytes into our buffer.
+    let n = unsafe { libc::read(report_r, num.as_mut_ptr().cast(), 4) };
+    if n != 4 {
+        return None;
+    }
+    let target = i32::from_ne_bytes(num);
+    // SAFETY: pidfd_open and pidfd_getfd take integers and return new fds
+    // that we own (wrapped at once).
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return None;
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
+        let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0);
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as i32))
+    }
+}
+
+/// What the child needs between fork and exec, all prepared before the fork.
+struct ChildPlan<'a> {
+    parent: i32,
+    prep: &'a Prepared,
+    argv: &'a [*const libc::c_char],
+    sh_argv: &'a mut [*const libc::c_char],
+    filter: Option<&'a Filter>,
+    dispositions: &'a [Disposition],
+    umask: u32,
+    report_w: i32,
 }
 
 /// The child's side, from fork to exec. Never returns.
@@ -169,15 +226,17 @@ pub fn spawn(
 /// # Safety
 /// Must only be called in the child of `fork`; uses only async-signal-safe
 /// calls and memory prepared before the fork.
-unsafe fn child_after_fork(
-    parent: i32,
-    prep: &Prepared,
-    argv: &[*const libc::c_char],
-    sh_argv: &mut [*const libc::c_char],
-    filter: Option<&Filter>,
-    dispositions: &[Disposition],
-    umask: u32,
-) -> ! {
+unsafe fn child_after_fork(plan: ChildPlan<'_>) -> ! {
+    let ChildPlan {
+        parent,
+        prep,
+        argv,
+        sh_argv,
+        filter,
+        dispositions,
+        umask,
+        report_w,
+    } = plan;
     extern "C" {
         static environ: *const *const libc::c_char;
     }
@@ -199,13 +258,28 @@ unsafe fn child_after_fork(
             libc::signal(d.signal, d.action);
         }
         libc::umask(umask as libc::mode_t);
+    }
+    // The filter goes in before the host seizes us: nothing we call until
+    // the exec is in it, and the host must copy the listener while we wait.
+    let mut listener = None;
+    if let Some(f) = filter {
+        match f.install() {
+            Ok(l) => listener = l,
+            Err(_) => die(&prep.filter_msg, 126),
+        }
+    }
+    // SAFETY: write, close, kill and prctl are async-signal-safe.
+    unsafe {
+        if let Some(l) = listener {
+            let num = l.to_ne_bytes();
+            libc::write(report_w, num.as_ptr().cast(), 4);
+        }
+        libc::close(report_w);
         libc::kill(libc::getpid(), libc::SIGSTOP);
         // Seized and continued: from now on EXITKILL covers us.
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    }
-    if let Some(f) = filter {
-        if f.install().is_err() {
-            die(&prep.filter_msg, 126);
+        if let Some(l) = listener {
+            libc::close(l);
         }
     }
     let mut denied = false;

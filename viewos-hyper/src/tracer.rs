@@ -20,10 +20,12 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
+use std::sync::{Arc, Mutex};
 
 use crate::error::HyperError;
 use crate::filter::Filter;
 use crate::host_signals;
+use crate::notify;
 use crate::ptrace::{self, SyscallStop};
 use crate::spawn::{self, Disposition};
 use crate::syscalls::{self, Call, Context, Verdict};
@@ -76,7 +78,7 @@ struct ThreadState {
 
 /// The tracer of one view.
 pub struct Tracer {
-    ctx: Context,
+    ctx: Arc<Mutex<Context>>,
     filter: Option<Filter>,
     dispositions: Vec<Disposition>,
     quiet: bool,
@@ -113,7 +115,7 @@ impl Tracer {
         let umask = unsafe { libc::umask(0) } as u32;
         Tracer {
             umask,
-            ctx,
+            ctx: Arc::new(Mutex::new(ctx)),
             filter,
             dispositions,
             quiet,
@@ -128,17 +130,19 @@ impl Tracer {
     fn host_signals(&mut self) {
         for (sig, sender) in host_signals::take_pending() {
             let from_view = sender > 0 && self.threads.contains_key(&sender);
-            if self.ctx.log.enabled() {
-                self.ctx.log.line(format_args!(
-                    "host got signal {sig} from pid {sender} ({})",
-                    if from_view {
-                        "in the view: ignored"
-                    } else {
-                        "outside"
-                    }
+            let mut ctx = notify::lock(&self.ctx);
+            if ctx.log.enabled() {
+                let what = if from_view {
+                    "in the view: ignored"
+                } else {
+                    "outside"
+                };
+                ctx.log.line(format_args!(
+                    "host got signal {sig} from pid {sender} ({what})"
                 ));
-                self.ctx.log.flush();
+                ctx.log.flush();
             }
+            drop(ctx);
             if !from_view {
                 host_signals::apply_default(sig);
             }
@@ -150,15 +154,22 @@ impl Tracer {
     }
 
     fn start(&mut self, program: &Program) -> Result<i32, HyperError> {
-        let pid = spawn::spawn(
+        let (pid, listener) = spawn::spawn(
             &program.argv,
             self.filter.as_ref(),
             &self.dispositions,
             self.umask,
         )?;
         self.threads.insert(pid, ThreadState::default());
-        if self.ctx.log.enabled() {
-            self.ctx.log.line(format_args!(
+        if let Some(l) = listener {
+            notify::start(l, self.ctx.clone()).map_err(|source| HyperError::Spawn {
+                program: "the supervisor thread".into(),
+                source,
+            })?;
+        }
+        let mut ctx = notify::lock(&self.ctx);
+        if ctx.log.enabled() {
+            ctx.log.line(format_args!(
                 "{pid} start {:?} ({:?})",
                 program.argv, program.role
             ));
@@ -223,7 +234,7 @@ impl Tracer {
                 }
             }
         }
-        self.ctx.log.flush();
+        notify::lock(&self.ctx).log.flush();
         Ok(main_exit)
     }
 
@@ -256,8 +267,9 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
-                    if self.ctx.log.enabled() {
-                        self.ctx.log.line(format_args!("{pid} new thread {child}"));
+                    let mut ctx = notify::lock(&self.ctx);
+                    if ctx.log.enabled() {
+                        ctx.log.line(format_args!("{pid} new thread {child}"));
                     }
                 }
                 let _ = ptrace::resume(pid, 0, trace);
@@ -271,10 +283,10 @@ impl Tracer {
                         self.threads.insert(pid, state);
                     }
                 }
-                if self.ctx.log.enabled() {
+                let mut ctx = notify::lock(&self.ctx);
+                if ctx.log.enabled() {
                     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-                    self.ctx
-                        .log
+                    ctx.log
                         .line(format_args!("{pid} running {}", exe.display()));
                 }
                 let _ = ptrace::resume(pid, 0, trace);
@@ -318,7 +330,7 @@ impl Tracer {
                     // these in the kernel.
                     Verdict::Error(viewos_core::Errno::ENOSYS)
                 } else {
-                    syscalls::dispatch(&mut self.ctx, &Call { tid, entry: &entry })
+                    syscalls::dispatch(&mut notify::lock(&self.ctx), &Call { tid, entry: &entry })
                 };
                 if let Some(value) = verdict.skip_value() {
                     if ptrace::skip_syscall(tid, value).is_err() {

@@ -148,13 +148,24 @@ pub fn lookup(nr: u64) -> Option<&'static Entry> {
         .map(|i| &TABLE[i])
 }
 
-/// The seccomp rules for a view with `interest`: trap every handled syscall
+/// How the calls of a family reach the host: path calls are answered
+/// without changing registers, so they go to the supervisor (user
+/// notification, the cheaper stop); exec and mount go to the tracer.
+fn action_for(family: Interest) -> Action {
+    if family == Interest::PATH {
+        Action::Notify
+    } else {
+        Action::Trace
+    }
+}
+
+/// The seccomp rules for a view with `interest`: stop every handled syscall
 /// of an interesting family, refuse what must never run.
 pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
     let mut rules: Vec<(u32, Action)> = TABLE
         .iter()
         .filter(|e| interest.intersects(e.family))
-        .map(|e| (e.nr as u32, Action::Trace))
+        .map(|e| (e.nr as u32, action_for(e.family)))
         .collect();
     rules.extend(crate::filter::refused_syscalls());
     rules
