@@ -54,6 +54,18 @@ impl MountTable {
         self.mounts.iter()
     }
 
+    /// True if some mount point's last component is `name`: only such a
+    /// name, looked up in the mount point's parent, can enter a mount.
+    pub fn is_mount_name(&self, name: &[u8]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        self.mounts.iter().any(|m| {
+            m.request
+                .target
+                .file_name()
+                .map_or(true, |n| n.as_bytes() == name)
+        })
+    }
+
     /// The mount serving the canonical absolute `path`, with the path
     /// relative to that mount's root.
     pub fn lookup(&self, path: &Path) -> Option<(&Mount, PathBuf)> {
@@ -87,6 +99,16 @@ mod tests {
             service: service.to_string(),
             fs: Arc::new(Named),
         }
+    }
+
+    #[test]
+    fn mount_names() {
+        let mut t = MountTable::new();
+        t.push(mount("/a/unreal", "x"));
+        assert!(t.is_mount_name(b"unreal"));
+        assert!(!t.is_mount_name(b"a"));
+        t.push(mount("/", "root"));
+        assert!(t.is_mount_name(b"anything"));
     }
 
     #[test]

@@ -92,7 +92,9 @@ impl Host {
             .map(|&(signal, action)| Disposition { signal, action })
             .collect();
         let ctx = Context {
-            view: self.view,
+            view: parking_lot::RwLock::new(self.view),
+            walks: crate::walk_cache::WalkCache::new(),
+            virtual_given: Default::default(),
             log,
         };
         let mut tracer = Tracer::new(

@@ -35,6 +35,7 @@ pub mod spawn;
 pub mod stat_abi;
 pub mod syscalls;
 pub mod tracer;
+pub mod walk_cache;
 
 pub use error::HyperError;
 pub use host::{Host, HostConfig};

@@ -3,12 +3,15 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+use parking_lot::Mutex;
+
 use crate::error::HyperError;
 
 /// Where debug lines go; a disabled log costs one branch per call site.
+/// Shared by the tracer and the supervisor threads: lines are whole.
 #[derive(Default)]
 pub struct Log {
-    out: Option<BufWriter<File>>,
+    out: Option<Mutex<BufWriter<File>>>,
 }
 
 impl Log {
@@ -24,7 +27,7 @@ impl Log {
             source,
         })?;
         Ok(Log {
-            out: Some(BufWriter::new(file)),
+            out: Some(Mutex::new(BufWriter::new(file))),
         })
     }
 
@@ -35,8 +38,9 @@ impl Log {
     }
 
     /// Writes one line (a newline is added).
-    pub fn line(&mut self, args: std::fmt::Arguments<'_>) {
-        if let Some(out) = self.out.as_mut() {
+    pub fn line(&self, args: std::fmt::Arguments<'_>) {
+        if let Some(out) = self.out.as_ref() {
+            let mut out = out.lock();
             // A full disk must not stop the view: log errors are dropped.
             let _ = out.write_fmt(args);
             let _ = out.write_all(b"\n");
@@ -44,9 +48,9 @@ impl Log {
     }
 
     /// Pushes buffered lines to the file.
-    pub fn flush(&mut self) {
-        if let Some(out) = self.out.as_mut() {
-            let _ = out.flush();
+    pub fn flush(&self) {
+        if let Some(out) = self.out.as_ref() {
+            let _ = out.lock().flush();
         }
     }
 }

@@ -4,9 +4,10 @@
 //! from `/proc/TID/cwd` and `/proc/TID/fd/N`), then:
 //! - if no mount exists, nothing virtual can be reached: the call is real;
 //! - if the lexical path is not under a mount, the kernel is asked once
-//!   (`openat2` with `RESOLVE_NO_SYMLINKS`) whether any symlink lies on the
-//!   way; with none, the lexical path is exactly where the kernel would go,
-//!   and it is real. This avoids an `lstat` per component on every call;
+//!   (`openat2` with `RESOLVE_NO_SYMLINKS`, remembered in a [`WalkCache`])
+//!   whether any symlink lies on the way; with none, the lexical path is
+//!   exactly where the kernel would go, and it is real. This avoids an
+//!   `lstat` per component on every call;
 //! - otherwise the path is walked component by component, following
 //!   symlinks of the real tree (`lstat`/`readlink` on the host) and of
 //!   mounted trees ([`FileSystem::lstat`]/[`FileSystem::readlink`]), with
@@ -18,13 +19,15 @@
 //! [`FileSystem::readlink`]: viewos_core::FileSystem::readlink
 
 use std::collections::VecDeque;
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use viewos_core::mounts::{Mount, MountTable};
 use viewos_core::path::normalize;
 use viewos_core::Errno;
+
+use crate::walk_cache::{Walk, WalkCache};
 
 /// The kernel's limit on symlinks followed in one resolution.
 const MAX_LINKS: usize = 40;
@@ -61,47 +64,6 @@ fn base_dir(tid: i32, dirfd: i32) -> Option<PathBuf> {
     Some(target)
 }
 
-/// Asks the kernel whether resolving `path` meets a symlink: `true` when it
-/// does (or when the answer is unknown), `false` when the walk ended without
-/// one (found, or failed at a missing component).
-fn crosses_symlink(path: &[u8]) -> bool {
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    let Ok(c) = CString::new(path) else {
-        return true;
-    };
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_NO_SYMLINKS,
-    };
-    // SAFETY: `c` is NUL-terminated, `how` is a properly laid out open_how
-    // and its size is passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: closing the descriptor we just opened.
-        unsafe { libc::close(fd as i32) };
-        return false;
-    }
-    !matches!(
-        std::io::Error::last_os_error().raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ENAMETOOLONG)
-    )
-}
-
 /// The thread group of `tid` (for `/proc/self`).
 fn tgid_of(tid: i32) -> i32 {
     std::fs::read_to_string(format!("/proc/{tid}/status"))
@@ -133,17 +95,32 @@ fn split(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 }
 
 /// Resolves the path argument `path` of thread `tid`, relative to `dirfd`
-/// (`AT_FDCWD` for the cwd). `follow`: whether a final symlink is followed.
+/// (`AT_FDCWD` for the cwd). `dir_is_real`: the caller knows `dirfd` (or
+/// the cwd) is a real directory, because the view never gave out a virtual
+/// fd or cwd. `follow`: whether a final symlink is followed.
 pub fn resolve(
     mounts: &MountTable,
+    walks: &WalkCache,
     tid: i32,
-    dirfd: i32,
+    (dirfd, dir_is_real): (i32, bool),
     path: &[u8],
     follow: bool,
 ) -> Result<Resolved, Errno> {
     if mounts.is_empty() || path.is_empty() {
         // An empty path names dirfd itself (AT_EMPTY_PATH) or is ENOENT:
         // either way the kernel answers.
+        return Ok(Resolved::Real);
+    }
+    // One name looked up in a real directory without following it (what
+    // `find` and `tar` do for every file) stays in that directory: it is
+    // virtual only if it is a mount point's name.
+    if dir_is_real
+        && !follow
+        && path != b"."
+        && path != b".."
+        && !path.contains(&b'/')
+        && !mounts.is_mount_name(path)
+    {
         return Ok(Resolved::Real);
     }
     let absolute = path[0] == b'/';
@@ -157,12 +134,17 @@ pub fn resolve(
     };
     let lexical = normalize(&base, path);
     if mounts.lookup(&lexical).is_none() {
-        let mut full = base.as_os_str().as_bytes().to_vec();
-        if !absolute {
-            full.push(b'/');
-        }
-        full.extend_from_slice(path);
-        if !crosses_symlink(&full) {
+        let full = if absolute {
+            path.to_vec()
+        } else {
+            let mut full = base.as_os_str().as_bytes().to_vec();
+            if !full.ends_with(b"/") {
+                full.push(b'/');
+            }
+            full.extend_from_slice(path);
+            full
+        };
+        if walks.walk(&full, follow) == Walk::Plain {
             return Ok(Resolved::Real);
         }
     }

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::error::HyperError;
 use crate::filter::Filter;
@@ -78,7 +78,7 @@ struct ThreadState {
 
 /// The tracer of one view.
 pub struct Tracer {
-    ctx: Arc<Mutex<Context>>,
+    ctx: Arc<Context>,
     filter: Option<Filter>,
     dispositions: Vec<Disposition>,
     quiet: bool,
@@ -115,7 +115,7 @@ impl Tracer {
         let umask = unsafe { libc::umask(0) } as u32;
         Tracer {
             umask,
-            ctx: Arc::new(Mutex::new(ctx)),
+            ctx: Arc::new(ctx),
             filter,
             dispositions,
             quiet,
@@ -130,7 +130,7 @@ impl Tracer {
     fn host_signals(&mut self) {
         for (sig, sender) in host_signals::take_pending() {
             let from_view = sender > 0 && self.threads.contains_key(&sender);
-            let mut ctx = notify::lock(&self.ctx);
+            let ctx = &self.ctx;
             if ctx.log.enabled() {
                 let what = if from_view {
                     "in the view: ignored"
@@ -142,7 +142,6 @@ impl Tracer {
                 ));
                 ctx.log.flush();
             }
-            drop(ctx);
             if !from_view {
                 host_signals::apply_default(sig);
             }
@@ -167,7 +166,7 @@ impl Tracer {
                 source,
             })?;
         }
-        let mut ctx = notify::lock(&self.ctx);
+        let ctx = &self.ctx;
         if ctx.log.enabled() {
             ctx.log.line(format_args!(
                 "{pid} start {:?} ({:?})",
@@ -234,7 +233,7 @@ impl Tracer {
                 }
             }
         }
-        notify::lock(&self.ctx).log.flush();
+        self.ctx.log.flush();
         Ok(main_exit)
     }
 
@@ -267,7 +266,7 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
-                    let mut ctx = notify::lock(&self.ctx);
+                    let ctx = &self.ctx;
                     if ctx.log.enabled() {
                         ctx.log.line(format_args!("{pid} new thread {child}"));
                     }
@@ -283,7 +282,7 @@ impl Tracer {
                         self.threads.insert(pid, state);
                     }
                 }
-                let mut ctx = notify::lock(&self.ctx);
+                let ctx = &self.ctx;
                 if ctx.log.enabled() {
                     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
                     ctx.log
@@ -330,7 +329,7 @@ impl Tracer {
                     // these in the kernel.
                     Verdict::Error(viewos_core::Errno::ENOSYS)
                 } else {
-                    syscalls::dispatch(&mut notify::lock(&self.ctx), &Call { tid, entry: &entry })
+                    syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry })
                 };
                 if let Some(value) = verdict.skip_value() {
                     if ptrace::skip_syscall(tid, value).is_err() {

@@ -7,11 +7,15 @@
 //! the table always run natively. Handlers live in one file per family
 //! (`sys_exec.rs`, `sys_mount.rs`), all with the same signature.
 
+use std::sync::atomic::AtomicBool;
+
+use parking_lot::RwLock;
 use viewos_core::{Errno, Interest, View};
 
 use crate::filter::Action;
 use crate::log::Log;
 use crate::ptrace::SyscallEntry;
+use crate::walk_cache::WalkCache;
 
 mod sys_exec;
 mod sys_mount;
@@ -41,8 +45,16 @@ impl Verdict {
 
 /// What a handler sees besides the call itself.
 pub struct Context {
-    /// The view the calling process belongs to.
-    pub view: View,
+    /// The view the calling process belongs to. Calls read it (the
+    /// supervisor threads at the same time); mount and service changes
+    /// write it.
+    pub view: RwLock<View>,
+    /// What the host knows of symlinks on real paths.
+    pub walks: WalkCache,
+    /// Set once the view has given a process a virtual fd or cwd; until
+    /// then every fd and cwd in the view is real, which saves reading them
+    /// for most relative paths.
+    pub virtual_given: AtomicBool,
     /// The debug log.
     pub log: Log,
 }
@@ -56,7 +68,7 @@ pub struct Call<'a> {
 }
 
 /// Every handler has this signature.
-pub type Handler = fn(&mut Context, &Call<'_>) -> Verdict;
+pub type Handler = fn(&Context, &Call<'_>) -> Verdict;
 
 /// One row of the table.
 pub struct Entry {
@@ -180,7 +192,7 @@ pub fn is_refused(nr: u64) -> bool {
 }
 
 /// Decides what happens to the syscall `call`.
-pub fn dispatch(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
     let Some(entry) = lookup(call.entry.nr) else {
         return Verdict::Native;
     };

@@ -8,18 +8,18 @@ use super::{Call, Context, Verdict};
 use crate::memory;
 
 /// Implements execve(2): runs natively; the path goes to the debug log.
-pub fn execve(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn execve(ctx: &Context, call: &Call<'_>) -> Verdict {
     log_path(ctx, call, call.entry.args[0]);
     Verdict::Native
 }
 
 /// Implements execveat(2): runs natively; the path goes to the debug log.
-pub fn execveat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn execveat(ctx: &Context, call: &Call<'_>) -> Verdict {
     log_path(ctx, call, call.entry.args[1]);
     Verdict::Native
 }
 
-fn log_path(ctx: &mut Context, call: &Call<'_>, addr: u64) {
+fn log_path(ctx: &Context, call: &Call<'_>, addr: u64) {
     if ctx.log.enabled() {
         match memory::read_path(call.tid, addr) {
             Ok(p) => ctx.log.line(format_args!(

@@ -8,11 +8,11 @@ use super::{Call, Context, Verdict};
 
 /// Implements mount(2): no loaded service claims a type yet, so it runs
 /// natively.
-pub fn mount(_ctx: &mut Context, _call: &Call<'_>) -> Verdict {
+pub fn mount(_ctx: &Context, _call: &Call<'_>) -> Verdict {
     Verdict::Native
 }
 
 /// Implements umount2(2): runs natively (see [`mount`]).
-pub fn umount2(_ctx: &mut Context, _call: &Call<'_>) -> Verdict {
+pub fn umount2(_ctx: &Context, _call: &Call<'_>) -> Verdict {
     Verdict::Native
 }

@@ -12,6 +12,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use viewos_core::mounts::Mount;
 use viewos_core::{Errno, FileStat};
@@ -35,7 +36,15 @@ fn target(
     follow: bool,
 ) -> Result<Target, Verdict> {
     let path = memory::read_path(call.tid, addr).map_err(|_| Verdict::Native)?;
-    match resolve(ctx.view.mounts(), call.tid, dirfd, &path, follow) {
+    let resolved = resolve(
+        ctx.view.read().mounts(),
+        &ctx.walks,
+        call.tid,
+        (dirfd, !ctx.virtual_given.load(Ordering::Relaxed)),
+        &path,
+        follow,
+    );
+    match resolved {
         Ok(Resolved::Real) => Ok(Target::Real),
         Ok(Resolved::Virtual { mount, path }) => Ok(Target::Virtual(mount, path)),
         Err(e) => Err(Verdict::Error(e)),
@@ -119,7 +128,7 @@ fn stat_into(tid: i32, st: &FileStat, buf: u64) -> Result<i64, Errno> {
 }
 
 /// Implements stat(2).
-pub fn stat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn stat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
         stat_into(call.tid, &m.fs.lstat(p)?, a[1])
@@ -127,7 +136,7 @@ pub fn stat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements lstat(2).
-pub fn lstat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn lstat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
         stat_into(call.tid, &m.fs.lstat(p)?, a[1])
@@ -135,7 +144,7 @@ pub fn lstat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements newfstatat(2) (what glibc's stat, lstat and fstatat use).
-pub fn newfstatat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn newfstatat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
@@ -144,7 +153,7 @@ pub fn newfstatat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements statx(2).
-pub fn statx(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn statx(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = a[2] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
@@ -162,7 +171,7 @@ fn check_access_mode(mode: u64) -> Result<i32, Errno> {
 }
 
 /// Implements access(2).
-pub fn access(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn access(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
         m.fs.access(p, check_access_mode(a[1])?).map(|_| 0)
@@ -170,7 +179,7 @@ pub fn access(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements faccessat(2) and faccessat2(2).
-pub fn faccessat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn faccessat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr != libc::SYS_faccessat2 as u64
         || a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
@@ -191,7 +200,7 @@ fn do_readlink(m: &Mount, p: &Path, tid: i32, buf: u64, size: u64) -> Result<i64
 }
 
 /// Implements readlink(2).
-pub fn readlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn readlink(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
         do_readlink(m, p, call.tid, a[1], a[2])
@@ -199,7 +208,7 @@ pub fn readlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements readlinkat(2).
-pub fn readlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn readlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
         do_readlink(m, p, call.tid, a[2], a[3])
@@ -207,7 +216,7 @@ pub fn readlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements mkdir(2).
-pub fn mkdir(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn mkdir(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let mode = a[1] as u32 & 0o7777 & !umask_of(call.tid);
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
@@ -216,7 +225,7 @@ pub fn mkdir(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements mkdirat(2).
-pub fn mkdirat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn mkdirat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let mode = a[2] as u32 & 0o7777 & !umask_of(call.tid);
     on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
@@ -225,7 +234,7 @@ pub fn mkdirat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements rmdir(2).
-pub fn rmdir(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn rmdir(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
         m.fs.rmdir(p).map(|_| 0)
@@ -233,7 +242,7 @@ pub fn rmdir(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements unlink(2).
-pub fn unlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn unlink(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
         m.fs.unlink(p).map(|_| 0)
@@ -241,7 +250,7 @@ pub fn unlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements unlinkat(2).
-pub fn unlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn unlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let flags = a[2] as i32;
     if flags & !libc::AT_REMOVEDIR != 0 {
@@ -257,7 +266,7 @@ pub fn unlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements rename(2).
-pub fn rename(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn rename(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_two(
         ctx,
@@ -269,7 +278,7 @@ pub fn rename(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements renameat(2) and renameat2(2).
-pub fn renameat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn renameat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let flags = if call.entry.nr == libc::SYS_renameat2 as u64 {
         a[4] as u32
@@ -286,7 +295,7 @@ pub fn renameat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements link(2).
-pub fn link(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn link(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_two(
         ctx,
@@ -298,7 +307,7 @@ pub fn link(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements linkat(2).
-pub fn linkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn linkat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let flags = a[4] as i32;
     if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
@@ -328,19 +337,19 @@ fn do_symlink(ctx: &Context, call: &Call<'_>, target_addr: u64, dirfd: i32, addr
 }
 
 /// Implements symlink(2).
-pub fn symlink(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn symlink(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     do_symlink(ctx, call, a[0], libc::AT_FDCWD, a[1])
 }
 
 /// Implements symlinkat(2).
-pub fn symlinkat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn symlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     do_symlink(ctx, call, a[0], arg_fd(a[1]), a[2])
 }
 
 /// Implements chmod(2).
-pub fn chmod(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn chmod(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
         m.fs.chmod(p, a[1] as u32 & 0o7777).map(|_| 0)
@@ -348,7 +357,7 @@ pub fn chmod(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements fchmodat(2).
-pub fn fchmodat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn fchmodat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, arg_fd(a[0]), a[1], true, |m, p| {
         m.fs.chmod(p, a[2] as u32 & 0o7777).map(|_| 0)
@@ -361,7 +370,7 @@ fn ids(uid: u64, gid: u64) -> (Option<u32>, Option<u32>) {
 }
 
 /// Implements chown(2) and lchown(2).
-pub fn chown(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn chown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr == libc::SYS_chown as u64;
     let (uid, gid) = ids(a[1], a[2]);
@@ -371,7 +380,7 @@ pub fn chown(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements fchownat(2).
-pub fn fchownat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn fchownat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = a[4] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     let (uid, gid) = ids(a[2], a[3]);
@@ -381,7 +390,7 @@ pub fn fchownat(ctx: &mut Context, call: &Call<'_>) -> Verdict {
 }
 
 /// Implements truncate(2).
-pub fn truncate(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn truncate(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
         if (a[1] as i64) < 0 {
@@ -403,12 +412,12 @@ fn not_yet(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64) -> Verdict {
 }
 
 /// Path calls whose only path argument is the first one (cwd-relative).
-pub fn path0_not_yet(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn path0_not_yet(ctx: &Context, call: &Call<'_>) -> Verdict {
     not_yet(ctx, call, libc::AT_FDCWD, call.entry.args[0])
 }
 
 /// `*at` calls with a dirfd first and the path second.
-pub fn at_path1_not_yet(ctx: &mut Context, call: &Call<'_>) -> Verdict {
+pub fn at_path1_not_yet(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     not_yet(ctx, call, arg_fd(a[0]), a[1])
 }

@@ -1,0 +1,145 @@
+//! A path service mounted in the view (`-p unreal`: the real tree again at
+//! `/unreal`): path calls reach it however the path is spelled (absolute,
+//! relative to the cwd, through `..`, through a symlink of the real file
+//! system that points into the mount), and the host's memory of real paths
+//! follows changes made while the view runs.
+//!
+//! `/unreal` does not exist on the real file system, so a command that
+//! succeeds on a `/unreal/...` path proves that the view answered it.
+
+use viewos_tests::{Cmd, Mode, TempDir};
+
+fn in_view(script: &str) -> Cmd {
+    Cmd::sh(script).umview_opts(["-p", "unreal"])
+}
+
+/// Runs `script` in both view modes and returns stdout (the same in both).
+fn view_out(script: &str) -> String {
+    let mut first: Option<String> = None;
+    for mode in Mode::VIEWS {
+        let out = in_view(script).run(mode);
+        out.assert_ok();
+        match &first {
+            None => first = Some(out.out()),
+            Some(f) => assert_eq!(f, &out.out(), "{}", out.dump()),
+        }
+    }
+    first.unwrap_or_default()
+}
+
+fn q(p: &std::path::Path) -> String {
+    viewos_tests::shell_quote(&p.to_string_lossy())
+}
+
+#[test]
+fn mount_point_exists_only_in_the_view() {
+    let native = Cmd::sh("test -e /unreal && echo yes || echo no").run(Mode::Native);
+    assert_eq!(native.out(), "no\n", "{}", native.dump());
+    let out = view_out("test -d /unreal && echo yes; cd / && test -d unreal && echo rel");
+    assert_eq!(out, "yes\nrel\n");
+}
+
+#[test]
+fn stat_through_the_mount_matches_the_real_file() {
+    let t = TempDir::new("pathsvc-stat");
+    let f = t.write("data/file", "twelve bytes");
+    let real = Cmd::sh(&format!("stat -c '%s %a %F' {}", q(&f))).run(Mode::Native);
+    real.assert_ok();
+    let script = format!("stat -c '%s %a %F' /unreal{f}", f = q(&f));
+    assert_eq!(view_out(&script), real.out());
+}
+
+#[test]
+fn relative_paths_and_dotdot_reach_the_mount() {
+    let t = TempDir::new("pathsvc-rel");
+    let f = t.write("data/file", "x");
+    let dir = t.path().to_string_lossy().to_string();
+    // From the real cwd: up to / with .., then down into /unreal.
+    let ups = "../".repeat(dir.matches('/').count());
+    let script = format!(
+        "cd {d} && stat -c %s {ups}unreal{f} && cd / && stat -c %s unreal{f} && stat -c %s ./unreal/../unreal{f}",
+        d = q(t.path()),
+        f = q(&f),
+    );
+    assert_eq!(view_out(&script), "1\n1\n1\n");
+}
+
+#[test]
+fn real_symlink_into_the_mount_is_followed_into_it() {
+    let t = TempDir::new("pathsvc-link");
+    t.write("data/file", "abc");
+    let link = t.join("link");
+    std::os::unix::fs::symlink(format!("/unreal{}", t.join("data").display()), &link).unwrap();
+    // Natively the link dangles.
+    let native =
+        Cmd::sh(&format!("test -e {}/file && echo yes || echo no", q(&link))).run(Mode::Native);
+    assert_eq!(native.out(), "no\n");
+    let script = format!(
+        "stat -c %s {l}/file; cd {d} && stat -c %s link/file && stat -L -c %F link",
+        l = q(&link),
+        d = q(t.path()),
+    );
+    assert_eq!(view_out(&script), "3\n3\ndirectory\n");
+}
+
+#[test]
+fn changes_during_the_view_are_seen_at_once() {
+    // The host remembers which real paths have no symlink on the way; a
+    // directory replaced by a symlink into the mount (and back) must be
+    // seen by the very next call.
+    let t = TempDir::new("pathsvc-change");
+    t.write("data/file", "abcd");
+    let d = t.join("d");
+    let target = format!("/unreal{}", t.join("data").display());
+    let script = format!(
+        "rm -rf {d} {d}.old; mkdir {d}; for i in 1 2 3; do stat -c %s {d}/file 2>/dev/null || echo missing; done; \
+         rmdir {d}; ln -s {target} {d}; stat -c %s {d}/file; \
+         rm {d}; mkdir {d}; stat -c %s {d}/file 2>/dev/null || echo missing-again; \
+         rmdir {d}; mkdir -p {d}/x; mv {d} {d}.old; ln -s {target} {d}; stat -c %s {d}/file; \
+         rm {d}; mv {d}.old {d}; stat -c %F {d}/x",
+        d = q(&d),
+        target = viewos_tests::shell_quote(&target),
+    );
+    assert_eq!(
+        view_out(&script),
+        "missing\nmissing\nmissing\n4\nmissing-again\n4\ndirectory\n"
+    );
+}
+
+#[test]
+fn changes_through_the_mount_land_on_the_real_tree() {
+    let t = TempDir::new("pathsvc-write");
+    t.write("a", "1");
+    let script = format!(
+        "mkdir /unreal{d}/newdir && mv /unreal{d}/a /unreal{d}/newdir/b && \
+         ln -s b /unreal{d}/newdir/c && readlink /unreal{d}/newdir/c && \
+         chmod 600 /unreal{d}/newdir/b && stat -c %a /unreal{d}/newdir/b",
+        d = q(t.path())
+    );
+    assert_eq!(view_out_once(&script), "b\n600\n");
+    assert!(t.join("newdir/b").is_file());
+    assert!(!t.join("a").exists());
+    assert_eq!(
+        std::fs::read_link(t.join("newdir/c")).unwrap(),
+        std::path::PathBuf::from("b")
+    );
+}
+
+/// For scripts that change the real tree: one run in the default mode.
+fn view_out_once(script: &str) -> String {
+    let out = in_view(script).run(Mode::View);
+    out.assert_ok();
+    out.out()
+}
+
+#[test]
+fn cross_mount_rename_is_exdev() {
+    let t = TempDir::new("pathsvc-exdev");
+    t.write("a", "1");
+    let script = format!(
+        "python3 -c 'import os,sys\ntry:\n os.rename(sys.argv[1], sys.argv[2])\nexcept OSError as e: print(e.errno)' {d}/a /unreal{d}/b",
+        d = q(t.path())
+    );
+    assert_eq!(view_out_once(&script), format!("{}\n", libc::EXDEV));
+    assert!(t.join("a").exists());
+}
