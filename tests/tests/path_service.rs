@@ -143,3 +143,68 @@ fn cross_mount_rename_is_exdev() {
     assert_eq!(view_out_once(&script), format!("{}\n", libc::EXDEV));
     assert!(t.join("a").exists());
 }
+
+#[test]
+fn files_opened_through_the_mount_read_write_and_list() {
+    let t = TempDir::new("pathsvc-open");
+    t.write("file", "first line\nsecond line\n");
+    t.write("sub/inner", "inner\n");
+    let native = Cmd::sh(&format!(
+        "cat {d}/file; ls {d}; ls -R {d}/sub",
+        d = q(t.path())
+    ))
+    .run(Mode::Native);
+    native.assert_ok();
+    let script = format!(
+        "cat /unreal{d}/file; ls /unreal{d}; ls -R /unreal{d}/sub | sed 's,^/unreal,,'",
+        d = q(t.path())
+    );
+    assert_eq!(view_out(&script), native.out());
+    // Writes, appends, O_EXCL (noclobber), fds inherited over fork and exec.
+    let script = format!(
+        "echo hello > /unreal{d}/new && echo more >> /unreal{d}/new && \
+         (set -C; echo x > /unreal{d}/new) 2>/dev/null || echo refused; \
+         exec 3< /unreal{d}/new; head -n1 <&3; cat <&3",
+        d = q(t.path())
+    );
+    assert_eq!(view_out_once(&script), "refused\nhello\nmore\n");
+    assert_eq!(
+        std::fs::read_to_string(t.join("new")).unwrap(),
+        "hello\nmore\n"
+    );
+}
+
+#[test]
+fn python_opens_maps_and_scans_through_the_mount() {
+    let t = TempDir::new("pathsvc-py");
+    t.write("a.txt", "alpha");
+    t.write("b.txt", "beta");
+    let prog = r#"
+import mmap, os, sys
+d = sys.argv[1]
+with open(d + "/a.txt", "rb") as f:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    print(m[:].decode())
+print(sorted(e.name for e in os.scandir(d)))
+fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+g = os.open("b.txt", os.O_RDONLY, dir_fd=fd)
+print(os.read(g, 100).decode())
+with open(d + "/c.txt", "w") as f:
+    f.write("gamma")
+print(os.stat(d + "/c.txt").st_size)
+"#;
+    let run = |dir: String, mode: Mode| {
+        let out = Cmd::new(["python3", "-c", prog, &dir])
+            .umview_opts(["-p", "unreal"])
+            .run(mode);
+        out.assert_ok();
+        out.out()
+    };
+    let native = run(t.path().to_string_lossy().to_string(), Mode::Native);
+    std::fs::remove_file(t.join("c.txt")).unwrap();
+    for mode in Mode::VIEWS {
+        let view = run(format!("/unreal{}", t.path().display()), mode);
+        assert_eq!(view, native);
+        std::fs::remove_file(t.join("c.txt")).unwrap();
+    }
+}

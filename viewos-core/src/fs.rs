@@ -14,6 +14,7 @@
 //! Every method has a default that answers `ENOSYS`, so a file system
 //! implements only what it supports.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::Errno;
@@ -116,9 +117,33 @@ pub struct MountRequest {
     pub options: String,
 }
 
+/// A file a [`FileSystem`] opened for a program.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Opened {
+    /// A real kernel file stands for the virtual one. The program gets it
+    /// as its fd, and every call on it (read, write, lseek, mmap, fstat,
+    /// getdents, fcntl, close, ...) runs natively, as fast as outside a
+    /// view. For a directory, names looked up relative to it
+    /// (`openat(fd, ...)`) also go to the kernel: a file system returns a
+    /// backed directory only when the real directory's tree is exactly
+    /// what the view should show below it.
+    Backed(OwnedFd),
+}
+
 /// One mounted file system. All paths are relative to its root (see the
 /// module docs). Methods default to `ENOSYS`.
 pub trait FileSystem: Send + Sync {
+    /// Opens `path` with open(2)'s `flags` (`O_ACCMODE`, `O_CREAT`,
+    /// `O_EXCL`, `O_TRUNC`, `O_APPEND`, `O_DIRECTORY`, `O_NOFOLLOW`, ...);
+    /// `mode` is the mode of a created file, the caller's umask already
+    /// applied. A final symlink has already been followed unless the flags
+    /// say not to (`O_NOFOLLOW`, or `O_CREAT | O_EXCL`).
+    fn open(&self, path: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
+        let _ = (path, flags, mode);
+        Err(Errno::ENOSYS)
+    }
+
     /// Status of `path`, not following a final symlink.
     fn lstat(&self, path: &Path) -> Result<FileStat, Errno> {
         let _ = path;

@@ -112,17 +112,26 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             id: notif.id,
             ..Resp::default()
         };
-        match verdict {
+        match &verdict {
             // Letting the call run needs no check that the caller is still
             // the same thread: the kernel runs it or nothing happens.
             Verdict::Native => resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
-            Verdict::Return(v) => resp.val = v,
+            Verdict::Return(v) => resp.val = *v,
             Verdict::Error(e) => resp.error = -e.raw(),
+            Verdict::InstallFd { fd: file, cloexec } => {
+                match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
+                    // Installed, and the call answered with its number.
+                    Ok(()) => continue,
+                    Err(libc::ENOENT) => continue,
+                    // The program has no free fd (EMFILE) or the like.
+                    Err(e) => resp.error = -e,
+                }
+            }
         }
         // An answer made from the caller's memory must go to that caller
         // (its id could have been reused if it died meanwhile).
         // SAFETY: ID_VALID reads a u64 we own.
-        let valid = verdict == Verdict::Native
+        let valid = verdict.is_native()
             || unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &notif.id as *const u64) }
                 == 0;
         if valid {
@@ -130,6 +139,41 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             // the caller was interrupted: its call will be made again.
             unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
         }
+    }
+}
+
+/// `struct seccomp_notif_addfd`.
+#[repr(C)]
+struct AddFd {
+    id: u64,
+    flags: u32,
+    srcfd: u32,
+    newfd: u32,
+    newfd_flags: u32,
+}
+
+const SECCOMP_IOCTL_NOTIF_ADDFD: libc::c_ulong = 0x4018_2103;
+const SECCOMP_ADDFD_FLAG_SEND: u32 = 1 << 1;
+
+/// Puts a copy of `src` in the caller of notification `id` at its lowest
+/// free fd and answers the call with that number, in one step
+/// (`SECCOMP_ADDFD_FLAG_SEND`). Errors are errno values.
+fn install_fd(listener: i32, id: u64, src: i32, cloexec: bool) -> Result<(), i32> {
+    let add = AddFd {
+        id,
+        flags: SECCOMP_ADDFD_FLAG_SEND,
+        srcfd: src as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: ADDFD reads a seccomp_notif_addfd we own.
+    let r = unsafe { libc::ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add as *const AddFd) };
+    if r < 0 {
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    } else {
+        Ok(())
     }
 }
 
@@ -153,5 +197,6 @@ mod tests {
     fn kernel_struct_sizes() {
         assert_eq!(std::mem::size_of::<Notif>(), 80);
         assert_eq!(std::mem::size_of::<Resp>(), 24);
+        assert_eq!(std::mem::size_of::<AddFd>(), 24);
     }
 }

@@ -19,15 +19,15 @@
 //! [`FileSystem::readlink`]: viewos_core::FileSystem::readlink
 
 use std::collections::VecDeque;
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use viewos_core::mounts::{Mount, MountTable};
 use viewos_core::path::normalize;
 use viewos_core::Errno;
 
-use crate::walk_cache::{Walk, WalkCache};
+use crate::walk_cache::{Entry, Walk, WalkCache};
 
 /// The kernel's limit on symlinks followed in one resolution.
 const MAX_LINKS: usize = 40;
@@ -149,12 +149,13 @@ pub fn resolve(
         }
     }
     let trailing_slash = path.ends_with(b"/");
-    walk(mounts, tid, &base, path, follow || trailing_slash)
+    walk(mounts, walks, tid, &base, path, follow || trailing_slash)
 }
 
 /// The component-by-component walk.
 fn walk(
     mounts: &MountTable,
+    walks: &WalkCache,
     tid: i32,
     base: &Path,
     path: &[u8],
@@ -202,22 +203,26 @@ fn walk(
                 Err(e) if last && e == Errno::ENOENT => None,
                 Err(e) => return Err(e),
             },
-            None => match std::fs::symlink_metadata(&cur) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    if stack.first().is_some_and(|c| c == b"proc") {
-                        // A magic link: only the kernel can follow it.
-                        return Ok(Resolved::Real);
+            None => {
+                if stack.first().is_some_and(|c| c == b"proc") {
+                    // Links under /proc are magic (they lead to objects,
+                    // not paths): only the kernel can follow them.
+                    match std::fs::symlink_metadata(&cur) {
+                        Ok(m) if m.file_type().is_symlink() => return Ok(Resolved::Real),
+                        Ok(_) => None,
+                        Err(_) if !last => return Ok(Resolved::Real),
+                        Err(_) => None,
                     }
-                    match std::fs::read_link(&cur) {
-                        Ok(t) => Some(t),
-                        Err(_) => return Ok(Resolved::Real),
+                } else {
+                    match walks.entry(cur.as_os_str().as_bytes()) {
+                        Some(Entry::Symlink(t)) => Some(PathBuf::from(OsString::from_vec(t))),
+                        Some(Entry::Other) => None,
+                        // The kernel stops here with the same error.
+                        Some(Entry::Missing) | None if !last => return Ok(Resolved::Real),
+                        Some(Entry::Missing) | None => None,
                     }
                 }
-                Ok(_) => None,
-                // The kernel stops here with the same error.
-                Err(_) if !last => return Ok(Resolved::Real),
-                Err(_) => None,
-            },
+            }
         };
         if let Some(t) = target {
             links += 1;

@@ -20,11 +20,15 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
+
+use viewos_core::Errno;
 
 use crate::error::HyperError;
 use crate::filter::Filter;
 use crate::host_signals;
+use crate::memory;
 use crate::notify;
 use crate::ptrace::{self, SyscallStop};
 use crate::spawn::{self, Disposition};
@@ -74,6 +78,9 @@ struct ThreadState {
     /// With `--no-seccomp`: the value to return at the exit stop of a call
     /// skipped at entry.
     pending_return: Option<i64>,
+    /// A host fd the thread is reopening (see [`reopen_in_tracee`]), kept
+    /// open until the call's exit stop.
+    held_fd: Option<OwnedFd>,
 }
 
 /// The tracer of one view.
@@ -331,6 +338,20 @@ impl Tracer {
                 } else {
                     syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry })
                 };
+                let mut verdict = verdict;
+                if let Verdict::InstallFd { fd, cloexec } = verdict {
+                    match reopen_in_tracee(tid, &fd, cloexec) {
+                        Ok(()) => {
+                            if let Some(t) = self.threads.get_mut(&tid) {
+                                t.held_fd = Some(fd);
+                            }
+                            // Stop again at the exit to drop the host's fd.
+                            let _ = ptrace::resume(tid, 0, true);
+                            return;
+                        }
+                        Err(e) => verdict = Verdict::Error(e),
+                    }
+                }
                 if let Some(value) = verdict.skip_value() {
                     if ptrace::skip_syscall(tid, value).is_err() {
                         return;
@@ -343,6 +364,9 @@ impl Tracer {
                 }
             }
             SyscallStop::Exit { .. } => {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.held_fd = None;
+                }
                 let pending = self
                     .threads
                     .get_mut(&tid)
@@ -357,4 +381,36 @@ impl Tracer {
         }
         let _ = ptrace::resume(tid, 0, trace);
     }
+}
+
+/// Without a seccomp listener the host cannot put an fd into a traced
+/// process directly, so the call is rewritten into an open of the host's
+/// fd through `/proc/HOST/fd/N`, which gives the program its own open file
+/// on the same object, with the same access mode and status flags.
+fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> {
+    // SAFETY: F_GETFL on an fd we own.
+    let status = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if status < 0 {
+        return Err(Errno::EIO);
+    }
+    let keep = libc::O_ACCMODE
+        | libc::O_APPEND
+        | libc::O_NONBLOCK
+        | libc::O_DIRECT
+        | libc::O_NOATIME
+        | libc::O_PATH
+        | libc::O_SYNC
+        | libc::O_DSYNC;
+    let flags = (status & keep) | libc::O_NOCTTY | if cloexec { libc::O_CLOEXEC } else { 0 };
+    let path = format!("/proc/{}/fd/{}\0", std::process::id(), fd.as_raw_fd());
+    let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
+    // Below the red zone of the stack, which the program may be using.
+    let addr = (regs.rsp - 128 - path.len() as u64) & !15;
+    memory::write_all(tid, addr, path.as_bytes())?;
+    regs.orig_rax = libc::SYS_openat as u64;
+    regs.rdi = libc::AT_FDCWD as i64 as u64;
+    regs.rsi = addr;
+    regs.rdx = flags as u64;
+    regs.r10 = 0;
+    ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
 }

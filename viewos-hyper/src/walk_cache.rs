@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 
 use parking_lot::Mutex;
 
@@ -46,8 +47,22 @@ pub enum Walk {
     MaySymlink,
 }
 
+/// What is at a real path, as `lstat` and `readlink` said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A symlink, with its target.
+    Symlink(Vec<u8>),
+    /// Something that is not a symlink.
+    Other,
+    /// Nothing (`ENOENT`).
+    Missing,
+}
+
 #[derive(Default)]
 struct Inner {
+    /// Remembered entries of paths whose every proper prefix is a real
+    /// directory (what the host's own walk asks about).
+    entries: BTreeMap<Vec<u8>, Entry>,
     /// Remembered paths (see the module docs), ordered so that everything
     /// under a directory is one range.
     known: BTreeSet<Vec<u8>>,
@@ -117,6 +132,48 @@ impl WalkCache {
     }
 }
 
+impl WalkCache {
+    /// What is at the absolute path `path`, all of whose proper prefixes
+    /// are directories reached without symlinks (the host's own walk
+    /// builds such paths). `None` when the kernel gave another error.
+    pub fn entry(&self, path: &[u8]) -> Option<Entry> {
+        let mut inner = self.inner.lock();
+        let fd = inner.inotify_fd();
+        if let Some(fd) = fd {
+            inner.apply_events(fd);
+            if let Some(e) = inner.entries.get(path) {
+                return Some(e.clone());
+            }
+        }
+        let watching = match fd {
+            Some(fd) if is_plain(path) => inner.watch_ancestors(fd, path),
+            _ => false,
+        };
+        let entry = lstat_entry(path)?;
+        if watching {
+            if inner.entries.len() >= MAX_PATHS {
+                inner.entries.clear();
+            }
+            inner.entries.insert(path.to_vec(), entry.clone());
+        }
+        Some(entry)
+    }
+}
+
+/// `lstat`, and `readlink` for a symlink.
+fn lstat_entry(path: &[u8]) -> Option<Entry> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::read_link(p)
+            .ok()
+            .map(|t| Entry::Symlink(t.into_os_string().into_vec())),
+        Ok(_) => Some(Entry::Other),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Some(Entry::Missing),
+        Err(_) => None,
+    }
+}
+
 impl Inner {
     /// The inotify fd, made on first use.
     fn inotify_fd(&mut self) -> Option<i32> {
@@ -147,6 +204,9 @@ impl Inner {
                 let Ok(c) = CString::new(dir) else {
                     return false;
                 };
+                if !local_fs(&c) {
+                    return false;
+                }
                 // SAFETY: `c` is a NUL-terminated path; the fd is ours.
                 let wd = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), WATCH_MASK) };
                 if wd < 0 {
@@ -208,6 +268,7 @@ impl Inner {
     fn event(&mut self, fd: i32, wd: i32, mask: u32, name: &[u8]) {
         if mask & libc::IN_Q_OVERFLOW != 0 {
             self.known.clear();
+            self.entries.clear();
             return;
         }
         let Some(dir) = self.by_wd.get(&wd).cloned() else {
@@ -238,12 +299,18 @@ impl Inner {
     fn forget_under(&mut self, fd: i32, path: &[u8]) {
         if path == b"/" {
             self.known.clear();
+            self.entries.clear();
         } else {
             self.known.remove(path);
+            self.entries.remove(path);
             let (lo, hi) = subtree(path);
-            let doomed: Vec<Vec<u8>> = self.known.range(lo..hi).cloned().collect();
+            let doomed: Vec<Vec<u8>> = self.known.range(lo.clone()..hi.clone()).cloned().collect();
             for p in doomed {
                 self.known.remove(&p);
+            }
+            let doomed: Vec<Vec<u8>> = self.entries.range(lo..hi).map(|(k, _)| k.clone()).collect();
+            for p in doomed {
+                self.entries.remove(&p);
             }
         }
         let mut gone: Vec<(Vec<u8>, i32)> = Vec::new();
@@ -270,6 +337,30 @@ fn subtree(path: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut hi = path.to_vec();
     hi.push(b'/' + 1);
     (lo, hi)
+}
+
+/// True for file systems whose every change inotify reports: local disk
+/// and memory file systems. Network file systems (changes made by other
+/// machines), FUSE, and synthetic ones (`/proc`, `/sys`) are asked every
+/// time instead.
+fn local_fs(dir: &CString) -> bool {
+    const LOCAL: &[i64] = &[
+        0xEF53,      // ext2/3/4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0xF2F2_0010, // f2fs
+        0x794C_7630, // overlayfs
+        0x2FC1_2FC1, // zfs
+        0x4d44,      // vfat
+    ];
+    // SAFETY: statfs fills a zeroed struct we own from a NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::statfs(dir.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    LOCAL.contains(&(st.f_type as i64))
 }
 
 /// Closing an inotify instance that has watches waits for an RCU grace

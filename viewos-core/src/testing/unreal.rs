@@ -5,11 +5,12 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fs::{FileStat, FileSystem, MountRequest};
+use crate::fs::{FileStat, FileSystem, MountRequest, Opened};
 use crate::{Errno, Service};
 
 /// The `unreal` service (`umview -p unreal`): mounts [`UnrealFs`] on
@@ -88,6 +89,20 @@ impl UnrealFs {
 }
 
 impl FileSystem for UnrealFs {
+    fn open(&self, path: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
+        let c = cpath(&self.real(path))?;
+        // The host's copy must not leak into programs it starts; the
+        // program's own O_CLOEXEC is applied when the fd is handed over.
+        let flags = (flags | libc::O_CLOEXEC | libc::O_NOCTTY) & !libc::O_ASYNC;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        let fd = unsafe { libc::open(c.as_ptr(), flags, mode as libc::c_uint) };
+        if fd < 0 {
+            return Err(Errno::from(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` was just returned by open and is owned by nobody else.
+        Ok(Opened::Backed(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
     fn lstat(&self, path: &Path) -> Result<FileStat, Errno> {
         io(std::fs::symlink_metadata(self.real(path))).map(|m| FileStat::from_metadata(&m))
     }

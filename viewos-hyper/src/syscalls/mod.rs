@@ -7,6 +7,7 @@
 //! the table always run natively. Handlers live in one file per family
 //! (`sys_exec.rs`, `sys_mount.rs`), all with the same signature.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
 
 use parking_lot::RwLock;
@@ -22,7 +23,7 @@ mod sys_mount;
 mod sys_path;
 
 /// The host's answer to a syscall entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Verdict {
     /// Let the kernel run the call as the program made it.
     Native,
@@ -30,16 +31,30 @@ pub enum Verdict {
     Return(i64),
     /// Do not run the call; the program sees this error.
     Error(Errno),
+    /// The call opened a file: install this host fd in the program (at the
+    /// lowest free number, as open(2) would) and return its number.
+    InstallFd {
+        /// The host's fd, dropped once the program has its copy.
+        fd: OwnedFd,
+        /// The program's copy is close-on-exec.
+        cloexec: bool,
+    },
 }
 
 impl Verdict {
-    /// The value written to the return register when the call is skipped.
-    pub fn skip_value(self) -> Option<i64> {
+    /// The value written to the return register when the call is skipped
+    /// (`None`: the call runs, natively or rewritten).
+    pub fn skip_value(&self) -> Option<i64> {
         match self {
-            Verdict::Native => None,
-            Verdict::Return(v) => Some(v),
+            Verdict::Native | Verdict::InstallFd { .. } => None,
+            Verdict::Return(v) => Some(*v),
             Verdict::Error(e) => Some(-(e.raw() as i64)),
         }
+    }
+
+    /// True for [`Verdict::Native`].
+    pub fn is_native(&self) -> bool {
+        matches!(self, Verdict::Native)
     }
 }
 
@@ -96,7 +111,7 @@ macro_rules! row {
 
 /// The table, sorted by number (a unit test checks the order).
 static TABLE: &[Entry] = &[
-    row!(SYS_open, PATH, sys_path::path0_not_yet),
+    row!(SYS_open, PATH, sys_path::open),
     row!(SYS_stat, PATH, sys_path::stat),
     row!(SYS_lstat, PATH, sys_path::lstat),
     row!(SYS_access, PATH, sys_path::access),
@@ -106,7 +121,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_rename, PATH, sys_path::rename),
     row!(SYS_mkdir, PATH, sys_path::mkdir),
     row!(SYS_rmdir, PATH, sys_path::rmdir),
-    row!(SYS_creat, PATH, sys_path::path0_not_yet),
+    row!(SYS_creat, PATH, sys_path::creat),
     row!(SYS_link, PATH, sys_path::link),
     row!(SYS_unlink, PATH, sys_path::unlink),
     row!(SYS_symlink, PATH, sys_path::symlink),
@@ -129,7 +144,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_removexattr, PATH, sys_path::path0_not_yet),
     row!(SYS_lremovexattr, PATH, sys_path::path0_not_yet),
     row!(SYS_utimes, PATH, sys_path::path0_not_yet),
-    row!(SYS_openat, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_openat, PATH, sys_path::openat),
     row!(SYS_mkdirat, PATH, sys_path::mkdirat),
     row!(SYS_mknodat, PATH, sys_path::at_path1_not_yet),
     row!(SYS_fchownat, PATH, sys_path::fchownat),
@@ -147,7 +162,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_renameat2, PATH, sys_path::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_statx, PATH, sys_path::statx),
-    row!(SYS_openat2, PATH, sys_path::at_path1_not_yet),
+    row!(SYS_openat2, PATH, sys_path::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
     row!(SYS_fchmodat2, PATH, sys_path::fchmodat),
 ];
