@@ -787,13 +787,21 @@ pub fn kill_marked(marker: &str) {
     }
 }
 
-/// Replaces every run of ASCII digits in `s` with `N` (pids, times).
+/// Replaces every run of ASCII digits in `s` with `N` (pids, times), and
+/// the blanks padding it with one.
 pub fn mask_numbers(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_num = false;
     for c in s.chars() {
         if c.is_ascii_digit() {
             if !in_num {
+                // Padding before a number (bash's "%5d" job pids) depends
+                // on its width: any run of blanks before it becomes one.
+                if out.ends_with(' ') {
+                    let trimmed = out.trim_end_matches(' ').len();
+                    out.truncate(trimmed);
+                    out.push(' ');
+                }
                 out.push('N');
             }
             in_num = true;
@@ -820,6 +828,7 @@ mod tests {
     #[test]
     fn numbers_are_masked() {
         assert_eq!(mask_numbers("pid 123 t=4.5"), "pid N t=N.N");
+        assert_eq!(mask_numbers("line 3:   812 Killed"), "line N: N Killed");
     }
 
     #[test]

@@ -71,10 +71,15 @@ impl Host {
     }
 
     /// The seccomp filter this view needs, or `None` with `seccomp: false`.
+    /// The debug log also wants every exec attempt.
     pub fn filter(&self) -> Option<Filter> {
+        let mut interest = self.view.interest();
+        if self.config.log_file.is_some() {
+            interest |= viewos_core::Interest::EXEC;
+        }
         self.config
             .seccomp
-            .then(|| Filter::new(&syscalls::filter_rules(self.view.interest())))
+            .then(|| Filter::new(&syscalls::filter_rules(interest)))
     }
 
     /// Runs `programs` in order inside the view and waits until no process
