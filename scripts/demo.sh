@@ -30,6 +30,13 @@ say "umview -o $work/log sh -c 'gcc -O2 -o hello hello.c && ./hello'"
 say "what the host saw (the programs that ran, from the debug log):"
 grep ' running ' "$work/log"
 
+say "a mount that exists only in the view (the unreal test service):"
+mkdir -p "$work/docs"
+say "umview -p unreal sh -c 'viewmount -t unreal /usr/share/doc $work/docs && ls $work/docs | head -3'"
+PATH="$PWD/target/release:$PATH" "$UMVIEW" -p unreal sh -c "viewmount -t unreal /usr/share/doc '$work/docs' && ls '$work/docs' | head -3"
+say "ls $work/docs | wc -l    # outside the view, nothing was mounted"
+ls "$work/docs" | wc -l
+
 say "umview python3 -c 'import os, threading; ...'"
 $UMVIEW /usr/bin/python3 -c '
 import os, subprocess, threading

@@ -33,7 +33,7 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c '
 STAGE=$(mktemp -d /tmp/viewos-tests.XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/debug/deps"
-cp "$TARGET_DIR/debug/umview" "$TARGET_DIR/debug/embed" "$STAGE/debug/"
+cp "$TARGET_DIR/debug/umview" "$TARGET_DIR/debug/embed" "$TARGET_DIR/debug/viewmount" "$TARGET_DIR/debug/viewumount" "$STAGE/debug/"
 for b in "${TEST_BINS[@]}"; do cp "$b" "$STAGE/debug/deps/"; done
 chmod -R a+rX "$STAGE"
 chmod 1777 "$STAGE"

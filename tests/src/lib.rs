@@ -61,6 +61,17 @@ pub fn umview_bin() -> &'static Path {
     })
 }
 
+/// The in-view command `name` (`viewmount`, ...) built next to umview.
+pub fn view_command(name: &str) -> PathBuf {
+    let p = umview_bin().with_file_name(name);
+    assert!(
+        p.is_file(),
+        "{} does not exist: run `cargo build` first",
+        p.display()
+    );
+    p
+}
+
 /// Fails loudly if `tool` is not on `PATH`, naming the Debian package that
 /// provides it. Returns its full path.
 pub fn require_tool(tool: &str, package: &str) -> PathBuf {

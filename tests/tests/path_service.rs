@@ -208,3 +208,50 @@ print(os.stat(d + "/c.txt").st_size)
         std::fs::remove_file(t.join("c.txt")).unwrap();
     }
 }
+
+#[test]
+fn viewmount_mounts_and_viewumount_unmounts_in_the_view_only() {
+    let t = TempDir::new("pathsvc-mount");
+    t.write("src/hello", "hello from the source\n");
+    t.mkdir("mnt");
+    let vm = viewos_tests::view_command("viewmount");
+    let vu = viewos_tests::view_command("viewumount");
+    let script = format!(
+        "{vm} -t unreal {d}/src {d}/mnt && cat {d}/mnt/hello && ls {d}/mnt && \
+         cd {d} && cat mnt/hello && cd / && \
+         {vm} -t unreal {d}/src {d}/mnt/nested 2>&1; \
+         {vu} {d}/mnt && test ! -e {d}/mnt/hello && echo unmounted; \
+         {vu} {d}/mnt 2>&1; \
+         {vm} -t unreal none {d}/no-such-dir 2>&1; echo status $?",
+        vm = q(&vm),
+        vu = q(&vu),
+        d = q(t.path()),
+    );
+    let out = view_out_once(&script);
+    let d = t.path().display();
+    assert_eq!(
+        out,
+        format!(
+            "hello from the source\nhello\nhello from the source\n\
+             viewmount: mounting {d}/src on {d}/mnt/nested failed: No such file or directory (os error 2)\n\
+             unmounted\n\
+             viewumount: {d}/mnt: {eperm}\n\
+             viewmount: mounting none on {d}/no-such-dir failed: No such file or directory (os error 2)\n\
+             status 32\n",
+            eperm = if is_root() {
+                "Invalid argument (os error 22)"
+            } else {
+                "Operation not permitted (os error 1)"
+            }
+        )
+    );
+    // Nothing happened outside the view.
+    assert!(!t.join("mnt/hello").exists());
+}
+
+/// umount2 of a directory that is not a mount point: the kernel says
+/// EINVAL to root and EPERM to others.
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

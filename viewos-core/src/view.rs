@@ -75,6 +75,12 @@ impl View {
         Ok(())
     }
 
+    /// Removes the latest mount at exactly `target` (canonical), as
+    /// umount(2) does; `EINVAL` if nothing is mounted there.
+    pub fn umount(&mut self, target: &std::path::Path) -> Result<Mount, Errno> {
+        self.mounts.remove(target).ok_or(Errno::EINVAL)
+    }
+
     /// The system call families the host must trap for this view: the
     /// host's own minimum plus every service's interest.
     pub fn interest(&self) -> Interest {

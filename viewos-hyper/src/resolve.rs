@@ -64,6 +64,17 @@ fn base_dir(tid: i32, dirfd: i32) -> Option<PathBuf> {
     Some(target)
 }
 
+/// `path` made absolute for thread `tid` (relative to `dirfd`, or its cwd
+/// for `AT_FDCWD`), without resolving anything; `None` if the base
+/// directory cannot be known.
+pub fn absolute(tid: i32, dirfd: i32, path: &[u8]) -> Option<PathBuf> {
+    if path.first() == Some(&b'/') {
+        return Some(PathBuf::from(OsStr::from_bytes(path)));
+    }
+    let base = base_dir(tid, dirfd)?;
+    Some(base.join(OsStr::from_bytes(path)))
+}
+
 /// The thread group of `tid` (for `/proc/self`).
 fn tgid_of(tid: i32) -> i32 {
     std::fs::read_to_string(format!("/proc/{tid}/status"))

@@ -1,18 +1,152 @@
 //! mount(2) and umount2(2).
 //!
-//! Mounts of service types go to the view's services; with no service that
-//! claims the type the call runs natively (and the kernel answers, usually
-//! `EPERM` for an unprivileged user).
+//! A mount whose type a loaded service claims (`mount -t unreal none /mnt`,
+//! `mount -t umfuseext2 image /mnt`) is made in the view: the service
+//! returns a file system and the view's mount table gets it, nothing
+//! changes outside the view. The target is resolved as the kernel would,
+//! in the view (so a mount can sit inside another virtual mount). Other
+//! mounts (no type, a type no service claims, binds and remounts) run
+//! natively, and the kernel answers them (usually `EPERM` for an
+//! unprivileged user). umount2 of a view's mount point removes the latest
+//! mount there.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use viewos_core::{Errno, MountRequest};
 
 use super::{Call, Context, Verdict};
+use crate::memory;
+use crate::resolve::{self, Resolved};
 
-/// Implements mount(2): no loaded service claims a type yet, so it runs
-/// natively.
-pub fn mount(_ctx: &Context, _call: &Call<'_>) -> Verdict {
-    Verdict::Native
+/// The longest option string accepted (the kernel copies one page).
+const MAX_DATA: usize = 4096;
+
+/// Where a mount point argument leads: its canonical path in the view,
+/// checked to be an existing directory.
+fn mount_point(ctx: &Context, tid: i32, addr: u64) -> Result<PathBuf, Errno> {
+    let raw = memory::read_path(tid, addr)?;
+    if raw.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let view = ctx.view.read();
+    match resolve::resolve(
+        view.mounts(),
+        &ctx.walks,
+        tid,
+        (libc::AT_FDCWD, false),
+        &raw,
+        true,
+    )? {
+        Resolved::Virtual { mount, path } => {
+            let st = mount.fs.lstat(&path)?;
+            if !st.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            let rel = path.strip_prefix("/").unwrap_or(&path);
+            Ok(if rel.as_os_str().is_empty() {
+                mount.request.target.clone()
+            } else {
+                mount.request.target.join(rel)
+            })
+        }
+        Resolved::Real => {
+            let abs = resolve::absolute(tid, libc::AT_FDCWD, &raw).ok_or(Errno::ENOENT)?;
+            let canon = std::fs::canonicalize(&abs).map_err(Errno::from)?;
+            if !canon.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            Ok(canon)
+        }
+    }
 }
 
-/// Implements umount2(2): runs natively (see [`mount`]).
-pub fn umount2(_ctx: &Context, _call: &Call<'_>) -> Verdict {
-    Verdict::Native
+fn optional_string(tid: i32, addr: u64, max: usize) -> Result<String, Errno> {
+    if addr == 0 {
+        return Ok(String::new());
+    }
+    let bytes = memory::read_cstring(tid, addr, max)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Implements mount(2).
+pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let fstype = match optional_string(call.tid, a[2], 256) {
+        Ok(t) if !t.is_empty() => t,
+        // No type (bind, remount, propagation) or unreadable: the kernel's.
+        _ => return Verdict::Native,
+    };
+    if !ctx
+        .view
+        .read()
+        .services()
+        .any(|s| s.handles_fstype(&fstype))
+    {
+        return Verdict::Native;
+    }
+    let request = (|| {
+        let source = optional_string(call.tid, a[0], libc::PATH_MAX as usize)?;
+        let target = mount_point(ctx, call.tid, a[1])?;
+        let options = optional_string(call.tid, a[4], MAX_DATA)?;
+        Ok::<_, Errno>(MountRequest {
+            source,
+            target,
+            fstype,
+            flags: a[3],
+            options,
+        })
+    })();
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return Verdict::Error(e),
+    };
+    let target = request.target.clone();
+    match ctx.view.write().mount(request) {
+        Ok(()) => {
+            if ctx.log.enabled() {
+                ctx.log
+                    .line(format_args!("{} mounted on {}", call.tid, target.display()));
+            }
+            Verdict::Return(0)
+        }
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// Implements umount2(2).
+pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let Ok(raw) = memory::read_path(call.tid, a[0]) else {
+        return Verdict::Native;
+    };
+    let Some(abs) = resolve::absolute(call.tid, libc::AT_FDCWD, &raw) else {
+        return Verdict::Native;
+    };
+    let target = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
+    let mut view = ctx.view.write();
+    if view.mounts().iter().any(|m| m.request.target == target) {
+        return match view.umount(&target) {
+            Ok(_) => Verdict::Return(0),
+            Err(e) => Verdict::Error(e),
+        };
+    }
+    drop(view);
+    // A symlink to a mount point, or a path inside a mount that is not one.
+    match mount_point(ctx, call.tid, a[0]) {
+        Ok(canon) => {
+            let mut view = ctx.view.write();
+            if view.mounts().iter().any(|m| m.request.target == canon) {
+                match view.umount(&canon) {
+                    Ok(_) => Verdict::Return(0),
+                    Err(e) => Verdict::Error(e),
+                }
+            } else if view.mounts().lookup(&canon).is_some() {
+                Verdict::Error(Errno::EINVAL)
+            } else {
+                Verdict::Native
+            }
+        }
+        Err(_) => Verdict::Native,
+    }
 }
