@@ -33,7 +33,9 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c '
 STAGE=$(mktemp -d /tmp/viewos-tests.XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/debug/deps"
-cp "$TARGET_DIR/debug/umview" "$TARGET_DIR/debug/embed" "$TARGET_DIR/debug/viewmount" "$TARGET_DIR/debug/viewumount" "$STAGE/debug/"
+for b in umview embed viewmount viewumount um_ls_service um_add_service um_del_service um_mov_service viewname vuname; do
+    cp "$TARGET_DIR/debug/$b" "$STAGE/debug/"
+done
 for b in "${TEST_BINS[@]}"; do cp "$b" "$STAGE/debug/deps/"; done
 chmod -R a+rX "$STAGE"
 chmod 1777 "$STAGE"

@@ -25,16 +25,18 @@ bitflags! {
         const IDENTITY = 1 << 5;
         /// Host name and uname.
         const UTS = 1 << 6;
+        /// The view's control channel ([`crate::control`]); always trapped.
+        const CONTROL = 1 << 7;
     }
 }
 
 impl Interest {
-    /// What the host needs with no module loaded: mounts (so that
-    /// `mount -t TYPE` reaches services). Program execution is followed
+    /// What the host needs with no module loaded: its control channel and
+    /// mounts (so that `mount -t TYPE` reaches services). Program execution is followed
     /// through ptrace's exec events, which cost no extra stop; execve is
     /// trapped only for services that change what runs (or for the debug
     /// log).
-    pub const HOST_MINIMUM: Interest = Interest::MOUNT;
+    pub const HOST_MINIMUM: Interest = Interest::MOUNT.union(Interest::CONTROL);
 }
 
 #[cfg(test)]

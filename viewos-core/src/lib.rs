@@ -21,10 +21,13 @@
 //! - [`FileSystem`]: one mounted file system, answering path calls;
 //!   [`mounts::MountTable`] picks it by longest mount prefix.
 //! - [`View`]: one view's configuration, loaded services and mounts.
+//! - [`control`]: the channel programs in a view use to talk to their host
+//!   (`um_add_service`, `viewname`, ...).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod control;
 mod errno;
 pub mod fs;
 mod interest;

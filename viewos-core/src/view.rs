@@ -47,6 +47,39 @@ impl View {
         Ok(())
     }
 
+    /// Renames the view (`viewname NAME`).
+    pub fn set_name(&mut self, name: &str) {
+        self.config.name = name.to_string();
+    }
+
+    /// Unloads the service `name`: `ENOENT` if none is loaded by that
+    /// name, `EBUSY` while one of its mounts is in the table.
+    pub fn remove_service(&mut self, name: &str) -> Result<Box<dyn Service>, Errno> {
+        let i = self
+            .services
+            .iter()
+            .position(|s| s.name() == name)
+            .ok_or(Errno::ENOENT)?;
+        if self.mounts.iter().any(|m| m.service == name) {
+            return Err(Errno::EBUSY);
+        }
+        Ok(self.services.remove(i))
+    }
+
+    /// Moves the service `name` to `position` in the search order (0 is
+    /// first; past the end means last). `ENOENT` if it is not loaded.
+    pub fn move_service(&mut self, name: &str, position: usize) -> Result<(), Errno> {
+        let i = self
+            .services
+            .iter()
+            .position(|s| s.name() == name)
+            .ok_or(Errno::ENOENT)?;
+        let s = self.services.remove(i);
+        let at = position.min(self.services.len());
+        self.services.insert(at, s);
+        Ok(())
+    }
+
     /// The loaded services, in search order.
     pub fn services(&self) -> impl Iterator<Item = &dyn Service> {
         self.services.iter().map(|s| s.as_ref())
@@ -120,6 +153,45 @@ mod tests {
                 fstype: "mounter".into(),
                 ..MountRequest::default()
             }]
+        }
+    }
+
+    #[test]
+    fn services_move_and_leave_only_without_mounts() {
+        let mut v = View::new(ViewConfig::default());
+        v.add_service(Box::new(Mounter)).unwrap();
+        v.add_service(Box::new(Plain)).unwrap();
+        v.move_service("plain", 0).unwrap();
+        let names: Vec<&str> = v.services().map(|s| s.name()).collect();
+        assert_eq!(names, ["plain", "mounter"]);
+        assert_eq!(v.move_service("nobody", 0), Err(Errno::ENOENT));
+        v.mount(MountRequest {
+            source: "none".into(),
+            target: PathBuf::from("/m"),
+            fstype: "mounter".into(),
+            ..MountRequest::default()
+        })
+        .unwrap();
+        assert_eq!(v.remove_service("mounter").err(), Some(Errno::EBUSY));
+        // Its initial mount and the one above are both on /m.
+        v.umount(Path::new("/m")).unwrap();
+        assert_eq!(v.remove_service("mounter").err(), Some(Errno::EBUSY));
+        v.umount(Path::new("/m")).unwrap();
+        assert_eq!(v.umount(Path::new("/m")).err(), Some(Errno::EINVAL));
+        assert!(v.remove_service("mounter").is_ok());
+        assert!(v.remove_service("plain").is_ok());
+        assert_eq!(v.remove_service("plain").err(), Some(Errno::ENOENT));
+        v.set_name("renamed");
+        assert_eq!(v.config().name, "renamed");
+    }
+
+    struct Plain;
+    impl Service for Plain {
+        fn name(&self) -> &str {
+            "plain"
+        }
+        fn description(&self) -> &str {
+            "no file systems"
         }
     }
 

@@ -15,7 +15,7 @@
 //! println!("ls ended with {}", exit.shell_status());
 //! ```
 
-use viewos_core::View;
+use viewos_core::{Interest, ModuleRegistry, View};
 
 use crate::error::HyperError;
 use crate::filter::Filter;
@@ -62,24 +62,40 @@ impl Default for HostConfig {
 pub struct Host {
     view: View,
     config: HostConfig,
+    modules: ModuleRegistry,
 }
 
 impl Host {
     /// A host for `view`.
     pub fn new(view: View, config: HostConfig) -> Host {
-        Host { view, config }
+        Host {
+            view,
+            config,
+            modules: ModuleRegistry::new(),
+        }
+    }
+
+    /// The modules `um_add_service` may load by name inside the view.
+    pub fn with_modules(mut self, modules: ModuleRegistry) -> Host {
+        self.modules = modules;
+        self
+    }
+
+    /// The system call families the view's filter stops: what the loaded
+    /// services need, plus every exec attempt for the debug log.
+    fn trapped(&self) -> Interest {
+        let mut interest = self.view.interest();
+        if self.config.log_file.is_some() {
+            interest |= Interest::EXEC;
+        }
+        interest
     }
 
     /// The seccomp filter this view needs, or `None` with `seccomp: false`.
-    /// The debug log also wants every exec attempt.
     pub fn filter(&self) -> Option<Filter> {
-        let mut interest = self.view.interest();
-        if self.config.log_file.is_some() {
-            interest |= viewos_core::Interest::EXEC;
-        }
         self.config
             .seccomp
-            .then(|| Filter::new(&syscalls::filter_rules(interest)))
+            .then(|| Filter::new(&syscalls::filter_rules(self.trapped())))
     }
 
     /// Runs `programs` in order inside the view and waits until no process
@@ -96,7 +112,15 @@ impl Host {
             .iter()
             .map(|&(signal, action)| Disposition { signal, action })
             .collect();
+        let trapped = if self.config.seccomp {
+            self.trapped()
+        } else {
+            // Every call stops: any service can be added later.
+            Interest::all()
+        };
         let ctx = Context {
+            trapped,
+            modules: self.modules,
             view: parking_lot::RwLock::new(self.view),
             walks: crate::walk_cache::WalkCache::new(),
             virtual_given: Default::default(),

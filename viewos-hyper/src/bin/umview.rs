@@ -79,6 +79,7 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
         guard_signals: true,
     };
     let exit = Host::new(view, config)
+        .with_modules(registry)
         .run(&programs)
         .map_err(|e| (e, 125))?;
     Ok(exit.shell_status())

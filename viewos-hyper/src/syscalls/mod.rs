@@ -11,13 +11,14 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
 
 use parking_lot::RwLock;
-use viewos_core::{Errno, Interest, View};
+use viewos_core::{Errno, Interest, ModuleRegistry, View};
 
 use crate::filter::Action;
 use crate::log::Log;
 use crate::ptrace::SyscallEntry;
 use crate::walk_cache::WalkCache;
 
+mod sys_control;
 mod sys_exec;
 mod sys_mount;
 mod sys_path;
@@ -66,6 +67,10 @@ pub struct Context {
     pub view: RwLock<View>,
     /// What the host knows of symlinks on real paths.
     pub walks: WalkCache,
+    /// Modules `um_add_service` can load by name.
+    pub modules: ModuleRegistry,
+    /// The families the view's filter stops (fixed at start).
+    pub trapped: Interest,
     /// Set once the view has given a process a virtual fd or cwd; until
     /// then every fd and cwd in the view is real, which saves reading them
     /// for most relative paths.
@@ -165,6 +170,12 @@ static TABLE: &[Entry] = &[
     row!(SYS_openat2, PATH, sys_path::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
     row!(SYS_fchmodat2, PATH, sys_path::fchmodat),
+    Entry {
+        nr: viewos_core::control::CONTROL_SYSCALL,
+        name: "SYS_viewos_control",
+        family: Interest::CONTROL,
+        handler: sys_control::control,
+    },
 ];
 
 /// The table row for syscall `nr`.
@@ -179,7 +190,7 @@ pub fn lookup(nr: u64) -> Option<&'static Entry> {
 /// without changing registers, so they go to the supervisor (user
 /// notification, the cheaper stop); exec and mount go to the tracer.
 fn action_for(family: Interest) -> Action {
-    if family == Interest::PATH {
+    if family == Interest::PATH || family == Interest::CONTROL {
         Action::Notify
     } else {
         Action::Trace
