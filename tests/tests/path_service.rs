@@ -255,3 +255,71 @@ fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[test]
+fn mount_listings_show_the_view_mounts() {
+    let t = TempDir::new("pathsvc-listing");
+    t.mkdir("mnt dir");
+    let vm = viewos_tests::view_command("viewmount");
+    let script = format!(
+        "{vm} -t unreal -o ro /usr {d}/'mnt dir' && \
+         tail -n 2 /proc/self/mounts && tail -n 1 /proc/mounts && tail -n 1 /etc/mtab && \
+         tail -n 1 /proc/$$/mountinfo | cut -d' ' -f4- && \
+         findmnt -n -o TARGET,FSTYPE /unreal && \
+         df --output=target /unreal | tail -n 1 && \
+         test \"$(stat -f -c %b /unreal/usr)\" = \"$(stat -f -c %b /usr)\" && echo statfs-same",
+        vm = q(&vm),
+        d = q(t.path()),
+    );
+    let d = t.path().display().to_string().replace(' ', "\\040");
+    let expected = format!(
+        "/ /unreal unreal rw 0 0\n\
+         /usr {d}/mnt\\040dir unreal ro 0 0\n\
+         /usr {d}/mnt\\040dir unreal ro 0 0\n\
+         /usr {d}/mnt\\040dir unreal ro 0 0\n\
+         / {d}/mnt\\040dir ro - unreal /usr ro\n\
+         /unreal unreal\n\
+         /unreal\n\
+         statfs-same\n"
+    );
+    for mode in Mode::VIEWS {
+        let out = in_view(&script).run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), expected, "{}", out.dump());
+    }
+    // Outside the view the listing has no trace of either mount.
+    let native = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!native.contains(" unreal "));
+}
+
+#[test]
+fn a_read_only_mount_refuses_changes_with_erofs() {
+    let t = TempDir::new("pathsvc-ro");
+    t.write("src/f", "content\n");
+    t.mkdir("mnt");
+    let vm = viewos_tests::view_command("viewmount");
+    let script = format!(
+        "{vm} -r -t unreal {d}/src {d}/mnt && cat {d}/mnt/f && \
+         for c in 'touch {d}/mnt/new' 'mkdir {d}/mnt/dir' 'rm {d}/mnt/f' 'chmod 600 {d}/mnt/f' \
+                  'ln -s f {d}/mnt/l' 'mv {d}/mnt/f {d}/mnt/g' 'truncate -s 0 {d}/mnt/f'; do \
+           sh -c \"$c\" 2>&1 | grep -c 'Read-only file system'; done; \
+         test -w {d}/mnt/f || echo not-writable",
+        vm = q(&vm),
+        d = q(t.path()),
+    );
+    for mode in Mode::VIEWS {
+        let out = in_view(&script).run(mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "content\n1\n1\n1\n1\n1\n1\n1\nnot-writable\n",
+            "{}",
+            out.dump()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(t.join("src/f")).unwrap(),
+        "content\n"
+    );
+    assert!(!t.join("src/new").exists());
+}

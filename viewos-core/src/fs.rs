@@ -101,6 +101,33 @@ impl FileStat {
     }
 }
 
+/// What `statfs` reports about a file system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsStat {
+    /// The file system's magic number (`EXT4_SUPER_MAGIC`, ...).
+    pub fs_type: u64,
+    /// Block size for these counts.
+    pub block_size: u64,
+    /// Blocks in total.
+    pub blocks: u64,
+    /// Free blocks.
+    pub blocks_free: u64,
+    /// Free blocks an unprivileged user may use.
+    pub blocks_available: u64,
+    /// Inodes in total.
+    pub files: u64,
+    /// Free inodes.
+    pub files_free: u64,
+    /// File system id.
+    pub fsid: u64,
+    /// Longest name.
+    pub name_max: u64,
+    /// Fragment size.
+    pub fragment_size: u64,
+    /// Mount flags (`ST_RDONLY`, `ST_NOSUID`, ...).
+    pub flags: u64,
+}
+
 /// A `mount` request, as `mount -t TYPE -o OPTIONS SOURCE TARGET` or a
 /// module's own mounts at load.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -208,6 +235,12 @@ pub trait FileSystem: Send + Sync {
     /// Changes owner and/or group of `path` (not following a final symlink).
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         let _ = (path, uid, gid);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Statistics of the file system holding `path` (statfs(2)).
+    fn statfs(&self, path: &Path) -> Result<FsStat, Errno> {
+        let _ = path;
         Err(Errno::ENOSYS)
     }
 

@@ -17,6 +17,18 @@ pub struct Mount {
     pub fs: Arc<dyn FileSystem>,
 }
 
+impl Mount {
+    /// `EROFS` if the mount is read-only (`MS_RDONLY`, `-o ro`): what
+    /// every call that would change it gets.
+    pub fn writable(&self) -> Result<(), crate::Errno> {
+        if self.request.flags & libc::MS_RDONLY != 0 {
+            Err(crate::Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// The mounts of a view, in mount order. Lookups pick the longest matching
 /// mount point; of equal ones the latest mount shadows the earlier.
 #[derive(Clone, Default)]

@@ -28,6 +28,7 @@ pub mod host_signals;
 pub mod log;
 pub mod memory;
 pub mod notify;
+pub mod proc_mounts;
 pub mod ptrace;
 pub mod rc;
 pub mod resolve;

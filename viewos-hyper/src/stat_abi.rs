@@ -1,7 +1,7 @@
 //! The x86_64 layouts of `struct stat` and `struct statx`, filled from a
 //! [`FileStat`] for answers written into a traced program's memory.
 
-use viewos_core::FileStat;
+use viewos_core::{FileStat, FsStat};
 
 /// Size of `struct stat` on x86_64.
 pub const STAT_SIZE: usize = 144;
@@ -37,6 +37,26 @@ pub fn stat_bytes(st: &FileStat) -> [u8; STAT_SIZE] {
     put_u64(&mut b, 96, st.mtime.nsec as u64);
     put_u64(&mut b, 104, st.ctime.sec as u64);
     put_u64(&mut b, 112, st.ctime.nsec as u64);
+    b
+}
+
+/// Size of `struct statfs` on x86_64.
+pub const STATFS_SIZE: usize = 120;
+
+/// `struct statfs` as the kernel's `statfs` writes it.
+pub fn statfs_bytes(st: &FsStat) -> [u8; STATFS_SIZE] {
+    let mut b = [0u8; STATFS_SIZE];
+    put_u64(&mut b, 0, st.fs_type);
+    put_u64(&mut b, 8, st.block_size);
+    put_u64(&mut b, 16, st.blocks);
+    put_u64(&mut b, 24, st.blocks_free);
+    put_u64(&mut b, 32, st.blocks_available);
+    put_u64(&mut b, 40, st.files);
+    put_u64(&mut b, 48, st.files_free);
+    put_u64(&mut b, 56, st.fsid);
+    put_u64(&mut b, 64, st.name_max);
+    put_u64(&mut b, 72, st.fragment_size);
+    put_u64(&mut b, 80, st.flags);
     b
 }
 

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fs::{FileStat, FileSystem, MountRequest, Opened};
+use crate::fs::{FileStat, FileSystem, FsStat, MountRequest, Opened};
 use crate::{Errno, Service};
 
 /// The `unreal` service (`umview -p unreal`): mounts [`UnrealFs`] on
@@ -165,6 +165,29 @@ impl FileSystem for UnrealFs {
         let c = cpath(&self.real(path))?;
         // SAFETY: `c` is a valid NUL-terminated path; -1 leaves an id as is.
         check(unsafe { libc::lchown(c.as_ptr(), uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)) })
+    }
+
+    fn statfs(&self, path: &Path) -> Result<FsStat, Errno> {
+        let c = cpath(&self.real(path))?;
+        // The kernel's struct statfs on x86_64: fifteen 64-bit words
+        // (f_flags included, which libc's struct hides in its spare words).
+        let mut w = [0u64; 15];
+        // SAFETY: statfs writes 120 bytes into `w`, which has that size.
+        let r = unsafe { libc::syscall(libc::SYS_statfs, c.as_ptr(), w.as_mut_ptr()) };
+        check(r as libc::c_int)?;
+        Ok(FsStat {
+            fs_type: w[0],
+            block_size: w[1],
+            blocks: w[2],
+            blocks_free: w[3],
+            blocks_available: w[4],
+            files: w[5],
+            files_free: w[6],
+            fsid: w[7],
+            name_max: w[8],
+            fragment_size: w[9],
+            flags: w[10],
+        })
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {

@@ -136,7 +136,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_lchown, PATH, sys_path::chown),
     row!(SYS_utime, PATH, sys_path::path0_not_yet),
     row!(SYS_mknod, PATH, sys_path::path0_not_yet),
-    row!(SYS_statfs, PATH, sys_path::path0_not_yet),
+    row!(SYS_statfs, PATH, sys_path::statfs),
     row!(SYS_chroot, PATH, sys_path::path0_not_yet),
     row!(SYS_mount, MOUNT, sys_mount::mount),
     row!(SYS_umount2, MOUNT, sys_mount::umount2),

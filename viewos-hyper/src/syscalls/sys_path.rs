@@ -174,7 +174,7 @@ fn check_access_mode(mode: u64) -> Result<i32, Errno> {
 pub fn access(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
-        m.fs.access(p, check_access_mode(a[1])?).map(|_| 0)
+        access_on(m, p, check_access_mode(a[1])?)
     })
 }
 
@@ -184,8 +184,18 @@ pub fn faccessat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let follow = call.entry.nr != libc::SYS_faccessat2 as u64
         || a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
-        m.fs.access(p, check_access_mode(a[2])?).map(|_| 0)
+        access_on(m, p, check_access_mode(a[2])?)
     })
+}
+
+/// access(2) on a mount: `W_OK` on a read-only one is `EROFS` once the file
+/// is known to exist (the kernel's order).
+fn access_on(m: &Mount, p: &Path, mode: i32) -> Result<i64, Errno> {
+    m.fs.access(p, mode)?;
+    if mode & libc::W_OK != 0 {
+        m.writable()?;
+    }
+    Ok(0)
 }
 
 fn do_readlink(m: &Mount, p: &Path, tid: i32, buf: u64, size: u64) -> Result<i64, Errno> {
@@ -220,6 +230,7 @@ pub fn mkdir(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let mode = a[1] as u32 & 0o7777 & !umask_of(call.tid);
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        m.writable()?;
         m.fs.mkdir(p, mode).map(|_| 0)
     })
 }
@@ -229,6 +240,7 @@ pub fn mkdirat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let mode = a[2] as u32 & 0o7777 & !umask_of(call.tid);
     on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
+        m.writable()?;
         m.fs.mkdir(p, mode).map(|_| 0)
     })
 }
@@ -237,6 +249,7 @@ pub fn mkdirat(ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn rmdir(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        m.writable()?;
         m.fs.rmdir(p).map(|_| 0)
     })
 }
@@ -245,6 +258,7 @@ pub fn rmdir(ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn unlink(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        m.writable()?;
         m.fs.unlink(p).map(|_| 0)
     })
 }
@@ -258,8 +272,10 @@ pub fn unlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
     }
     on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
         if flags & libc::AT_REMOVEDIR != 0 {
+            m.writable()?;
             m.fs.rmdir(p).map(|_| 0)
         } else {
+            m.writable()?;
             m.fs.unlink(p).map(|_| 0)
         }
     })
@@ -273,7 +289,10 @@ pub fn rename(ctx: &Context, call: &Call<'_>) -> Verdict {
         call,
         (libc::AT_FDCWD, a[0], false),
         (libc::AT_FDCWD, a[1]),
-        |m, f, t| m.fs.rename(f, t, 0).map(|_| 0),
+        |m, f, t| {
+            m.writable()?;
+            m.fs.rename(f, t, 0).map(|_| 0)
+        },
     )
 }
 
@@ -290,7 +309,10 @@ pub fn renameat(ctx: &Context, call: &Call<'_>) -> Verdict {
         call,
         (arg_fd(a[0]), a[1], false),
         (arg_fd(a[2]), a[3]),
-        |m, f, t| m.fs.rename(f, t, flags).map(|_| 0),
+        |m, f, t| {
+            m.writable()?;
+            m.fs.rename(f, t, flags).map(|_| 0)
+        },
     )
 }
 
@@ -302,7 +324,10 @@ pub fn link(ctx: &Context, call: &Call<'_>) -> Verdict {
         call,
         (libc::AT_FDCWD, a[0], false),
         (libc::AT_FDCWD, a[1]),
-        |m, f, t| m.fs.link(f, t).map(|_| 0),
+        |m, f, t| {
+            m.writable()?;
+            m.fs.link(f, t).map(|_| 0)
+        },
     )
 }
 
@@ -319,7 +344,10 @@ pub fn linkat(ctx: &Context, call: &Call<'_>) -> Verdict {
         call,
         (arg_fd(a[0]), a[1], follow),
         (arg_fd(a[2]), a[3]),
-        |m, f, t| m.fs.link(f, t).map(|_| 0),
+        |m, f, t| {
+            m.writable()?;
+            m.fs.link(f, t).map(|_| 0)
+        },
     )
 }
 
@@ -331,6 +359,7 @@ fn do_symlink(ctx: &Context, call: &Call<'_>, target_addr: u64, dirfd: i32, addr
         if target_bytes.is_empty() {
             return Err(Errno::ENOENT);
         }
+        m.writable()?;
         m.fs.symlink(Path::new(OsStr::from_bytes(&target_bytes)), p)
             .map(|_| 0)
     })
@@ -352,6 +381,7 @@ pub fn symlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn chmod(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        m.writable()?;
         m.fs.chmod(p, a[1] as u32 & 0o7777).map(|_| 0)
     })
 }
@@ -360,6 +390,7 @@ pub fn chmod(ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn fchmodat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, arg_fd(a[0]), a[1], true, |m, p| {
+        m.writable()?;
         m.fs.chmod(p, a[2] as u32 & 0o7777).map(|_| 0)
     })
 }
@@ -375,6 +406,7 @@ pub fn chown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let follow = call.entry.nr == libc::SYS_chown as u64;
     let (uid, gid) = ids(a[1], a[2]);
     on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
+        m.writable()?;
         m.fs.chown(p, uid, gid).map(|_| 0)
     })
 }
@@ -385,6 +417,7 @@ pub fn fchownat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let follow = a[4] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     let (uid, gid) = ids(a[2], a[3]);
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
+        m.writable()?;
         m.fs.chown(p, uid, gid).map(|_| 0)
     })
 }
@@ -396,6 +429,7 @@ pub fn truncate(ctx: &Context, call: &Call<'_>) -> Verdict {
         if (a[1] as i64) < 0 {
             return Err(Errno::EINVAL);
         }
+        m.writable()?;
         m.fs.truncate(p, a[1]).map(|_| 0)
     })
 }
@@ -432,6 +466,9 @@ fn open_common(
     flags: i32,
     mode: u32,
 ) -> Verdict {
+    if let Some(v) = mount_listing(ctx, call, dirfd, addr, flags) {
+        return v;
+    }
     let creating = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let follow = flags & libc::O_NOFOLLOW == 0
         && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
@@ -445,6 +482,14 @@ fn open_common(
     } else {
         0
     };
+    let writes = flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & libc::O_TRUNC != 0
+        || (creating && mount.fs.lstat(&path).is_err());
+    if writes {
+        if let Err(e) = mount.writable() {
+            return Verdict::Error(e);
+        }
+    }
     match mount.fs.open(&path, flags, mode) {
         Ok(Opened::Backed(fd)) => {
             // From now on a dirfd or cwd may be virtual.
@@ -457,6 +502,40 @@ fn open_common(
         // A kind of file this host cannot hand over.
         Ok(_) => Verdict::Error(Errno::ENOSYS),
         Err(e) => Verdict::Error(e),
+    }
+}
+
+/// Opening `/proc/self/mounts` (and its other names) for reading in a view
+/// with mounts gets the real listing followed by the view's.
+fn mount_listing(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+) -> Option<Verdict> {
+    if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_PATH != 0 {
+        return None;
+    }
+    let view = ctx.view.read();
+    if view.mounts().is_empty() {
+        return None;
+    }
+    let raw = memory::read_path(call.tid, addr).ok()?;
+    if !(raw.ends_with(b"mounts") || raw.ends_with(b"mountinfo") || raw.ends_with(b"mtab")) {
+        return None;
+    }
+    let abs = crate::resolve::absolute(call.tid, dirfd, &raw)?;
+    let abs = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
+    let listing = crate::proc_mounts::listing_of(&abs)?;
+    let text = crate::proc_mounts::render(listing, call.tid, view.mounts()).ok()?;
+    drop(view);
+    match crate::proc_mounts::memory_file(&text) {
+        Ok(fd) => Some(Verdict::InstallFd {
+            fd,
+            cloexec: flags & libc::O_CLOEXEC != 0,
+        }),
+        Err(e) => Some(Verdict::Error(Errno::from(e))),
     }
 }
 
@@ -529,4 +608,13 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
         how.flags as i32,
         how.mode as u32,
     )
+}
+
+/// Implements statfs(2) (follows a final symlink).
+pub fn statfs(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        let st = m.fs.statfs(p)?;
+        write_out(call.tid, a[1], &stat_abi::statfs_bytes(&st))
+    })
 }
