@@ -323,3 +323,39 @@ fn a_read_only_mount_refuses_changes_with_erofs() {
     );
     assert!(!t.join("src/new").exists());
 }
+
+#[test]
+fn cd_into_the_mount_with_a_correct_getcwd() {
+    let t = TempDir::new("pathsvc-cd");
+    t.write("top/sub/file", "in sub\n");
+    t.write("top/other", "other\n");
+    let body = |root: &str| {
+        format!(
+            "cd {root}{d}/top/sub && pwd && /bin/pwd && ls && cat file ../other && \
+             python3 -c 'import os; print(os.getcwd()); print(sorted(os.listdir(\".\")))' && \
+             cd .. && /bin/pwd && ls && cd sub && /bin/pwd && \
+             (cd {root}{d}/top/other 2>&1 | sed 's,^.*: ,,'); (cd {root}{d}/none 2>&1 | sed 's,^.*: ,,')",
+            d = q(t.path())
+        )
+    };
+    let native = Cmd::bash(&body("")).run(Mode::Native);
+    native.assert_ok();
+    let expected = native
+        .out()
+        .lines()
+        .map(|l| {
+            if l.starts_with('/') {
+                format!("/unreal{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>();
+    for mode in Mode::VIEWS {
+        let out = Cmd::bash(&body("/unreal"))
+            .umview_opts(["-p", "unreal"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), expected, "{}", out.dump());
+    }
+}

@@ -123,6 +123,7 @@ impl Host {
             modules: self.modules,
             view: parking_lot::RwLock::new(self.view),
             walks: crate::walk_cache::WalkCache::new(),
+            dirs: crate::virtual_dirs::VirtualDirs::new(),
             virtual_given: Default::default(),
             log,
         };

@@ -36,6 +36,7 @@ pub mod spawn;
 pub mod stat_abi;
 pub mod syscalls;
 pub mod tracer;
+pub mod virtual_dirs;
 pub mod walk_cache;
 
 pub use error::HyperError;

@@ -118,6 +118,8 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             Verdict::Native => resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
             Verdict::Return(v) => resp.val = *v,
             Verdict::Error(e) => resp.error = -e.raw(),
+            // Only calls stopped at the tracer are rewritten.
+            Verdict::RewritePath { .. } => resp.error = -libc::ENOSYS,
             Verdict::InstallFd { fd: file, cloexec } => {
                 match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
                     // Installed, and the call answered with its number.

@@ -27,6 +27,7 @@ use viewos_core::mounts::{Mount, MountTable};
 use viewos_core::path::normalize;
 use viewos_core::Errno;
 
+use crate::virtual_dirs::VirtualDirs;
 use crate::walk_cache::{Entry, Walk, WalkCache};
 
 /// The kernel's limit on symlinks followed in one resolution.
@@ -48,7 +49,7 @@ pub enum Resolved {
 /// The directory a relative path starts from: `dirfd`'s, or the cwd for
 /// `AT_FDCWD`. `None` when the kernel will refuse the call anyway (bad fd,
 /// not a directory, deleted): the call is left to it.
-fn base_dir(tid: i32, dirfd: i32) -> Option<PathBuf> {
+fn base_dir(dirs: &VirtualDirs, tid: i32, dirfd: i32) -> Option<PathBuf> {
     let link = if dirfd == libc::AT_FDCWD {
         format!("/proc/{tid}/cwd")
     } else if dirfd >= 0 {
@@ -61,17 +62,18 @@ fn base_dir(tid: i32, dirfd: i32) -> Option<PathBuf> {
     if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
         return None;
     }
-    Some(target)
+    // A placeholder cwd stands for a virtual directory.
+    Some(dirs.virtual_of(&target).unwrap_or(target))
 }
 
 /// `path` made absolute for thread `tid` (relative to `dirfd`, or its cwd
 /// for `AT_FDCWD`), without resolving anything; `None` if the base
 /// directory cannot be known.
-pub fn absolute(tid: i32, dirfd: i32, path: &[u8]) -> Option<PathBuf> {
+pub fn absolute(dirs: &VirtualDirs, tid: i32, dirfd: i32, path: &[u8]) -> Option<PathBuf> {
     if path.first() == Some(&b'/') {
         return Some(PathBuf::from(OsStr::from_bytes(path)));
     }
-    let base = base_dir(tid, dirfd)?;
+    let base = base_dir(dirs, tid, dirfd)?;
     Some(base.join(OsStr::from_bytes(path)))
 }
 
@@ -111,7 +113,7 @@ fn split(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 /// fd or cwd. `follow`: whether a final symlink is followed.
 pub fn resolve(
     mounts: &MountTable,
-    walks: &WalkCache,
+    (walks, dirs): (&WalkCache, &VirtualDirs),
     tid: i32,
     (dirfd, dir_is_real): (i32, bool),
     path: &[u8],
@@ -138,7 +140,7 @@ pub fn resolve(
     let base = if absolute {
         PathBuf::from("/")
     } else {
-        match base_dir(tid, dirfd) {
+        match base_dir(dirs, tid, dirfd) {
             Some(b) => b,
             None => return Ok(Resolved::Real),
         }

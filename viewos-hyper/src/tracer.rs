@@ -241,6 +241,8 @@ impl Tracer {
             }
         }
         self.ctx.log.flush();
+        // No process is left to use a placeholder cwd.
+        self.ctx.dirs.clean_up();
         Ok(main_exit)
     }
 
@@ -339,6 +341,12 @@ impl Tracer {
                     syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry })
                 };
                 let mut verdict = verdict;
+                if let Verdict::RewritePath { arg, path } = &verdict {
+                    match rewrite_path_arg(tid, *arg, path) {
+                        Ok(()) => verdict = Verdict::Native,
+                        Err(e) => verdict = Verdict::Error(e),
+                    }
+                }
                 if let Verdict::InstallFd { fd, cloexec } = verdict {
                     match reopen_in_tracee(tid, &fd, cloexec) {
                         Ok(()) => {
@@ -412,5 +420,25 @@ fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> 
     regs.rsi = addr;
     regs.rdx = flags as u64;
     regs.r10 = 0;
+    ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
+}
+
+/// Puts `path` in the traced thread's memory (below its stack's red zone)
+/// and points syscall argument `arg` at it.
+fn rewrite_path_arg(tid: i32, arg: usize, path: &[u8]) -> Result<(), Errno> {
+    let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
+    let mut bytes = path.to_vec();
+    bytes.push(0);
+    let addr = (regs.rsp - 128 - bytes.len() as u64) & !15;
+    memory::write_all(tid, addr, &bytes)?;
+    match arg {
+        0 => regs.rdi = addr,
+        1 => regs.rsi = addr,
+        2 => regs.rdx = addr,
+        3 => regs.r10 = addr,
+        4 => regs.r8 = addr,
+        5 => regs.r9 = addr,
+        _ => return Err(Errno::EINVAL),
+    }
     ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
 }

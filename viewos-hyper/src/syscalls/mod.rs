@@ -16,6 +16,7 @@ use viewos_core::{Errno, Interest, ModuleRegistry, View};
 use crate::filter::Action;
 use crate::log::Log;
 use crate::ptrace::SyscallEntry;
+use crate::virtual_dirs::VirtualDirs;
 use crate::walk_cache::WalkCache;
 
 mod sys_control;
@@ -32,6 +33,14 @@ pub enum Verdict {
     Return(i64),
     /// Do not run the call; the program sees this error.
     Error(Errno),
+    /// Run the call with its path argument number `arg` replaced by `path`
+    /// (only where the tracer stops the call: see [`Entry::rewrites`]).
+    RewritePath {
+        /// Which argument (0-based).
+        arg: usize,
+        /// The new path, without its NUL.
+        path: Vec<u8>,
+    },
     /// The call opened a file: install this host fd in the program (at the
     /// lowest free number, as open(2) would) and return its number.
     InstallFd {
@@ -47,7 +56,7 @@ impl Verdict {
     /// (`None`: the call runs, natively or rewritten).
     pub fn skip_value(&self) -> Option<i64> {
         match self {
-            Verdict::Native | Verdict::InstallFd { .. } => None,
+            Verdict::Native | Verdict::InstallFd { .. } | Verdict::RewritePath { .. } => None,
             Verdict::Return(v) => Some(*v),
             Verdict::Error(e) => Some(-(e.raw() as i64)),
         }
@@ -67,6 +76,8 @@ pub struct Context {
     pub view: RwLock<View>,
     /// What the host knows of symlinks on real paths.
     pub walks: WalkCache,
+    /// Placeholder directories standing for virtual cwds.
+    pub dirs: VirtualDirs,
     /// Modules `um_add_service` can load by name.
     pub modules: ModuleRegistry,
     /// The families the view's filter stops (fixed at start).
@@ -100,6 +111,9 @@ pub struct Entry {
     pub family: Interest,
     /// The handler.
     pub handler: Handler,
+    /// The handler may answer [`Verdict::RewritePath`]: the call stops at
+    /// the tracer (which can change registers), not the supervisor.
+    pub rewrites: bool,
 }
 
 /// One table row: the syscall's libc constant, its family, its handler.
@@ -110,6 +124,16 @@ macro_rules! row {
             name: stringify!($nr),
             family: Interest::$family,
             handler: $handler,
+            rewrites: false,
+        }
+    };
+    ($nr:ident, $family:ident, $handler:path, rewrites) => {
+        Entry {
+            nr: libc::$nr,
+            name: stringify!($nr),
+            family: Interest::$family,
+            handler: $handler,
+            rewrites: true,
         }
     };
 }
@@ -122,7 +146,8 @@ static TABLE: &[Entry] = &[
     row!(SYS_access, PATH, sys_path::access),
     row!(SYS_execve, EXEC, sys_exec::execve),
     row!(SYS_truncate, PATH, sys_path::truncate),
-    row!(SYS_chdir, PATH, sys_path::path0_not_yet),
+    row!(SYS_getcwd, PATH, sys_path::getcwd),
+    row!(SYS_chdir, PATH, sys_path::chdir, rewrites),
     row!(SYS_rename, PATH, sys_path::rename),
     row!(SYS_mkdir, PATH, sys_path::mkdir),
     row!(SYS_rmdir, PATH, sys_path::rmdir),
@@ -175,6 +200,7 @@ static TABLE: &[Entry] = &[
         name: "SYS_viewos_control",
         family: Interest::CONTROL,
         handler: sys_control::control,
+        rewrites: false,
     },
 ];
 
@@ -203,7 +229,14 @@ pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
     let mut rules: Vec<(u32, Action)> = TABLE
         .iter()
         .filter(|e| interest.intersects(e.family))
-        .map(|e| (e.nr as u32, action_for(e.family)))
+        .map(|e| {
+            let action = if e.rewrites {
+                Action::Trace
+            } else {
+                action_for(e.family)
+            };
+            (e.nr as u32, action)
+        })
         .collect();
     rules.extend(crate::filter::refused_syscalls());
     rules

@@ -32,7 +32,7 @@ fn mount_point(ctx: &Context, tid: i32, addr: u64) -> Result<PathBuf, Errno> {
     let view = ctx.view.read();
     match resolve::resolve(
         view.mounts(),
-        &ctx.walks,
+        (&ctx.walks, &ctx.dirs),
         tid,
         (libc::AT_FDCWD, false),
         &raw,
@@ -51,7 +51,8 @@ fn mount_point(ctx: &Context, tid: i32, addr: u64) -> Result<PathBuf, Errno> {
             })
         }
         Resolved::Real => {
-            let abs = resolve::absolute(tid, libc::AT_FDCWD, &raw).ok_or(Errno::ENOENT)?;
+            let abs =
+                resolve::absolute(&ctx.dirs, tid, libc::AT_FDCWD, &raw).ok_or(Errno::ENOENT)?;
             let canon = std::fs::canonicalize(&abs).map_err(Errno::from)?;
             if !canon.is_dir() {
                 return Err(Errno::ENOTDIR);
@@ -120,7 +121,7 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
     let Ok(raw) = memory::read_path(call.tid, a[0]) else {
         return Verdict::Native;
     };
-    let Some(abs) = resolve::absolute(call.tid, libc::AT_FDCWD, &raw) else {
+    let Some(abs) = resolve::absolute(&ctx.dirs, call.tid, libc::AT_FDCWD, &raw) else {
         return Verdict::Native;
     };
     let target = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());

@@ -10,7 +10,7 @@
 //! [`FileSystem`]: viewos_core::FileSystem
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -38,7 +38,7 @@ fn target(
     let path = memory::read_path(call.tid, addr).map_err(|_| Verdict::Native)?;
     let resolved = resolve(
         ctx.view.read().mounts(),
-        &ctx.walks,
+        (&ctx.walks, &ctx.dirs),
         call.tid,
         (dirfd, !ctx.virtual_given.load(Ordering::Relaxed)),
         &path,
@@ -525,7 +525,7 @@ fn mount_listing(
     if !(raw.ends_with(b"mounts") || raw.ends_with(b"mountinfo") || raw.ends_with(b"mtab")) {
         return None;
     }
-    let abs = crate::resolve::absolute(call.tid, dirfd, &raw)?;
+    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, &raw)?;
     let abs = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
     let listing = crate::proc_mounts::listing_of(&abs)?;
     let text = crate::proc_mounts::render(listing, call.tid, view.mounts()).ok()?;
@@ -617,4 +617,64 @@ pub fn statfs(ctx: &Context, call: &Call<'_>) -> Verdict {
         let st = m.fs.statfs(p)?;
         write_out(call.tid, a[1], &stat_abi::statfs_bytes(&st))
     })
+}
+
+/// Implements chdir(2). Into a virtual directory: the kernel's cwd becomes
+/// the placeholder standing for it ([`crate::virtual_dirs`]).
+pub fn chdir(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let (mount, path) = match target(ctx, call, libc::AT_FDCWD, a[0], true) {
+        Ok(Target::Real) => return Verdict::Native,
+        Ok(Target::Virtual(m, p)) => (m, p),
+        Err(v) => return v,
+    };
+    let checked = (|| {
+        let st = mount.fs.lstat(&path)?;
+        if !st.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        mount.fs.access(&path, libc::X_OK)?;
+        let rel = path.strip_prefix("/").unwrap_or(&path);
+        let virt = if rel.as_os_str().is_empty() {
+            mount.request.target.clone()
+        } else {
+            mount.request.target.join(rel)
+        };
+        ctx.dirs.placeholder_for(&virt)
+    })();
+    match checked {
+        Ok(placeholder) => {
+            // From now on a cwd may be virtual.
+            ctx.virtual_given.store(true, Ordering::Relaxed);
+            Verdict::RewritePath {
+                arg: 0,
+                path: placeholder.into_os_string().into_vec(),
+            }
+        }
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// Implements getcwd(2): a placeholder cwd is reported as the virtual
+/// directory it stands for.
+pub fn getcwd(ctx: &Context, call: &Call<'_>) -> Verdict {
+    if !ctx.virtual_given.load(Ordering::Relaxed) {
+        return Verdict::Native;
+    }
+    let Ok(real) = std::fs::read_link(format!("/proc/{}/cwd", call.tid)) else {
+        return Verdict::Native;
+    };
+    let Some(virt) = ctx.dirs.virtual_of(&real) else {
+        return Verdict::Native;
+    };
+    let mut bytes = virt.into_os_string().into_vec();
+    bytes.push(0);
+    let a = call.entry.args;
+    if (a[1] as usize) < bytes.len() {
+        return Verdict::Error(Errno::new(libc::ERANGE));
+    }
+    match memory::write_all(call.tid, a[0], &bytes) {
+        Ok(()) => Verdict::Return(bytes.len() as i64),
+        Err(e) => Verdict::Error(e),
+    }
 }
