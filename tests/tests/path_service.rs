@@ -359,3 +359,30 @@ fn cd_into_the_mount_with_a_correct_getcwd() {
         assert_eq!(out.out(), expected, "{}", out.dump());
     }
 }
+
+#[test]
+fn programs_run_from_the_mount() {
+    let t = TempDir::new("pathsvc-exec");
+    let script = t.write("bin/hello.sh", "#!/bin/sh\necho \"script says $1\"\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    t.write("bin/data", "not a program\n");
+    let body = format!(
+        "/unreal/bin/echo elf && /unreal{d}/bin/hello.sh hi && \
+         cd /unreal/usr/bin && ./true && echo relative && \
+         python3 -c 'import subprocess; print(subprocess.run([\"/unreal/bin/ls\", \"-d\", \"/unreal/etc\"], capture_output=True, text=True).stdout.strip())'; \
+         /unreal{d}/bin/data 2>/dev/null; echo \"not executable: $?\"; \
+         /unreal{d}/bin/none 2>/dev/null; echo \"missing: $?\"; \
+         /unreal{d}/bin 2>/dev/null; echo \"directory: $?\"",
+        d = q(t.path())
+    );
+    for mode in Mode::VIEWS {
+        let out = Cmd::sh(&body).umview_opts(["-p", "unreal"]).run(mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "elf\nscript says hi\nrelative\n/unreal/etc\nnot executable: 126\nmissing: 127\ndirectory: 126\n",
+            "{}",
+            out.dump()
+        );
+    }
+}

@@ -85,7 +85,8 @@ impl Host {
     /// services need, plus every exec attempt for the debug log.
     fn trapped(&self) -> Interest {
         let mut interest = self.view.interest();
-        if self.config.log_file.is_some() {
+        // A program on a virtual path is run by rewriting its exec.
+        if self.config.log_file.is_some() || interest.contains(Interest::PATH) {
             interest |= Interest::EXEC;
         }
         interest
@@ -123,6 +124,8 @@ impl Host {
             modules: self.modules,
             view: parking_lot::RwLock::new(self.view),
             walks: crate::walk_cache::WalkCache::new(),
+            escalations: Default::default(),
+            tracer_tid: Default::default(),
             dirs: crate::virtual_dirs::VirtualDirs::new(),
             virtual_given: Default::default(),
             log,

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::ptrace::SyscallEntry;
-use crate::syscalls::{self, Call, Context, Verdict};
+use crate::syscalls::{self, Call, Context, Escalation, Verdict};
 
 const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
@@ -118,8 +118,22 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             Verdict::Native => resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
             Verdict::Return(v) => resp.val = *v,
             Verdict::Error(e) => resp.error = -e.raw(),
-            // Only calls stopped at the tracer are rewritten.
-            Verdict::RewritePath { .. } => resp.error = -libc::ENOSYS,
+            Verdict::RewritePath { .. } => {
+                let Verdict::RewritePath { arg, path, hold } = verdict else {
+                    continue;
+                };
+                // No answer: the tracer interrupts the waiting call,
+                // rewrites it, and the kernel makes it again.
+                ctx.escalations.lock().push(Escalation {
+                    tid,
+                    nr: entry.nr,
+                    arg,
+                    path,
+                    hold,
+                });
+                crate::tracer::wake(ctx);
+                continue;
+            }
             Verdict::InstallFd { fd: file, cloexec } => {
                 match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
                     // Installed, and the call answered with its number.

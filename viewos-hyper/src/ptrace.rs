@@ -173,8 +173,15 @@ pub fn resume(tid: i32, sig: i32, trace_syscalls: bool) -> io::Result<()> {
     check(ret).map(drop)
 }
 
-/// Leaves a thread in group-stop stopped, but lets the host hear of it when
-/// it is continued (`PTRACE_LISTEN`).
+/// Stops a running thread (`PTRACE_INTERRUPT`): it reports
+/// `PTRACE_EVENT_STOP`.
+pub fn interrupt(tid: i32) -> io::Result<()> {
+    // SAFETY: PTRACE_INTERRUPT takes no pointers.
+    let ret = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) };
+    check(ret).map(drop)
+}
+
+/// Lets a thread in group-stop wait for SIGCONT while staying traced.
 pub fn listen(tid: i32) -> io::Result<()> {
     // SAFETY: PTRACE_LISTEN takes no pointers.
     let ret = unsafe { libc::ptrace(libc::PTRACE_LISTEN, tid, 0, 0) };

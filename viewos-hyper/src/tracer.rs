@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use viewos_core::Errno;
@@ -81,6 +82,12 @@ struct ThreadState {
     /// A host fd the thread is reopening (see [`reopen_in_tracee`]), kept
     /// open until the call's exit stop.
     held_fd: Option<OwnedFd>,
+    /// A host fd a rewritten call names (a program exec'd from a virtual
+    /// path), kept open while the thread lives.
+    held_for_life: Option<OwnedFd>,
+    /// A call handed over by the supervisor, to rewrite at the stop that
+    /// interrupts it.
+    escalation: Option<crate::syscalls::Escalation>,
 }
 
 /// The tracer of one view.
@@ -97,6 +104,37 @@ pub struct Tracer {
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
+
+/// The signal that wakes the tracer from `waitpid` when the supervisor
+/// hands it a call (a real-time signal no program of the view can send
+/// to the host's thread by accident: it goes to that thread only).
+pub fn wake_signal() -> i32 {
+    libc::SIGRTMIN() + 7
+}
+
+extern "C" fn on_wake(_: libc::c_int) {}
+
+/// Wakes the tracer thread of `ctx`.
+pub fn wake(ctx: &Context) {
+    let tid = ctx.tracer_tid.load(Ordering::Acquire);
+    if tid > 0 {
+        // SAFETY: tgkill to a thread of our own process.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, wake_signal()) };
+    }
+}
+
+/// Installs the (empty) handler of [`wake_signal`], without `SA_RESTART`
+/// so that `waitpid` returns.
+fn install_wake_handler() {
+    // SAFETY: a zeroed sigaction with an empty mask and a handler that
+    // does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_wake as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(wake_signal(), &sa, std::ptr::null_mut());
+    }
+}
 
 fn is_stop_signal(sig: i32) -> bool {
     matches!(
@@ -118,6 +156,7 @@ impl Tracer {
         if guard_signals {
             host_signals::install();
         }
+        install_wake_handler();
         // SAFETY: umask has no preconditions.
         let umask = unsafe { libc::umask(0) } as u32;
         Tracer {
@@ -206,11 +245,15 @@ impl Tracer {
                 }
                 Ok(None)
             };
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+        self.ctx.tracer_tid.store(me, Ordering::Release);
         let mut current = start_next(self, &mut next)?;
         loop {
             if self.guard_signals {
                 self.host_signals();
             }
+            self.take_escalations();
             let mut status = 0;
             // SAFETY: waitpid writes the status into our local.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
@@ -244,6 +287,41 @@ impl Tracer {
         // No process is left to use a placeholder cwd.
         self.ctx.dirs.clean_up();
         Ok(main_exit)
+    }
+
+    /// Interrupts the threads whose calls the supervisor handed over; each
+    /// is rewritten at its interrupt stop.
+    fn take_escalations(&mut self) {
+        let pending: Vec<_> = std::mem::take(&mut *self.ctx.escalations.lock());
+        for esc in pending {
+            let tid = esc.tid;
+            let Some(t) = self.threads.get_mut(&tid) else {
+                continue;
+            };
+            if ptrace::interrupt(tid).is_ok() {
+                t.escalation = Some(esc);
+            }
+        }
+    }
+
+    /// At the stop of a thread interrupted while its call waited at the
+    /// supervisor: the kernel is about to make the call again
+    /// (`-ERESTARTSYS`); point its path argument at the new path first.
+    fn rewrite_interrupted(&mut self, tid: i32, esc: crate::syscalls::Escalation) {
+        const ERESTARTSYS: i64 = 512;
+        let Ok(regs) = ptrace::get_regs(tid) else {
+            return;
+        };
+        if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != esc.nr {
+            // The call is not waiting to be restarted (a signal came
+            // first): it will be made again, and handed over again.
+            return;
+        }
+        if rewrite_path_arg(tid, esc.arg, &esc.path).is_ok() {
+            if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), esc.hold) {
+                t.held_for_life = Some(h);
+            }
+        }
     }
 
     /// Handles one waitpid report. Returns how the thread ended if it did.
@@ -300,6 +378,10 @@ impl Tracer {
                 let _ = ptrace::resume(pid, 0, trace);
             }
             (_, PTRACE_EVENT_STOP) => {
+                let escalation = self.threads.get_mut(&pid).and_then(|t| t.escalation.take());
+                if let Some(esc) = escalation {
+                    self.rewrite_interrupted(pid, esc);
+                }
                 if is_stop_signal(sig) {
                     // Group-stop: stay stopped until SIGCONT, as outside.
                     if ptrace::listen(pid).is_err() {
@@ -341,11 +423,16 @@ impl Tracer {
                     syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry })
                 };
                 let mut verdict = verdict;
-                if let Verdict::RewritePath { arg, path } = &verdict {
-                    match rewrite_path_arg(tid, *arg, path) {
-                        Ok(()) => verdict = Verdict::Native,
-                        Err(e) => verdict = Verdict::Error(e),
-                    }
+                if let Verdict::RewritePath { arg, path, hold } = verdict {
+                    verdict = match rewrite_path_arg(tid, arg, &path) {
+                        Ok(()) => {
+                            if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
+                                t.held_for_life = Some(h);
+                            }
+                            Verdict::Native
+                        }
+                        Err(e) => Verdict::Error(e),
+                    };
                 }
                 if let Verdict::InstallFd { fd, cloexec } = verdict {
                     match reopen_in_tracee(tid, &fd, cloexec) {

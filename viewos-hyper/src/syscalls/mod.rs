@@ -33,13 +33,19 @@ pub enum Verdict {
     Return(i64),
     /// Do not run the call; the program sees this error.
     Error(Errno),
-    /// Run the call with its path argument number `arg` replaced by `path`
-    /// (only where the tracer stops the call: see [`Entry::rewrites`]).
+    /// Run the call with its path argument number `arg` replaced by `path`.
+    /// Where the tracer stops the call ([`Entry::rewrites`]) it changes the
+    /// register at once; a call waiting at the supervisor is handed to the
+    /// tracer ([`Escalation`]), which interrupts it and changes the
+    /// register before the kernel restarts it.
     RewritePath {
         /// Which argument (0-based).
         arg: usize,
         /// The new path, without its NUL.
         path: Vec<u8>,
+        /// A host fd the new path names (`/proc/HOST/fd/N`), kept open as
+        /// long as the calling thread lives.
+        hold: Option<OwnedFd>,
     },
     /// The call opened a file: install this host fd in the program (at the
     /// lowest free number, as open(2) would) and return its number.
@@ -68,6 +74,21 @@ impl Verdict {
     }
 }
 
+/// A call the supervisor hands to the tracer to be rewritten.
+#[derive(Debug)]
+pub struct Escalation {
+    /// The waiting thread.
+    pub tid: i32,
+    /// Its system call number.
+    pub nr: u64,
+    /// The argument to replace, and the new path.
+    pub arg: usize,
+    /// The new path.
+    pub path: Vec<u8>,
+    /// A host fd to keep open while the thread lives.
+    pub hold: Option<OwnedFd>,
+}
+
 /// What a handler sees besides the call itself.
 pub struct Context {
     /// The view the calling process belongs to. Calls read it (the
@@ -78,6 +99,10 @@ pub struct Context {
     pub walks: WalkCache,
     /// Placeholder directories standing for virtual cwds.
     pub dirs: VirtualDirs,
+    /// Calls handed from the supervisor to the tracer.
+    pub escalations: parking_lot::Mutex<Vec<Escalation>>,
+    /// The tracer thread (woken with [`crate::tracer::WAKE_SIGNAL`]).
+    pub tracer_tid: std::sync::atomic::AtomicI32,
     /// Modules `um_add_service` can load by name.
     pub modules: ModuleRegistry,
     /// The families the view's filter stops (fixed at start).
@@ -212,11 +237,12 @@ pub fn lookup(nr: u64) -> Option<&'static Entry> {
         .map(|i| &TABLE[i])
 }
 
-/// How the calls of a family reach the host: path calls are answered
-/// without changing registers, so they go to the supervisor (user
-/// notification, the cheaper stop); exec and mount go to the tracer.
+/// How the calls of a family reach the host: path, exec and control calls
+/// go to the supervisor (user notification, the cheaper stop; the rare
+/// exec that must be rewritten is handed to the tracer); mount goes to the
+/// tracer.
 fn action_for(family: Interest) -> Action {
-    if family == Interest::PATH || family == Interest::CONTROL {
+    if family == Interest::PATH || family == Interest::CONTROL || family == Interest::EXEC {
         Action::Notify
     } else {
         Action::Trace
@@ -292,8 +318,13 @@ mod tests {
     #[test]
     fn rules_follow_interest() {
         let rules = filter_rules(Interest::EXEC);
-        assert!(rules.contains(&(libc::SYS_execve as u32, Action::Trace)));
+        assert!(rules.contains(&(libc::SYS_execve as u32, Action::Notify)));
         assert!(!rules.iter().any(|r| r.0 == libc::SYS_mount as u32));
+        let rules = filter_rules(Interest::PATH | Interest::MOUNT);
+        assert!(rules.contains(&(libc::SYS_mount as u32, Action::Trace)));
+        // chdir is rewritten in place, so it stops at the tracer.
+        assert!(rules.contains(&(libc::SYS_chdir as u32, Action::Trace)));
+        assert!(rules.contains(&(libc::SYS_openat as u32, Action::Notify)));
         assert!(is_refused(libc::SYS_io_uring_setup as u64));
     }
 

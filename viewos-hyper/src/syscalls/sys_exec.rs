@@ -4,19 +4,65 @@
 //! (see the tracer). Services that provide executables or interpreters hook
 //! in here.
 
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+
+use viewos_core::{Errno, Opened};
+
 use super::{Call, Context, Verdict};
 use crate::memory;
+use crate::resolve::{resolve, Resolved};
 
-/// Implements execve(2): runs natively; the path goes to the debug log.
+/// Implements execve(2).
 pub fn execve(ctx: &Context, call: &Call<'_>) -> Verdict {
     log_path(ctx, call, call.entry.args[0]);
-    Verdict::Native
+    exec_path(ctx, call, libc::AT_FDCWD, 0, false)
 }
 
-/// Implements execveat(2): runs natively; the path goes to the debug log.
+/// Implements execveat(2).
 pub fn execveat(ctx: &Context, call: &Call<'_>) -> Verdict {
     log_path(ctx, call, call.entry.args[1]);
-    Verdict::Native
+    let nofollow = call.entry.args[4] as i32 & libc::AT_SYMLINK_NOFOLLOW != 0;
+    exec_path(ctx, call, call.entry.args[0] as i32, 1, nofollow)
+}
+
+/// A program on a virtual path runs from the file its mount opens: the
+/// call is rewritten to exec that file through `/proc/HOST/fd/N` (the host
+/// keeps it open while the thread lives, so an interpreter can still open
+/// a script by that name).
+fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, nofollow: bool) -> Verdict {
+    let Ok(path) = memory::read_path(call.tid, call.entry.args[arg]) else {
+        return Verdict::Native;
+    };
+    let resolved = resolve(
+        ctx.view.read().mounts(),
+        (&ctx.walks, &ctx.dirs),
+        call.tid,
+        (dirfd, !ctx.virtual_given.load(Ordering::Relaxed)),
+        &path,
+        !nofollow,
+    );
+    let (mount, path) = match resolved {
+        Ok(Resolved::Real) => return Verdict::Native,
+        Ok(Resolved::Virtual { mount, path }) => (mount, path),
+        Err(e) => return Verdict::Error(e),
+    };
+    let opened = mount.fs.lstat(&path).and_then(|st| {
+        if st.is_dir() {
+            return Err(Errno::EACCES);
+        }
+        mount.fs.access(&path, libc::X_OK)?;
+        mount.fs.open(&path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
+    });
+    match opened {
+        Ok(Opened::Backed(fd)) => Verdict::RewritePath {
+            arg,
+            path: format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()).into_bytes(),
+            hold: Some(fd),
+        },
+        Ok(_) => Verdict::Error(Errno::ENOEXEC),
+        Err(e) => Verdict::Error(e),
+    }
 }
 
 fn log_path(ctx: &Context, call: &Call<'_>, addr: u64) {

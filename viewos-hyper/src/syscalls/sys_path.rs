@@ -649,6 +649,7 @@ pub fn chdir(ctx: &Context, call: &Call<'_>) -> Verdict {
             Verdict::RewritePath {
                 arg: 0,
                 path: placeholder.into_os_string().into_vec(),
+                hold: None,
             }
         }
         Err(e) => Verdict::Error(e),
