@@ -386,3 +386,53 @@ fn programs_run_from_the_mount() {
         );
     }
 }
+
+#[test]
+fn times_xattrs_and_special_files_through_the_mount() {
+    // The same steps natively in one directory and through /unreal in
+    // another must print the same (including the errors a user without
+    // root gets from mknod of a device).
+    let steps = r#"
+import os, stat, sys
+d = sys.argv[1]
+os.chdir(d)
+open("f", "w").write("data")
+os.utime("f", (1000000000, 1200000000))
+st = os.stat("f"); print("times", int(st.st_atime), int(st.st_mtime))
+os.utime("f", ns=(5 * 10**9 + 123, 6 * 10**9 + 456)); print("ns", os.stat("f").st_mtime_ns)
+os.symlink("f", "l")
+os.utime("l", (7, 8), follow_symlinks=False); print("link mtime", int(os.lstat("l").st_mtime))
+try:
+    os.setxattr("f", "user.colour", b"blue")
+    print("xattr", os.getxattr("f", "user.colour"), sorted(os.listxattr("f")))
+    os.setxattr("f", "user.colour", b"red", os.XATTR_REPLACE); print("replaced", os.getxattr("f", "user.colour"))
+    try: os.setxattr("f", "user.colour", b"x", os.XATTR_CREATE)
+    except OSError as e: print("create existing", e.errno)
+    os.removexattr("f", "user.colour"); print("after remove", os.listxattr("f"))
+    try: os.getxattr("f", "user.none")
+    except OSError as e: print("missing attr", e.errno)
+except OSError as e:
+    print("xattrs unsupported here", e.errno)
+os.mkfifo("p"); print("fifo", stat.S_ISFIFO(os.lstat("p").st_mode))
+os.mknod("r", 0o600 | stat.S_IFREG); print("regular", oct(os.lstat("r").st_mode))
+try:
+    os.mknod("c", 0o600 | stat.S_IFCHR, os.makedev(1, 3)); print("chardev", os.major(os.lstat("c").st_rdev))
+except OSError as e:
+    print("chardev refused", e.errno)
+"#;
+    let native_dir = TempDir::new("pathsvc-times-native");
+    let view_dir = TempDir::new("pathsvc-times-view");
+    let native =
+        Cmd::new(["python3", "-c", steps, &native_dir.path().to_string_lossy()]).run(Mode::Native);
+    native.assert_ok();
+    let view = Cmd::new([
+        "python3",
+        "-c",
+        steps,
+        &format!("/unreal{}", view_dir.path().display()),
+    ])
+    .umview_opts(["-p", "unreal"])
+    .run(Mode::View);
+    view.assert_ok();
+    assert_eq!(view.out(), native.out(), "{}", view.dump());
+}

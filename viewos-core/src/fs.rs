@@ -28,6 +28,17 @@ pub struct Timespec {
     pub nsec: u32,
 }
 
+/// A time to set with [`FileSystem::utimens`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetTime {
+    /// The current time (`UTIME_NOW`).
+    Now,
+    /// Leave it as it is (`UTIME_OMIT`).
+    Omit,
+    /// This time.
+    At(Timespec),
+}
+
 /// What `stat` reports about a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FileStat {
@@ -235,6 +246,46 @@ pub trait FileSystem: Send + Sync {
     /// Changes owner and/or group of `path` (not following a final symlink).
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         let _ = (path, uid, gid);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Sets the access and modification times of `path` (not following a
+    /// final symlink).
+    fn utimens(&self, path: &Path, atime: SetTime, mtime: SetTime) -> Result<(), Errno> {
+        let _ = (path, atime, mtime);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Creates the special or regular file `path` (mknod(2)); `mode`
+    /// includes the file type, the caller's umask already applied.
+    fn mknod(&self, path: &Path, mode: u32, rdev: u64) -> Result<(), Errno> {
+        let _ = (path, mode, rdev);
+        Err(Errno::ENOSYS)
+    }
+
+    /// The value of extended attribute `name` of `path` (not following a
+    /// final symlink).
+    fn getxattr(&self, path: &Path, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        let _ = (path, name);
+        Err(Errno::ENOSYS)
+    }
+
+    /// Sets extended attribute `name`; `flags` are `XATTR_CREATE` or
+    /// `XATTR_REPLACE` (or 0).
+    fn setxattr(&self, path: &Path, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
+        let _ = (path, name, value, flags);
+        Err(Errno::ENOSYS)
+    }
+
+    /// The names of `path`'s extended attributes, each followed by a NUL.
+    fn listxattr(&self, path: &Path) -> Result<Vec<u8>, Errno> {
+        let _ = path;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Removes extended attribute `name`.
+    fn removexattr(&self, path: &Path, name: &[u8]) -> Result<(), Errno> {
+        let _ = (path, name);
         Err(Errno::ENOSYS)
     }
 

@@ -39,7 +39,7 @@ pub mod testing;
 mod view;
 
 pub use errno::Errno;
-pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened};
+pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, Timespec};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;

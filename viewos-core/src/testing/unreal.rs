@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::fs::{FileStat, FileSystem, FsStat, MountRequest, Opened};
+use crate::fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime};
 use crate::{Errno, Service};
 
 /// The `unreal` service (`umview -p unreal`): mounts [`UnrealFs`] on
@@ -71,6 +71,10 @@ fn io<T>(r: std::io::Result<T>) -> Result<T, Errno> {
 
 fn cpath(p: &Path) -> Result<CString, Errno> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+fn xname(name: &[u8]) -> Result<CString, Errno> {
+    CString::new(name).map_err(|_| Errno::EINVAL)
 }
 
 fn check(ret: libc::c_int) -> Result<(), Errno> {
@@ -188,6 +192,107 @@ impl FileSystem for UnrealFs {
             fragment_size: w[9],
             flags: w[10],
         })
+    }
+
+    fn utimens(&self, path: &Path, atime: SetTime, mtime: SetTime) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        let ts = |t: SetTime| match t {
+            SetTime::Now => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_NOW,
+            },
+            SetTime::Omit => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            SetTime::At(t) => libc::timespec {
+                tv_sec: t.sec,
+                tv_nsec: t.nsec as i64,
+            },
+        };
+        let times = [ts(atime), ts(mtime)];
+        // SAFETY: a valid path and two timespecs.
+        check(unsafe {
+            libc::utimensat(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                times.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+
+    fn mknod(&self, path: &Path, mode: u32, rdev: u64) -> Result<(), Errno> {
+        let c = cpath(&self.real(path))?;
+        // SAFETY: a valid NUL-terminated path.
+        check(unsafe { libc::mknod(c.as_ptr(), mode, rdev) })
+    }
+
+    fn getxattr(&self, path: &Path, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        let (c, n) = (cpath(&self.real(path))?, xname(name)?);
+        loop {
+            // SAFETY: asking the size only (null buffer, size 0).
+            let len = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
+            if len < 0 {
+                return Err(Errno::from(std::io::Error::last_os_error()));
+            }
+            let mut buf = vec![0u8; len as usize];
+            // SAFETY: `buf` has the length passed.
+            let got = unsafe {
+                libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            };
+            if got >= 0 {
+                buf.truncate(got as usize);
+                return Ok(buf);
+            }
+            let e = std::io::Error::last_os_error();
+            // The value grew between the two calls: ask again.
+            if e.raw_os_error() != Some(libc::ERANGE) {
+                return Err(Errno::from(e));
+            }
+        }
+    }
+
+    fn setxattr(&self, path: &Path, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
+        let (c, n) = (cpath(&self.real(path))?, xname(name)?);
+        // SAFETY: valid strings and a value buffer of the given length.
+        check(unsafe {
+            libc::lsetxattr(
+                c.as_ptr(),
+                n.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                flags,
+            )
+        })
+    }
+
+    fn listxattr(&self, path: &Path) -> Result<Vec<u8>, Errno> {
+        let c = cpath(&self.real(path))?;
+        loop {
+            // SAFETY: asking the size only.
+            let len = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
+            if len < 0 {
+                return Err(Errno::from(std::io::Error::last_os_error()));
+            }
+            let mut buf = vec![0u8; len as usize];
+            // SAFETY: `buf` has the length passed.
+            let got = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            if got >= 0 {
+                buf.truncate(got as usize);
+                return Ok(buf);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ERANGE) {
+                return Err(Errno::from(e));
+            }
+        }
+    }
+
+    fn removexattr(&self, path: &Path, name: &[u8]) -> Result<(), Errno> {
+        let (c, n) = (cpath(&self.real(path))?, xname(name)?);
+        // SAFETY: valid NUL-terminated strings.
+        check(unsafe { libc::lremovexattr(c.as_ptr(), n.as_ptr()) })
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use viewos_core::mounts::Mount;
-use viewos_core::{Errno, FileStat, Opened};
+use viewos_core::{Errno, FileStat, Opened, SetTime, Timespec};
 
 use super::{Call, Context, Verdict};
 use crate::memory;
@@ -434,26 +434,18 @@ pub fn truncate(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
-/// Shared body of the path calls the API cannot answer yet for a virtual
-/// path (opening, exec, chdir, times, statfs, xattrs, mknod): native for
-/// real paths, `ENOSYS` inside a mount.
-fn not_yet(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64) -> Verdict {
-    if addr == 0 {
-        // utimensat(fd, NULL, ...) and the like act on the fd: the kernel's.
-        return Verdict::Native;
-    }
-    on_one(ctx, call, dirfd, addr, true, |_, _| Err(Errno::ENOSYS))
-}
-
-/// Path calls whose only path argument is the first one (cwd-relative).
-pub fn path0_not_yet(ctx: &Context, call: &Call<'_>) -> Verdict {
-    not_yet(ctx, call, libc::AT_FDCWD, call.entry.args[0])
-}
-
-/// `*at` calls with a dirfd first and the path second.
-pub fn at_path1_not_yet(ctx: &Context, call: &Call<'_>) -> Verdict {
-    let a = call.entry.args;
-    not_yet(ctx, call, arg_fd(a[0]), a[1])
+/// Implements chroot(2). A root inside a virtual mount is not supported:
+/// the host resolves every path from the real root. Real paths go to the
+/// kernel (which refuses users without `CAP_SYS_CHROOT`).
+pub fn chroot(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_one(
+        ctx,
+        call,
+        libc::AT_FDCWD,
+        call.entry.args[0],
+        true,
+        |_, _| Err(Errno::ENOSYS),
+    )
 }
 
 /// open(2), creat(2), openat(2), openat2(2) on a virtual path: the mount
@@ -678,4 +670,229 @@ pub fn getcwd(ctx: &Context, call: &Call<'_>) -> Verdict {
         Ok(()) => Verdict::Return(bytes.len() as i64),
         Err(e) => Verdict::Error(e),
     }
+}
+
+/// Reads `count` `struct timespec`s (utimensat) into [`SetTime`]s; a null
+/// pointer means "now" for both, as the kernel reads it.
+fn read_timespecs(tid: i32, addr: u64) -> Result<[SetTime; 2], Errno> {
+    if addr == 0 {
+        return Ok([SetTime::Now, SetTime::Now]);
+    }
+    let mut raw = [0u8; 32];
+    memory::read_exact(tid, addr, &mut raw)?;
+    let word = |i: usize| i64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let one = |sec: i64, nsec: i64| -> Result<SetTime, Errno> {
+        match nsec {
+            libc::UTIME_NOW => Ok(SetTime::Now),
+            libc::UTIME_OMIT => Ok(SetTime::Omit),
+            0..=999_999_999 => Ok(SetTime::At(Timespec {
+                sec,
+                nsec: nsec as u32,
+            })),
+            _ => Err(Errno::EINVAL),
+        }
+    };
+    Ok([one(word(0), word(1))?, one(word(2), word(3))?])
+}
+
+/// Reads two `struct timeval`s (utimes, futimesat); null means now.
+fn read_timevals(tid: i32, addr: u64) -> Result<[SetTime; 2], Errno> {
+    if addr == 0 {
+        return Ok([SetTime::Now, SetTime::Now]);
+    }
+    let mut raw = [0u8; 32];
+    memory::read_exact(tid, addr, &mut raw)?;
+    let word = |i: usize| i64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let one = |sec: i64, usec: i64| -> Result<SetTime, Errno> {
+        if !(0..1_000_000).contains(&usec) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(SetTime::At(Timespec {
+            sec,
+            nsec: (usec * 1000) as u32,
+        }))
+    };
+    Ok([one(word(0), word(1))?, one(word(2), word(3))?])
+}
+
+fn utimens_on(m: &Mount, p: &Path, times: [SetTime; 2]) -> Result<i64, Errno> {
+    m.writable()?;
+    m.fs.utimens(p, times[0], times[1]).map(|_| 0)
+}
+
+/// Implements utimensat(2).
+pub fn utimensat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    if a[1] == 0 {
+        // futimens(fd): an fd call, the kernel's.
+        return Verdict::Native;
+    }
+    let follow = a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
+    on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
+        utimens_on(m, p, read_timespecs(call.tid, a[2])?)
+    })
+}
+
+/// Implements utimes(2).
+pub fn utimes(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        utimens_on(m, p, read_timevals(call.tid, a[1])?)
+    })
+}
+
+/// Implements futimesat(2).
+pub fn futimesat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, arg_fd(a[0]), a[1], true, |m, p| {
+        utimens_on(m, p, read_timevals(call.tid, a[2])?)
+    })
+}
+
+/// Implements utime(2) (`struct utimbuf`: two longs).
+pub fn utime(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
+        let times = if a[1] == 0 {
+            [SetTime::Now, SetTime::Now]
+        } else {
+            let mut raw = [0u8; 16];
+            memory::read_exact(call.tid, a[1], &mut raw)?;
+            let w =
+                |i: usize| i64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+            [
+                SetTime::At(Timespec { sec: w(0), nsec: 0 }),
+                SetTime::At(Timespec { sec: w(1), nsec: 0 }),
+            ]
+        };
+        utimens_on(m, p, times)
+    })
+}
+
+fn mknod_on(m: &Mount, p: &Path, tid: i32, mode: u32, dev: u64) -> Result<i64, Errno> {
+    let kind = mode & libc::S_IFMT;
+    let kind = if kind == 0 { libc::S_IFREG } else { kind };
+    if ![
+        libc::S_IFREG,
+        libc::S_IFCHR,
+        libc::S_IFBLK,
+        libc::S_IFIFO,
+        libc::S_IFSOCK,
+    ]
+    .contains(&kind)
+    {
+        return Err(Errno::EINVAL);
+    }
+    m.writable()?;
+    let perm = mode & 0o7777 & !umask_of(tid);
+    m.fs.mknod(p, kind | perm, dev).map(|_| 0)
+}
+
+/// Implements mknod(2).
+pub fn mknod(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], false, |m, p| {
+        mknod_on(m, p, call.tid, a[1] as u32, a[2])
+    })
+}
+
+/// Implements mknodat(2).
+pub fn mknodat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_one(ctx, call, arg_fd(a[0]), a[1], false, |m, p| {
+        mknod_on(m, p, call.tid, a[2] as u32, a[3])
+    })
+}
+
+/// The longest attribute name and value the kernel accepts.
+const XATTR_NAME_MAX: usize = 255;
+const XATTR_SIZE_MAX: usize = 65536;
+
+fn xattr_name(tid: i32, addr: u64) -> Result<Vec<u8>, Errno> {
+    let name = memory::read_cstring(tid, addr, XATTR_NAME_MAX + 1).map_err(|e| {
+        if e == Errno::ENAMETOOLONG {
+            Errno::new(libc::ERANGE)
+        } else {
+            e
+        }
+    })?;
+    if name.is_empty() {
+        return Err(Errno::new(libc::ERANGE));
+    }
+    Ok(name)
+}
+
+/// Copies an attribute value or name list out as get/listxattr do: size 0
+/// asks the length, a short buffer is `ERANGE`.
+fn xattr_out(tid: i32, buf: u64, size: u64, data: &[u8]) -> Result<i64, Errno> {
+    if size == 0 {
+        return Ok(data.len() as i64);
+    }
+    if (size as usize) < data.len() {
+        return Err(Errno::new(libc::ERANGE));
+    }
+    memory::write_all(tid, buf, data)?;
+    Ok(data.len() as i64)
+}
+
+/// getxattr(2) and lgetxattr(2).
+pub fn getxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = call.entry.nr == libc::SYS_getxattr as u64;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
+        let name = xattr_name(call.tid, a[1])?;
+        let value = m.fs.getxattr(p, &name)?;
+        xattr_out(call.tid, a[2], a[3], &value)
+    })
+}
+
+/// setxattr(2) and lsetxattr(2).
+pub fn setxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = call.entry.nr == libc::SYS_setxattr as u64;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
+        let name = xattr_name(call.tid, a[1])?;
+        let size = a[3] as usize;
+        if size > XATTR_SIZE_MAX {
+            return Err(Errno::new(libc::E2BIG));
+        }
+        let flags = a[4] as i32;
+        if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut value = vec![0u8; size];
+        memory::read_exact(call.tid, a[2], &mut value)?;
+        m.writable()?;
+        m.fs.setxattr(p, &name, &value, flags).map(|_| 0)
+    })
+}
+
+/// listxattr(2) and llistxattr(2).
+pub fn listxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = call.entry.nr == libc::SYS_listxattr as u64;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
+        let names = m.fs.listxattr(p)?;
+        xattr_out(call.tid, a[1], a[2], &names)
+    })
+}
+
+/// removexattr(2) and lremovexattr(2).
+pub fn removexattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = call.entry.nr == libc::SYS_removexattr as u64;
+    on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
+        let name = xattr_name(call.tid, a[1])?;
+        m.writable()?;
+        m.fs.removexattr(p, &name).map(|_| 0)
+    })
+}
+
+/// name_to_handle_at(2): virtual files have no kernel file handles.
+pub fn name_to_handle_at(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let follow = a[4] as i32 & libc::AT_SYMLINK_FOLLOW != 0;
+    on_one(ctx, call, arg_fd(a[0]), a[1], follow, |_, _| {
+        Err(Errno::EOPNOTSUPP)
+    })
 }
