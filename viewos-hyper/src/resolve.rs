@@ -162,7 +162,17 @@ pub fn resolve(
         }
     }
     let trailing_slash = path.ends_with(b"/");
-    walk(mounts, walks, tid, &base, path, follow || trailing_slash)
+    let resolved = walk(mounts, walks, tid, &base, path, follow || trailing_slash)?;
+    if trailing_slash {
+        // A name with a trailing slash must be a directory (the kernel
+        // checks real ones itself).
+        if let Resolved::Virtual { mount, path } = &resolved {
+            if matches!(mount.fs.lstat(path), Ok(st) if !st.is_dir()) {
+                return Err(Errno::ENOTDIR);
+            }
+        }
+    }
+    Ok(resolved)
 }
 
 /// The component-by-component walk.
