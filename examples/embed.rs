@@ -1,7 +1,9 @@
 //! `embed`: another program using the host as a library.
 //!
-//! Runs its arguments as a command inside a fresh view and exits with the
-//! command's status, the way `umview` does, in a dozen lines.
+//! Runs its arguments as a command inside a fresh view that has its own
+//! service (the `hello` example module, linked in statically: its file
+//! system is on `/hello`), and exits with the command's status, the way
+//! `umview` does.
 
 use std::ffi::OsString;
 
@@ -14,10 +16,15 @@ fn main() {
         eprintln!("usage: embed prog [args]");
         std::process::exit(2);
     }
-    let view = View::new(ViewConfig {
+    let mut view = View::new(ViewConfig {
         name: "embedded".into(),
         no_nesting: false,
     });
+    let hello = hello_service::Hello::create("").and_then(|s| view.add_service(s));
+    if let Err(e) = hello {
+        eprintln!("embed: cannot load the hello service: {e}");
+        std::process::exit(125);
+    }
     let program = Program {
         argv,
         role: Role::Main,

@@ -36,6 +36,7 @@ mkdir -p "$STAGE/debug/deps"
 for b in umview embed viewmount viewumount um_ls_service um_add_service um_del_service um_mov_service viewname vuname; do
     cp "$TARGET_DIR/debug/$b" "$STAGE/debug/"
 done
+cp "$TARGET_DIR/debug/libhello_service.so" "$STAGE/debug/"
 for b in "${TEST_BINS[@]}"; do cp "$b" "$STAGE/debug/deps/"; done
 chmod -R a+rX "$STAGE"
 chmod 1777 "$STAGE"

@@ -61,6 +61,11 @@ pub const MAX_ANSWER: usize = 64 * 1024;
 
 /// Makes one control request; the answer's bytes.
 pub fn request(op: Op, arg: &[u8]) -> Result<Vec<u8>, Errno> {
+    request_explained(op, arg).map_err(|(e, _)| e)
+}
+
+/// [`request`], with the host's explanation of a failure when it gave one.
+pub fn request_explained(op: Op, arg: &[u8]) -> Result<Vec<u8>, (Errno, Option<String>)> {
     let mut out = vec![0u8; MAX_ANSWER];
     // SAFETY: `arg` and `out` are live buffers whose lengths are passed;
     // outside a view the kernel only answers ENOSYS.
@@ -78,7 +83,12 @@ pub fn request(op: Op, arg: &[u8]) -> Result<Vec<u8>, Errno> {
         let e = std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::EIO);
-        return Err(Errno::new(e));
+        let message = out
+            .iter()
+            .position(|&b| b == 0)
+            .filter(|&n| n > 0)
+            .map(|n| String::from_utf8_lossy(&out[..n]).into_owned());
+        return Err((Errno::new(e), message));
     }
     out.truncate(r as usize);
     Ok(out)
@@ -100,7 +110,7 @@ pub fn command_explained(
     print: bool,
     explain: impl Fn(Errno) -> Option<String>,
 ) -> std::process::ExitCode {
-    match request(op, arg) {
+    match request_explained(op, arg) {
         Ok(out) => {
             if print {
                 use std::io::Write;
@@ -108,11 +118,15 @@ pub fn command_explained(
             }
             std::process::ExitCode::SUCCESS
         }
-        Err(e) if e == Errno::ENOSYS => {
+        Err((e, _)) if e == Errno::ENOSYS => {
             eprintln!("{tool}: not inside a view");
             std::process::ExitCode::from(1)
         }
-        Err(e) => {
+        Err((_, Some(message))) => {
+            eprintln!("{tool}: {message}");
+            std::process::ExitCode::from(1)
+        }
+        Err((e, None)) => {
             match explain(e) {
                 Some(why) => eprintln!("{tool}: {why}"),
                 None => eprintln!("{tool}: {e}"),

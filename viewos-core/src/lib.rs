@@ -21,6 +21,7 @@
 //! - [`FileSystem`]: one mounted file system, answering path calls;
 //!   [`mounts::MountTable`] picks it by longest mount prefix.
 //! - [`View`]: one view's configuration, loaded services and mounts.
+//! - [`module`]: services built as shared libraries (`-p ./libx.so`).
 //! - [`control`]: the channel programs in a view use to talk to their host
 //!   (`um_add_service`, `viewname`, ...).
 
@@ -31,6 +32,7 @@ pub mod control;
 mod errno;
 pub mod fs;
 mod interest;
+pub mod module;
 pub mod mounts;
 pub mod path;
 mod registry;

@@ -34,6 +34,13 @@ pub enum HyperError {
     },
     /// `-p NAME` named no module this host knows.
     UnknownModule(String),
+    /// A module library could not be loaded (see [`crate::modules`]).
+    ModuleLoad {
+        /// What was asked for.
+        name: String,
+        /// Why not, for the user.
+        reason: String,
+    },
     /// A module refused its options.
     Module {
         /// The module's name.
@@ -55,6 +62,7 @@ impl fmt::Display for HyperError {
             HyperError::Log { path, source } => write!(f, "cannot open log file {path}: {source}"),
             HyperError::UnknownModule(name) => write!(f, "unknown module '{name}'"),
             HyperError::Module { name, errno } => write!(f, "module {name}: {errno}"),
+            HyperError::ModuleLoad { reason, .. } => f.write_str(reason),
         }
     }
 }

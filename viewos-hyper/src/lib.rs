@@ -27,6 +27,7 @@ pub mod host;
 pub mod host_signals;
 pub mod log;
 pub mod memory;
+pub mod modules;
 pub mod notify;
 pub mod proc_mounts;
 pub mod ptrace;

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 
 use viewos_core::{ModuleRegistry, View, ViewConfig};
 use viewos_hyper::cli::{self, Parsed};
+use viewos_hyper::modules::LoadError;
 use viewos_hyper::{rc, Host, HostConfig, HyperError, Program, Role};
 
 /// The modules built into this binary.
@@ -33,18 +34,19 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
         no_nesting: opts.no_nesting,
     });
     for p in &opts.preload {
-        let factory = registry
-            .get(&p.module)
-            .ok_or_else(|| (HyperError::UnknownModule(p.module.clone()), 2))?;
-        let service = factory(&p.options).map_err(|errno| {
-            (
-                HyperError::Module {
-                    name: p.module.clone(),
-                    errno,
-                },
-                2,
-            )
-        })?;
+        let service =
+            viewos_hyper::modules::load(&registry, &p.module, &p.options).map_err(|e| {
+                let name = p.module.clone();
+                let err = match e {
+                    LoadError::Unknown => HyperError::UnknownModule(name),
+                    LoadError::Failed(errno) => HyperError::Module { name, errno },
+                    other => HyperError::ModuleLoad {
+                        name,
+                        reason: other.to_string(),
+                    },
+                };
+                (err, 2)
+            })?;
         view.add_service(service).map_err(|errno| {
             (
                 HyperError::Module {

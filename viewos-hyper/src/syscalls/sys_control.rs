@@ -25,11 +25,19 @@ pub fn control(ctx: &Context, call: &Call<'_>) -> Verdict {
     if memory::read_exact(call.tid, a[1], &mut arg).is_err() {
         return Verdict::Error(Errno::EFAULT);
     }
+    let out_len = (a[4] as usize).min(MAX_ANSWER);
     let answer = match run(ctx, op, &arg) {
         Ok(bytes) => bytes,
-        Err(e) => return Verdict::Error(e),
+        Err(Failure::Errno(e)) => return Verdict::Error(e),
+        Err(Failure::Explained(e, message)) => {
+            // The message goes to the caller's buffer, NUL-terminated.
+            let mut m = message.into_bytes();
+            m.truncate(out_len.saturating_sub(1));
+            m.push(0);
+            let _ = memory::write_all(call.tid, a[3], &m);
+            return Verdict::Error(e);
+        }
     };
-    let out_len = (a[4] as usize).min(MAX_ANSWER);
     if answer.len() > out_len {
         return Verdict::Error(Errno::new(libc::ERANGE));
     }
@@ -43,7 +51,19 @@ fn text(arg: &[u8]) -> Result<&str, Errno> {
     std::str::from_utf8(arg).map_err(|_| Errno::EINVAL)
 }
 
-fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Errno> {
+/// A failed request: an errno, and perhaps a message for the user.
+enum Failure {
+    Errno(Errno),
+    Explained(Errno, String),
+}
+
+impl From<Errno> for Failure {
+    fn from(e: Errno) -> Failure {
+        Failure::Errno(e)
+    }
+}
+
+fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Failure> {
     match op {
         Op::ListServices => {
             let view = ctx.view.read();
@@ -61,16 +81,26 @@ fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Errno> {
         Op::AddService => {
             let spec = text(arg)?;
             let (name, options) = spec.split_once(',').unwrap_or((spec, ""));
-            let factory = ctx.modules.get(name).ok_or(Errno::ENOENT)?;
-            let service = factory(options)?;
+            let name = name.trim();
+            let service = match crate::modules::load(&ctx.modules, name, options) {
+                Ok(s) => s,
+                Err(crate::modules::LoadError::Unknown) => return Err(Errno::ENOENT.into()),
+                Err(crate::modules::LoadError::Failed(e)) => return Err(e.into()),
+                Err(e) => {
+                    if ctx.log.enabled() {
+                        ctx.log.line(format_args!("um_add_service {name}: {e}"));
+                    }
+                    return Err(Failure::Explained(Errno::new(libc::ELIBBAD), e.to_string()));
+                }
+            };
             let mut view = ctx.view.write();
             if view.services().any(|s| s.name() == service.name()) {
-                return Err(Errno::EEXIST);
+                return Err(Errno::EEXIST.into());
             }
             // The filter was made at start: a service needing system calls
             // it does not stop would see nothing.
             if !ctx.trapped.contains(service.interest()) {
-                return Err(Errno::new(libc::ENOTSUP));
+                return Err(Errno::new(libc::ENOTSUP).into());
             }
             view.add_service(service)?;
             Ok(Vec::new())
@@ -84,7 +114,7 @@ fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Errno> {
             let (name, pos) = spec.split_once('\0').ok_or(Errno::EINVAL)?;
             let pos: usize = pos.trim().parse().map_err(|_| Errno::EINVAL)?;
             if pos == 0 {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             ctx.view.write().move_service(name, pos - 1)?;
             Ok(Vec::new())
