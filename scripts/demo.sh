@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 scripts/install-deps.sh
-cargo build --release --bins -q
+cargo build --release --workspace -q
 UMVIEW="$PWD/target/release/umview"
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
@@ -36,6 +36,9 @@ say "umview -p unreal sh -c 'viewmount -t unreal /usr/share/doc $work/docs && ls
 PATH="$PWD/target/release:$PATH" "$UMVIEW" -p unreal sh -c "viewmount -t unreal /usr/share/doc '$work/docs' && ls '$work/docs' | head -3"
 say "ls $work/docs | wc -l    # outside the view, nothing was mounted"
 ls "$work/docs" | wc -l
+
+say "umview -p target/release/libhello_service.so cat /hello/hello.txt    # a third-party module, loaded from a library"
+"$UMVIEW" -p "$PWD/target/release/libhello_service.so" cat /hello/hello.txt
 
 say "umview python3 -c 'import os, threading; ...'"
 $UMVIEW /usr/bin/python3 -c '

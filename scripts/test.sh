@@ -9,7 +9,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 scripts/install-deps.sh
 
 echo "== build"
-cargo build --workspace --bins --quiet
+cargo build --workspace --quiet
 # The test executables, as cargo builds them.
 mapfile -t TEST_BINS < <(cargo test --workspace --no-run --message-format=json 2>/dev/null |
     /usr/bin/python3 -c '
