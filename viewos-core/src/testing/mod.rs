@@ -5,6 +5,11 @@
 //! (every call is answered by the service, nothing is rewritten), so the
 //! same program run on `X` and on `/unreal/X` must give the same results.
 
+//! [`Faulty`] fails on purpose (errors and panics), to test that a broken
+//! service does not take the host down.
+
+mod faulty;
 mod unreal;
 
+pub use faulty::{Faulty, FaultyFs};
 pub use unreal::Unreal;

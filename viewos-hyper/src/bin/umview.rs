@@ -17,6 +17,7 @@ use viewos_hyper::{rc, Host, HostConfig, HyperError, Program, Role};
 fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.register("unreal", viewos_core::testing::Unreal::create);
+    r.register("faulty", viewos_core::testing::Faulty::create);
     r
 }
 
@@ -90,6 +91,11 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
 /// The process entry point.
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // A panic (in a service, most likely) is one line on stderr; the host
+    // answers the call EIO and goes on.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("umview: internal error: {info}; the system call fails with EIO");
+    }));
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let opts = match cli::parse(args) {
         Ok(Parsed::Run(o)) => o,

@@ -281,7 +281,23 @@ pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
     let Some(entry) = lookup(call.entry.nr) else {
         return Verdict::Native;
     };
-    let verdict = (entry.handler)(ctx, call);
+    // A service that panics must not take the view down: the call fails
+    // with EIO and everything else goes on.
+    let verdict =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (entry.handler)(ctx, call)))
+        {
+            Ok(v) => v,
+            Err(_) => {
+                if ctx.log.enabled() {
+                    ctx.log.line(format_args!(
+                        "{} {}: a service panicked; the call fails with EIO",
+                        call.tid,
+                        entry.name.trim_start_matches("SYS_")
+                    ));
+                }
+                Verdict::Error(Errno::EIO)
+            }
+        };
     if ctx.log.enabled() {
         let a = &call.entry.args;
         ctx.log.line(format_args!(
