@@ -263,9 +263,9 @@ fn mount_listings_show_the_view_mounts() {
     let vm = viewos_tests::view_command("viewmount");
     let script = format!(
         "{vm} -t unreal -o ro /usr {d}/'mnt dir' && \
-         tail -n 2 /proc/self/mounts && tail -n 1 /proc/mounts && tail -n 1 /etc/mtab && \
+         tail -n 3 /proc/self/mounts && tail -n 1 /proc/mounts && tail -n 1 /etc/mtab && \
          tail -n 1 /proc/$$/mountinfo | cut -d' ' -f4- && \
-         findmnt -n -o TARGET,FSTYPE /unreal && \
+         findmnt -n -o TARGET,FSTYPE -M /unreal && \
          df --output=target /unreal | tail -n 1 && \
          test \"$(stat -f -c %b /unreal/usr)\" = \"$(stat -f -c %b /usr)\" && echo statfs-same",
         vm = q(&vm),
@@ -274,6 +274,7 @@ fn mount_listings_show_the_view_mounts() {
     let d = t.path().display().to_string().replace(' ', "\\040");
     let expected = format!(
         "/ /unreal unreal rw 0 0\n\
+         /unreal /unreal/unreal unreal rw 0 0\n\
          /usr {d}/mnt\\040dir unreal ro 0 0\n\
          /usr {d}/mnt\\040dir unreal ro 0 0\n\
          /usr {d}/mnt\\040dir unreal ro 0 0\n\
@@ -435,4 +436,29 @@ except OSError as e:
     .run(Mode::View);
     view.assert_ok();
     assert_eq!(view.out(), native.out(), "{}", view.dump());
+}
+
+#[test]
+fn a_mount_can_use_files_that_exist_only_in_the_view() {
+    // The source directory /unreal/... exists only in the view: the new
+    // mount reaches it through the view (nesting); with -x it cannot.
+    let t = TempDir::new("pathsvc-nest");
+    t.write("src/inside", "nested\n");
+    t.mkdir("mnt");
+    let vm = viewos_tests::view_command("viewmount");
+    let script = format!(
+        "{vm} -t unreal /unreal{d}/src {d}/mnt && cat {d}/mnt/inside",
+        vm = q(&vm),
+        d = q(t.path())
+    );
+    assert_eq!(view_out(&script), "nested\n");
+    let out = Cmd::sh(&script)
+        .umview_opts(["-x", "-p", "unreal"])
+        .run(Mode::View);
+    assert_eq!(out.status.shell(), 1, "{}", out.dump());
+    assert!(
+        out.err().contains("No such file or directory"),
+        "{}",
+        out.dump()
+    );
 }

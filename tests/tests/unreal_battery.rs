@@ -1,10 +1,8 @@
-//! The `unreal` battery: the same programs on a directory `X` and on
-//! `/unreal/X` (the same tree served through the Service API) must give the
-//! same results. Paths in outputs are compared after removing the
-//! `/unreal` prefix.
-//!
-//! Not yet here: `/unreal/unreal/X` (unreal seen through itself, which
-//! needs services' own I/O to go through the view: module nesting).
+//! The `unreal` battery: the same programs on a directory `X`, on
+//! `/unreal/X` (the same tree served through the Service API) and on
+//! `/unreal/unreal/X` (served through `/unreal`: module nesting) must give
+//! the same results. Paths in outputs are compared after removing the
+//! prefix.
 
 use viewos_tests::{compile_c, require_tool, Cmd, Mode, TempDir};
 
@@ -23,25 +21,30 @@ fn make_tree(t: &TempDir) {
     std::fs::hard_link(t.join("tree/b.txt"), t.join("tree/hard")).unwrap();
 }
 
-/// Runs `script` with `$X` set to the tree's path natively, and to
-/// `/unreal` + that path in both view modes; outputs must match.
+/// Where the tree is seen in a view.
+const PREFIXES: [&str; 2] = ["/unreal", "/unreal/unreal"];
+
+/// Runs `script` with `$X` set to the tree's path natively, and to each
+/// prefix + that path in both view modes; outputs must match.
 fn same_on_both(t: &TempDir, script: &str, reset: impl Fn()) {
     let x = t.join("tree").display().to_string();
     let native = Cmd::sh(script).env("X", &x).run(Mode::Native);
     native.assert_ok();
-    for mode in Mode::VIEWS {
-        reset();
-        let view = Cmd::sh(script)
-            .env("X", format!("/unreal{x}"))
-            .umview_opts(["-p", "unreal"])
-            .run(mode);
-        view.assert_ok();
-        assert_eq!(
-            view.out().replace("/unreal/", "/"),
-            native.out(),
-            "{}",
-            view.dump()
-        );
+    for prefix in PREFIXES {
+        for mode in Mode::VIEWS {
+            reset();
+            let view = Cmd::sh(script)
+                .env("X", format!("{prefix}{x}"))
+                .umview_opts(["-p", "unreal"])
+                .run(mode);
+            view.assert_ok();
+            assert_eq!(
+                view.out().replace(&format!("{prefix}/"), "/"),
+                native.out(),
+                "{}",
+                view.dump()
+            );
+        }
     }
 }
 
@@ -130,14 +133,16 @@ fn fd_semantics_of_a_c_program() {
     let x = t.join("tree").display().to_string();
     let native = Cmd::new([exe_s.as_str(), x.as_str(), exe_s.as_str()]).run(Mode::Native);
     native.assert_ok();
-    for mode in Mode::VIEWS {
-        reset();
-        let vexe = format!("/unreal{exe_s}");
-        let view = Cmd::new([vexe.as_str(), &format!("/unreal{x}"), vexe.as_str()])
-            .umview_opts(["-p", "unreal"])
-            .run(mode);
-        view.assert_ok();
-        assert_eq!(view.out(), native.out(), "{}", view.dump());
+    for prefix in PREFIXES {
+        for mode in Mode::VIEWS {
+            reset();
+            let vexe = format!("{prefix}{exe_s}");
+            let view = Cmd::new([vexe.as_str(), &format!("{prefix}{x}"), vexe.as_str()])
+                .umview_opts(["-p", "unreal"])
+                .run(mode);
+            view.assert_ok();
+            assert_eq!(view.out(), native.out(), "{}", view.dump());
+        }
     }
 }
 

@@ -21,6 +21,8 @@
 //! - [`FileSystem`]: one mounted file system, answering path calls;
 //!   [`mounts::MountTable`] picks it by longest mount prefix.
 //! - [`View`]: one view's configuration, loaded services and mounts.
+//! - [`nesting`]: a service's own I/O through the view as it was when it
+//!   was mounted ([`real::RealFs`] below everything).
 //! - [`module`]: services built as shared libraries (`-p ./libx.so`).
 //! - [`control`]: the channel programs in a view use to talk to their host
 //!   (`um_add_service`, `viewname`, ...).
@@ -34,7 +36,9 @@ pub mod fs;
 mod interest;
 pub mod module;
 pub mod mounts;
+pub mod nesting;
 pub mod path;
+pub mod real;
 mod registry;
 mod service;
 pub mod testing;

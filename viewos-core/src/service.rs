@@ -46,10 +46,17 @@ pub trait Service: Send + Sync {
         self.mounts_file_systems() && fstype == self.name()
     }
 
-    /// Mounts a file system for `request`. Default: `ENODEV` (no such file
-    /// system type).
-    fn mount(&self, request: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
-        let _ = request;
+    /// Mounts a file system for `request`. `io` is the view as it was
+    /// before this mount (see [`crate::nesting`]): the file system should
+    /// do its own file I/O (its image, its source directory) through it,
+    /// so that files existing only in the view can be used. Default:
+    /// `ENODEV` (no such file system type).
+    fn mount(
+        &self,
+        request: &MountRequest,
+        io: Arc<dyn FileSystem>,
+    ) -> Result<Arc<dyn FileSystem>, Errno> {
+        let _ = (request, io);
         Err(Errno::ENODEV)
     }
 

@@ -1,7 +1,11 @@
 //! One view: its name, its options, its services and its mounts.
 
-use crate::fs::MountRequest;
+use std::sync::Arc;
+
+use crate::fs::{FileSystem, MountRequest};
 use crate::mounts::{Mount, MountTable};
+use crate::nesting::ViewIo;
+use crate::real::RealFs;
 use crate::{Errno, Interest, Service};
 
 /// Options of a view fixed at start (`umview -V NAME -x`).
@@ -98,7 +102,12 @@ impl View {
             .iter()
             .find(|s| s.handles_fstype(&request.fstype))
             .ok_or(Errno::ENODEV)?;
-        let fs = service.mount(&request)?;
+        let io: Arc<dyn FileSystem> = if self.config.no_nesting {
+            Arc::new(RealFs)
+        } else {
+            Arc::new(ViewIo::new(self.mounts.clone()))
+        };
+        let fs = service.mount(&request, io)?;
         let name = service.name().to_string();
         self.mounts.push(Mount {
             request,
@@ -126,9 +135,7 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::FileSystem;
     use std::path::{Path, PathBuf};
-    use std::sync::Arc;
 
     struct Tmpfs;
     impl FileSystem for Tmpfs {}
@@ -144,7 +151,11 @@ mod tests {
         fn mounts_file_systems(&self) -> bool {
             true
         }
-        fn mount(&self, _r: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+        fn mount(
+            &self,
+            _r: &MountRequest,
+            _io: Arc<dyn FileSystem>,
+        ) -> Result<Arc<dyn FileSystem>, Errno> {
             Ok(Arc::new(Tmpfs))
         }
         fn initial_mounts(&self) -> Vec<MountRequest> {

@@ -48,7 +48,11 @@ impl Service for Hello {
     fn mounts_file_systems(&self) -> bool {
         true
     }
-    fn mount(&self, _request: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+    fn mount(
+        &self,
+        _: &MountRequest,
+        _: Arc<dyn FileSystem>,
+    ) -> Result<Arc<dyn FileSystem>, Errno> {
         Ok(Arc::new(HelloFs::new()?))
     }
     fn initial_mounts(&self) -> Vec<MountRequest> {

@@ -32,7 +32,11 @@ impl Service for Faulty {
     fn mounts_file_systems(&self) -> bool {
         true
     }
-    fn mount(&self, request: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+    fn mount(
+        &self,
+        request: &MountRequest,
+        _io: Arc<dyn FileSystem>,
+    ) -> Result<Arc<dyn FileSystem>, Errno> {
         if request.options.contains("panic") {
             panic!("faulty: asked to panic at mount");
         }
