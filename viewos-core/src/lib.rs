@@ -26,6 +26,69 @@
 //! - [`module`]: services built as shared libraries (`-p ./libx.so`).
 //! - [`control`]: the channel programs in a view use to talk to their host
 //!   (`um_add_service`, `viewname`, ...).
+//!
+//! ## Writing a service
+//!
+//! A file-system service claims a mount type and returns a [`FileSystem`]
+//! for each mount. Paths it receives are relative to the mount point,
+//! absolute (`/` is the mount's root) and already resolved: the host has
+//! followed `..`, symlinks, the caller's cwd and dirfd. Every method has a
+//! default answer (`ENOSYS`); implement what you virtualize. Files are
+//! opened by handing the host a real file that stands for the virtual one
+//! ([`Opened::Backed`]): the program then reads, writes, maps and lists it
+//! natively.
+//!
+//! This service mounts a read-only file system with one file, `motd`:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use viewos_core::{Errno, FileStat, FileSystem, MountRequest, Service, View, ViewConfig};
+//!
+//! struct Motd;
+//! struct MotdFs;
+//!
+//! impl Service for Motd {
+//!     fn name(&self) -> &str { "motd" }
+//!     fn description(&self) -> &str { "message of the day" }
+//!     fn mounts_file_systems(&self) -> bool { true }
+//!     fn mount(&self, _: &MountRequest, _io: Arc<dyn FileSystem>)
+//!         -> Result<Arc<dyn FileSystem>, Errno> {
+//!         Ok(Arc::new(MotdFs))
+//!     }
+//! }
+//!
+//! impl FileSystem for MotdFs {
+//!     fn lstat(&self, path: &Path) -> Result<FileStat, Errno> {
+//!         let (mode, size) = match path.to_str() {
+//!             Some("/") => (libc::S_IFDIR | 0o555, 0),
+//!             Some("/motd") => (libc::S_IFREG | 0o444, 6),
+//!             _ => return Err(Errno::ENOENT),
+//!         };
+//!         Ok(FileStat { mode, size, nlink: 1, ..FileStat::default() })
+//!     }
+//! }
+//!
+//! // What `umview -p motd` and then `mount -t motd none /etc/motd.d` do:
+//! let mut view = View::new(ViewConfig::default());
+//! view.add_service(Box::new(Motd))?;
+//! view.mount(MountRequest {
+//!     source: "none".into(),
+//!     target: "/etc/motd.d".into(),
+//!     fstype: "motd".into(),
+//!     ..MountRequest::default()
+//! })?;
+//! // The host looks paths up like this (longest mount prefix).
+//! let (mount, rel) = view.mounts().lookup(Path::new("/etc/motd.d/motd")).unwrap();
+//! assert_eq!(rel, Path::new("/motd"));
+//! assert_eq!(mount.fs.lstat(&rel)?.size, 6);
+//! assert_eq!(mount.fs.lstat(Path::new("/other")), Err(Errno::ENOENT));
+//! # Ok::<(), Errno>(())
+//! ```
+//!
+//! To ship it as a library that `umview -p ./libmotd.so` loads, build the
+//! crate as a `cdylib` and add `viewos_core::declare_module!(factory)`
+//! (see [`module`] and `examples/hello-service`).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -2,7 +2,7 @@
 //!
 //! A module library exports one symbol, [`MODULE_SYMBOL`], a
 //! [`ModuleDecl`] that says which viewos-core and which compiler built it
-//! and how to make the service. [`declare_module!`] writes it:
+//! and how to make the service. [`declare_module!`](crate::declare_module) writes it:
 //!
 //! ```ignore
 //! viewos_core::declare_module!(MyService::create);
@@ -58,7 +58,7 @@ impl ModuleDecl {
     /// # Safety
     /// `self` must be a declaration whose `magic` is [`MODULE_MAGIC`] and
     /// whose string pointers are valid NUL-terminated strings (what
-    /// [`declare_module!`] makes); the magic is checked first.
+    /// [`declare_module!`](crate::declare_module) makes); the magic is checked first.
     pub unsafe fn check(&self) -> Result<(), String> {
         if self.magic != MODULE_MAGIC {
             return Err("not a View-OS module (bad magic number)".into());

@@ -4,7 +4,7 @@
 //! A spec with a `/`, or ending in `.so`, is a library: it is opened with
 //! dlopen (a bare `libx.so` is searched on `LD_LIBRARY_PATH` and the
 //! system's library path, as the seed documents say), its
-//! [`ModuleDecl`](viewos_core::module::ModuleDecl) is checked against this
+//! [`ModuleDecl`] is checked against this
 //! host's viewos-core and compiler, and only then is its service made. A
 //! loaded library stays loaded until the host exits (its code may still be
 //! running in services it made).

@@ -57,7 +57,7 @@ impl Exit {
 /// A program to run in the view, in order.
 #[derive(Clone, Debug)]
 pub struct Program {
-    /// argv; argv[0] is searched on PATH.
+    /// argv; `argv[0]` is searched on PATH.
     pub argv: Vec<OsString>,
     /// What the program is for: rc files warn on failure, the main program
     /// gives umview its exit status.

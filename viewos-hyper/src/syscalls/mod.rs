@@ -101,7 +101,7 @@ pub struct Context {
     pub dirs: VirtualDirs,
     /// Calls handed from the supervisor to the tracer.
     pub escalations: parking_lot::Mutex<Vec<Escalation>>,
-    /// The tracer thread (woken with [`crate::tracer::WAKE_SIGNAL`]).
+    /// The tracer thread (woken with [`crate::tracer::wake_signal`]).
     pub tracer_tid: std::sync::atomic::AtomicI32,
     /// Modules `um_add_service` can load by name.
     pub modules: ModuleRegistry,
