@@ -14,11 +14,15 @@
 //! the kernel queues an event before the changing call returns, so an
 //! answer is never older than the last change.
 //!
+//! A path is remembered the second time it is asked about: most paths of a
+//! short program are asked about once, and their watches would cost more
+//! than they save.
+//!
 //! What is remembered for a path `P`: the walk of `P` follows no symlink
 //! and either reaches `P` or stops at `P`'s last component because it does
 //! not exist. Paths are absolute, without `.`/`..` components.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
@@ -66,6 +70,8 @@ struct Inner {
     /// Remembered paths (see the module docs), ordered so that everything
     /// under a directory is one range.
     known: BTreeSet<Vec<u8>>,
+    /// Paths asked about once: the second question sets up the watches.
+    seen: HashSet<Vec<u8>>,
     /// Watched directories by path, and back by watch descriptor.
     watched: BTreeMap<Vec<u8>, i32>,
     by_wd: HashMap<i32, Vec<u8>>,
@@ -118,6 +124,12 @@ impl WalkCache {
         if inner.known.contains(target) {
             return Walk::Plain;
         }
+        // A path asked about once is not worth its watches: remember it
+        // the second time.
+        if !inner.seen_once(target) {
+            drop(inner);
+            return kernel_walk(target, true);
+        }
         // Watch first, then ask: a change after the watch is seen by the
         // next call, whatever the kernel answered here.
         let watching = inner.watch_ancestors(fd, target);
@@ -146,7 +158,7 @@ impl WalkCache {
             }
         }
         let watching = match fd {
-            Some(fd) if is_plain(path) => inner.watch_ancestors(fd, path),
+            Some(fd) if is_plain(path) && inner.seen_once(path) => inner.watch_ancestors(fd, path),
             _ => false,
         };
         let entry = lstat_entry(path)?;
@@ -175,6 +187,18 @@ fn lstat_entry(path: &[u8]) -> Option<Entry> {
 }
 
 impl Inner {
+    /// True if `path` was asked about before (and notes that it was).
+    fn seen_once(&mut self, path: &[u8]) -> bool {
+        if self.seen.contains(path) {
+            return true;
+        }
+        if self.seen.len() >= MAX_PATHS {
+            self.seen.clear();
+        }
+        self.seen.insert(path.to_vec());
+        false
+    }
+
     /// The inotify fd, made on first use.
     fn inotify_fd(&mut self) -> Option<i32> {
         let fd = self.inotify.get_or_insert_with(|| {
@@ -516,6 +540,9 @@ mod tests {
         let p = d.join("a/f");
         let pb = p.as_os_str().as_bytes().to_vec();
         let cache = WalkCache::new();
+        assert_eq!(cache.walk(&pb, true), Walk::Plain);
+        // Remembered from the second question on.
+        assert!(!cache.inner.lock().known.contains(&pb));
         assert_eq!(cache.walk(&pb, true), Walk::Plain);
         assert!(cache.inner.lock().known.contains(&pb));
         // Replace the directory on the way with a symlink: the cache must
