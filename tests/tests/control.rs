@@ -110,3 +110,36 @@ fn a_service_added_at_run_time_mounts_and_leaves() {
         out.dump()
     );
 }
+
+#[test]
+fn garbage_on_the_control_channel_gets_errnos() {
+    let prog = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+buf = ctypes.create_string_buffer(256)
+def call(*args):
+    r = libc.syscall(ctypes.c_long(0x71e05), *[ctypes.c_long(a) for a in args])
+    return r if r >= 0 else -ctypes.get_errno()
+print(call(99, 0, 0, ctypes.addressof(buf), 256))       # unknown op
+print(call(2, 0, 0, 16, 256))                          # answer to a bad pointer
+print(call(3, 16, 5, 0, 0))                            # argument from a bad pointer
+print(call(4, ctypes.addressof(buf), 1 << 20, 0, 0))   # huge argument
+print(call(2, 0, 0, ctypes.addressof(buf), 0))         # no room for the answer
+"#;
+    let native = Cmd::new(["python3", "-c", prog]).run(Mode::Native);
+    native.assert_ok();
+    assert_eq!(
+        native.out(),
+        "-38\n-38\n-38\n-38\n-38\n",
+        "{}",
+        native.dump()
+    );
+    for mode in Mode::VIEWS {
+        let out = Cmd::new(["python3", "-c", prog])
+            .umview_opts(["-V", "v"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), "-22\n-14\n-14\n-7\n-34\n", "{}", out.dump());
+    }
+}

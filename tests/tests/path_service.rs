@@ -462,3 +462,29 @@ fn a_mount_can_use_files_that_exist_only_in_the_view() {
         out.dump()
     );
 }
+
+#[test]
+fn garbage_to_virtual_path_calls_gets_the_kernels_errnos() {
+    let t = TempDir::new("pathsvc-bad");
+    let exe = viewos_tests::compile_c(t.path(), "vbad", include_str!("../fixtures/vbad.c"), &[]);
+    t.mkdir("real");
+    t.mkdir("virt");
+    let native = Cmd::new([
+        exe.display().to_string(),
+        t.join("real").display().to_string(),
+    ])
+    .run(Mode::Native);
+    native.assert_ok();
+    for mode in Mode::VIEWS {
+        let _ = std::fs::remove_dir_all(t.join("virt"));
+        t.mkdir("virt");
+        let view = Cmd::new([
+            exe.display().to_string(),
+            format!("/unreal{}", t.join("virt").display()),
+        ])
+        .umview_opts(["-p", "unreal"])
+        .run(mode);
+        view.assert_ok();
+        assert_eq!(view.out(), native.out(), "{}", view.dump());
+    }
+}

@@ -582,6 +582,18 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
     if how.flags > i32::MAX as u64 || how.mode > 0o7777 {
         return Verdict::Native;
     }
+    // The kernel's own checks of open_how, whatever the path.
+    let flags = how.flags as i32;
+    let creating = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    const RESOLVE_ALL: u64 = 0x3f;
+    const RESOLVE_BENEATH: u64 = 0x08;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    if (how.mode != 0 && !creating)
+        || how.resolve & !RESOLVE_ALL != 0
+        || how.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == RESOLVE_BENEATH | RESOLVE_IN_ROOT
+    {
+        return Verdict::Error(Errno::EINVAL);
+    }
     if how.resolve != 0 {
         // The kernel's checks would run on the real tree, not the view's:
         // only unrestricted lookups are answered for virtual paths.
