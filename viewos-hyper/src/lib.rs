@@ -8,16 +8,22 @@
 //!
 //! Follow one system call through the crate:
 //! 1. [`filter`] decides in the kernel whether the call stops at all;
-//! 2. [`notify`] (user notification, for calls answered without changing
-//!    registers) or [`tracer`] (ptrace stops, for exec and mount) receives
-//!    the call;
+//! 2. [`notify`] (user notification: path, exec and control calls) or
+//!    [`tracer`] (ptrace stops: mount, chdir) receives the call;
 //! 3. [`syscalls`] finds the handler by number (one file per family) and
-//!    reads arguments through [`memory`];
-//! 4. the handler's [`syscalls::Verdict`] is applied: run natively, or skip
-//!    with a value or an errno.
+//!    reads arguments through [`memory`]; path arguments are resolved by
+//!    [`resolve`] (with [`walk_cache`] for real paths and
+//!    [`virtual_dirs`] for virtual cwds);
+//! 4. the handler's [`syscalls::Verdict`] is applied: run natively, skip
+//!    with a value or an errno, install an fd in the caller, or rewrite a
+//!    path argument (a call waiting at the supervisor is handed to the
+//!    tracer, which interrupts it and rewrites it before the kernel
+//!    restarts it).
 //!
 //! [`spawn`] starts programs in the view, [`host`] is the library entry
-//! point and `src/bin/umview.rs` the command line.
+//! point, [`modules`] loads built-in and library modules, [`proc_mounts`]
+//! shows the view's mounts in `/proc`, and `src/bin/` holds `umview` and
+//! the commands used inside a view.
 
 pub mod arch;
 pub mod cli;
