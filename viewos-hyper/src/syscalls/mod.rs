@@ -4,8 +4,11 @@
 //! One table, ordered by number, gives for each syscall the host handles its
 //! name, its family ([`Interest`]) and its handler. The seccomp filter traps
 //! exactly the numbers whose family the view is interested in; numbers not in
-//! the table always run natively. Handlers live in one file per family
-//! (`sys_exec.rs`, `sys_mount.rs`), all with the same signature.
+//! the table always run natively. Handlers live in one file per family, all
+//! with the same signature: `sys_path` (looking at files by path, and the
+//! path resolution all path calls share), `sys_tree` (names in
+//! directories), `sys_open`, `sys_attr` (modes, owners, times, xattrs),
+//! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
@@ -19,10 +22,14 @@ use crate::ptrace::SyscallEntry;
 use crate::virtual_dirs::VirtualDirs;
 use crate::walk_cache::WalkCache;
 
+mod sys_attr;
 mod sys_control;
+mod sys_cwd;
 mod sys_exec;
 mod sys_mount;
+mod sys_open;
 mod sys_path;
+mod sys_tree;
 
 /// The host's answer to a syscall entry.
 #[derive(Debug)]
@@ -165,61 +172,61 @@ macro_rules! row {
 
 /// The table, sorted by number (a unit test checks the order).
 static TABLE: &[Entry] = &[
-    row!(SYS_open, PATH, sys_path::open),
+    row!(SYS_open, PATH, sys_open::open),
     row!(SYS_stat, PATH, sys_path::stat),
     row!(SYS_lstat, PATH, sys_path::lstat),
     row!(SYS_access, PATH, sys_path::access),
     row!(SYS_execve, EXEC, sys_exec::execve),
-    row!(SYS_truncate, PATH, sys_path::truncate),
-    row!(SYS_getcwd, PATH, sys_path::getcwd),
-    row!(SYS_chdir, PATH, sys_path::chdir, rewrites),
-    row!(SYS_rename, PATH, sys_path::rename),
-    row!(SYS_mkdir, PATH, sys_path::mkdir),
-    row!(SYS_rmdir, PATH, sys_path::rmdir),
-    row!(SYS_creat, PATH, sys_path::creat),
-    row!(SYS_link, PATH, sys_path::link),
-    row!(SYS_unlink, PATH, sys_path::unlink),
-    row!(SYS_symlink, PATH, sys_path::symlink),
+    row!(SYS_truncate, PATH, sys_attr::truncate),
+    row!(SYS_getcwd, PATH, sys_cwd::getcwd),
+    row!(SYS_chdir, PATH, sys_cwd::chdir, rewrites),
+    row!(SYS_rename, PATH, sys_tree::rename),
+    row!(SYS_mkdir, PATH, sys_tree::mkdir),
+    row!(SYS_rmdir, PATH, sys_tree::rmdir),
+    row!(SYS_creat, PATH, sys_open::creat),
+    row!(SYS_link, PATH, sys_tree::link),
+    row!(SYS_unlink, PATH, sys_tree::unlink),
+    row!(SYS_symlink, PATH, sys_tree::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
-    row!(SYS_chmod, PATH, sys_path::chmod),
-    row!(SYS_chown, PATH, sys_path::chown),
-    row!(SYS_lchown, PATH, sys_path::chown),
-    row!(SYS_utime, PATH, sys_path::utime),
-    row!(SYS_mknod, PATH, sys_path::mknod),
+    row!(SYS_chmod, PATH, sys_attr::chmod),
+    row!(SYS_chown, PATH, sys_attr::chown),
+    row!(SYS_lchown, PATH, sys_attr::chown),
+    row!(SYS_utime, PATH, sys_attr::utime),
+    row!(SYS_mknod, PATH, sys_tree::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
-    row!(SYS_chroot, PATH, sys_path::chroot),
+    row!(SYS_chroot, PATH, sys_tree::chroot),
     row!(SYS_mount, MOUNT, sys_mount::mount),
     row!(SYS_umount2, MOUNT, sys_mount::umount2),
-    row!(SYS_setxattr, PATH, sys_path::setxattr),
-    row!(SYS_lsetxattr, PATH, sys_path::setxattr),
-    row!(SYS_getxattr, PATH, sys_path::getxattr),
-    row!(SYS_lgetxattr, PATH, sys_path::getxattr),
-    row!(SYS_listxattr, PATH, sys_path::listxattr),
-    row!(SYS_llistxattr, PATH, sys_path::listxattr),
-    row!(SYS_removexattr, PATH, sys_path::removexattr),
-    row!(SYS_lremovexattr, PATH, sys_path::removexattr),
-    row!(SYS_utimes, PATH, sys_path::utimes),
-    row!(SYS_openat, PATH, sys_path::openat),
-    row!(SYS_mkdirat, PATH, sys_path::mkdirat),
-    row!(SYS_mknodat, PATH, sys_path::mknodat),
-    row!(SYS_fchownat, PATH, sys_path::fchownat),
-    row!(SYS_futimesat, PATH, sys_path::futimesat),
+    row!(SYS_setxattr, PATH, sys_attr::setxattr),
+    row!(SYS_lsetxattr, PATH, sys_attr::setxattr),
+    row!(SYS_getxattr, PATH, sys_attr::getxattr),
+    row!(SYS_lgetxattr, PATH, sys_attr::getxattr),
+    row!(SYS_listxattr, PATH, sys_attr::listxattr),
+    row!(SYS_llistxattr, PATH, sys_attr::listxattr),
+    row!(SYS_removexattr, PATH, sys_attr::removexattr),
+    row!(SYS_lremovexattr, PATH, sys_attr::removexattr),
+    row!(SYS_utimes, PATH, sys_attr::utimes),
+    row!(SYS_openat, PATH, sys_open::openat),
+    row!(SYS_mkdirat, PATH, sys_tree::mkdirat),
+    row!(SYS_mknodat, PATH, sys_tree::mknodat),
+    row!(SYS_fchownat, PATH, sys_attr::fchownat),
+    row!(SYS_futimesat, PATH, sys_attr::futimesat),
     row!(SYS_newfstatat, PATH, sys_path::newfstatat),
-    row!(SYS_unlinkat, PATH, sys_path::unlinkat),
-    row!(SYS_renameat, PATH, sys_path::renameat),
-    row!(SYS_linkat, PATH, sys_path::linkat),
-    row!(SYS_symlinkat, PATH, sys_path::symlinkat),
+    row!(SYS_unlinkat, PATH, sys_tree::unlinkat),
+    row!(SYS_renameat, PATH, sys_tree::renameat),
+    row!(SYS_linkat, PATH, sys_tree::linkat),
+    row!(SYS_symlinkat, PATH, sys_tree::symlinkat),
     row!(SYS_readlinkat, PATH, sys_path::readlinkat),
-    row!(SYS_fchmodat, PATH, sys_path::fchmodat),
+    row!(SYS_fchmodat, PATH, sys_attr::fchmodat),
     row!(SYS_faccessat, PATH, sys_path::faccessat),
-    row!(SYS_utimensat, PATH, sys_path::utimensat),
-    row!(SYS_name_to_handle_at, PATH, sys_path::name_to_handle_at),
-    row!(SYS_renameat2, PATH, sys_path::renameat),
+    row!(SYS_utimensat, PATH, sys_attr::utimensat),
+    row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
+    row!(SYS_renameat2, PATH, sys_tree::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_statx, PATH, sys_path::statx),
-    row!(SYS_openat2, PATH, sys_path::openat2),
+    row!(SYS_openat2, PATH, sys_open::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
-    row!(SYS_fchmodat2, PATH, sys_path::fchmodat),
+    row!(SYS_fchmodat2, PATH, sys_attr::fchmodat),
     Entry {
         nr: viewos_core::control::CONTROL_SYSCALL,
         name: "SYS_viewos_control",

@@ -1,0 +1,179 @@
+//! Opening files by path: open, creat, openat, openat2. A virtual file
+//! becomes a real fd in the caller; `/proc/self/mounts` and its other
+//! names show the view's mounts.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use viewos_core::{Errno, Opened};
+
+use super::sys_path::{arg_fd, target, umask_of, Target};
+use super::{Call, Context, Verdict};
+use crate::memory;
+
+/// open(2), creat(2), openat(2), openat2(2) on a virtual path: the mount
+/// opens the file and the program gets it as a new fd.
+fn open_common(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+    mode: u32,
+) -> Verdict {
+    if let Some(v) = mount_listing(ctx, call, dirfd, addr, flags) {
+        return v;
+    }
+    let creating = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    let follow = flags & libc::O_NOFOLLOW == 0
+        && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
+    let (mount, path) = match target(ctx, call, dirfd, addr, follow) {
+        Ok(Target::Real) => return Verdict::Native,
+        Ok(Target::Virtual(m, p)) => (m, p),
+        Err(v) => return v,
+    };
+    let mode = if creating {
+        mode & 0o7777 & !umask_of(call.tid)
+    } else {
+        0
+    };
+    let writes = flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & libc::O_TRUNC != 0
+        || (creating && mount.fs.lstat(&path).is_err());
+    if writes {
+        if let Err(e) = mount.writable() {
+            return Verdict::Error(e);
+        }
+    }
+    match mount.fs.open(&path, flags, mode) {
+        Ok(Opened::Backed(fd)) => {
+            // From now on a dirfd or cwd may be virtual.
+            ctx.virtual_given.store(true, Ordering::Relaxed);
+            Verdict::InstallFd {
+                fd,
+                cloexec: flags & libc::O_CLOEXEC != 0,
+            }
+        }
+        // A kind of file this host cannot hand over.
+        Ok(_) => Verdict::Error(Errno::ENOSYS),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// Opening `/proc/self/mounts` (and its other names) for reading in a view
+/// with mounts gets the real listing followed by the view's.
+fn mount_listing(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+) -> Option<Verdict> {
+    if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_PATH != 0 {
+        return None;
+    }
+    let view = ctx.view.read();
+    if view.mounts().is_empty() {
+        return None;
+    }
+    let raw = memory::read_path(call.tid, addr).ok()?;
+    if !(raw.ends_with(b"mounts") || raw.ends_with(b"mountinfo") || raw.ends_with(b"mtab")) {
+        return None;
+    }
+    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, &raw)?;
+    let abs = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
+    let listing = crate::proc_mounts::listing_of(&abs)?;
+    let text = crate::proc_mounts::render(listing, call.tid, view.mounts()).ok()?;
+    drop(view);
+    match crate::proc_mounts::memory_file(&text) {
+        Ok(fd) => Some(Verdict::InstallFd {
+            fd,
+            cloexec: flags & libc::O_CLOEXEC != 0,
+        }),
+        Err(e) => Some(Verdict::Error(Errno::from(e))),
+    }
+}
+
+/// Implements open(2).
+pub fn open(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    open_common(ctx, call, libc::AT_FDCWD, a[0], a[1] as i32, a[2] as u32)
+}
+
+/// Implements creat(2): open with `O_CREAT | O_WRONLY | O_TRUNC`.
+pub fn creat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+    open_common(ctx, call, libc::AT_FDCWD, a[0], flags, a[1] as u32)
+}
+
+/// Implements openat(2).
+pub fn openat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    open_common(ctx, call, arg_fd(a[0]), a[1], a[2] as i32, a[3] as u32)
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+#[derive(Default)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Implements openat2(2). A virtual path with `resolve` restrictions gets
+/// `EXDEV` (what the kernel gives when a restricted lookup would cross
+/// into another mount): the restrictions are not applied to views yet.
+pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let size = a[3] as usize;
+    if size < std::mem::size_of::<OpenHow>() || size > 4096 {
+        // The kernel answers EINVAL (too small) or E2BIG itself.
+        return Verdict::Native;
+    }
+    let mut raw = [0u8; 24];
+    if memory::read_exact(call.tid, a[2], &mut raw).is_err() {
+        return Verdict::Native;
+    }
+    let word = |i: usize| u64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let how = OpenHow {
+        flags: word(0),
+        mode: word(1),
+        resolve: word(2),
+    };
+    if how.flags > i32::MAX as u64 || how.mode > 0o7777 {
+        return Verdict::Native;
+    }
+    // The kernel's own checks of open_how, whatever the path.
+    let flags = how.flags as i32;
+    let creating = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    const RESOLVE_ALL: u64 = 0x3f;
+    const RESOLVE_BENEATH: u64 = 0x08;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    if (how.mode != 0 && !creating)
+        || how.resolve & !RESOLVE_ALL != 0
+        || how.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == RESOLVE_BENEATH | RESOLVE_IN_ROOT
+    {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    if how.resolve != 0 {
+        // The kernel's checks would run on the real tree, not the view's:
+        // only unrestricted lookups are answered for virtual paths.
+        let follow = how.flags as i32 & libc::O_NOFOLLOW == 0;
+        return match target(ctx, call, arg_fd(a[0]), a[1], follow) {
+            Ok(Target::Real) => Verdict::Native,
+            Ok(Target::Virtual(..)) => Verdict::Error(Errno::new(libc::EXDEV)),
+            Err(v) => v,
+        };
+    }
+    open_common(
+        ctx,
+        call,
+        arg_fd(a[0]),
+        a[1],
+        how.flags as i32,
+        how.mode as u32,
+    )
+}
