@@ -33,6 +33,27 @@ fn xname(name: &[u8]) -> Result<CString, Errno> {
     CString::new(name).map_err(|_| Errno::EINVAL)
 }
 
+/// Calls `f` once for the size (null buffer) and again with a buffer of
+/// that size, as often as the value grows in between (`ERANGE`).
+fn sized(f: impl Fn(*mut libc::c_void, usize) -> isize) -> Result<Vec<u8>, Errno> {
+    loop {
+        let len = f(std::ptr::null_mut(), 0);
+        if len < 0 {
+            return Err(Errno::from(std::io::Error::last_os_error()));
+        }
+        let mut buf = vec![0u8; len as usize];
+        let got = f(buf.as_mut_ptr().cast(), buf.len());
+        if got >= 0 {
+            buf.truncate(got as usize);
+            return Ok(buf);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(Errno::from(e));
+        }
+    }
+}
+
 fn check(ret: libc::c_int) -> Result<(), Errno> {
     if ret == 0 {
         Ok(())
@@ -185,27 +206,8 @@ impl FileSystem for RealFs {
 
     fn getxattr(&self, path: &Path, name: &[u8]) -> Result<Vec<u8>, Errno> {
         let (c, n) = (cpath(&self.real(path))?, xname(name)?);
-        loop {
-            // SAFETY: asking the size only (null buffer, size 0).
-            let len = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
-            if len < 0 {
-                return Err(Errno::from(std::io::Error::last_os_error()));
-            }
-            let mut buf = vec![0u8; len as usize];
-            // SAFETY: `buf` has the length passed.
-            let got = unsafe {
-                libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-            };
-            if got >= 0 {
-                buf.truncate(got as usize);
-                return Ok(buf);
-            }
-            let e = std::io::Error::last_os_error();
-            // The value grew between the two calls: ask again.
-            if e.raw_os_error() != Some(libc::ERANGE) {
-                return Err(Errno::from(e));
-            }
-        }
+        // SAFETY: `buf`/`len` describe a live buffer (or null and 0).
+        sized(|buf, len| unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf, len) })
     }
 
     fn setxattr(&self, path: &Path, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
@@ -224,24 +226,8 @@ impl FileSystem for RealFs {
 
     fn listxattr(&self, path: &Path) -> Result<Vec<u8>, Errno> {
         let c = cpath(&self.real(path))?;
-        loop {
-            // SAFETY: asking the size only.
-            let len = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
-            if len < 0 {
-                return Err(Errno::from(std::io::Error::last_os_error()));
-            }
-            let mut buf = vec![0u8; len as usize];
-            // SAFETY: `buf` has the length passed.
-            let got = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-            if got >= 0 {
-                buf.truncate(got as usize);
-                return Ok(buf);
-            }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ERANGE) {
-                return Err(Errno::from(e));
-            }
-        }
+        // SAFETY: `buf`/`len` describe a live buffer (or null and 0).
+        sized(|buf, len| unsafe { libc::llistxattr(c.as_ptr(), buf.cast(), len) })
     }
 
     fn removexattr(&self, path: &Path, name: &[u8]) -> Result<(), Errno> {

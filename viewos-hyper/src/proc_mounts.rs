@@ -83,6 +83,15 @@ fn options(flags: u64, extra: &str) -> String {
     o
 }
 
+/// What a mount lists as its source (`none` when it has none).
+fn source_of(r: &viewos_core::MountRequest) -> &str {
+    if r.source.is_empty() {
+        "none"
+    } else {
+        &r.source
+    }
+}
+
 /// The real listing of `tid` followed by the view's mounts.
 pub fn render(listing: Listing, tid: i32, mounts: &MountTable) -> std::io::Result<String> {
     let file = match listing {
@@ -93,11 +102,7 @@ pub fn render(listing: Listing, tid: i32, mounts: &MountTable) -> std::io::Resul
     if listing == Listing::Mounts {
         for m in mounts.iter() {
             let r = &m.request;
-            let source = if r.source.is_empty() {
-                "none"
-            } else {
-                &r.source
-            };
+            let source = source_of(r);
             let _ = writeln!(
                 text,
                 "{} {} {} {} 0 0",
@@ -131,11 +136,7 @@ pub fn render(listing: Listing, tid: i32, mounts: &MountTable) -> std::io::Resul
             .filter(|(_, p)| p == "/" || point == *p || point.starts_with(&format!("{p}/")))
             .max_by_key(|(_, p)| p.len())
             .map_or(1, |(id, _)| *id);
-        let source = if r.source.is_empty() {
-            "none"
-        } else {
-            &r.source
-        };
+        let source = source_of(r);
         let _ = writeln!(
             text,
             "{id} {parent} 0:{} / {point} {} - {} {} {}",

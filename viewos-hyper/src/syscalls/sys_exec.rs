@@ -5,13 +5,12 @@
 //! in here.
 
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
 
 use viewos_core::{Errno, Opened};
 
+use super::sys_path::{target, Target};
 use super::{Call, Context, Verdict};
 use crate::memory;
-use crate::resolve::{resolve, Resolved};
 
 /// Implements execve(2).
 pub fn execve(ctx: &Context, call: &Call<'_>) -> Verdict {
@@ -31,21 +30,10 @@ pub fn execveat(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// keeps it open while the thread lives, so an interpreter can still open
 /// a script by that name).
 fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, nofollow: bool) -> Verdict {
-    let Ok(path) = memory::read_path(call.tid, call.entry.args[arg]) else {
-        return Verdict::Native;
-    };
-    let resolved = resolve(
-        ctx.view.read().mounts(),
-        (&ctx.walks, &ctx.dirs),
-        call.tid,
-        (dirfd, !ctx.virtual_given.load(Ordering::Relaxed)),
-        &path,
-        !nofollow,
-    );
-    let (mount, path) = match resolved {
-        Ok(Resolved::Real) => return Verdict::Native,
-        Ok(Resolved::Virtual { mount, path }) => (mount, path),
-        Err(e) => return Verdict::Error(e),
+    let (mount, path) = match target(ctx, call, dirfd, call.entry.args[arg], !nofollow) {
+        Ok(Target::Real) => return Verdict::Native,
+        Ok(Target::Virtual(m, p)) => (m, p),
+        Err(v) => return v,
     };
     let opened = mount.fs.lstat(&path).and_then(|st| {
         if st.is_dir() {

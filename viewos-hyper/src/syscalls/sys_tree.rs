@@ -68,19 +68,24 @@ pub fn unlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
+/// Renames `(dirfd, path)` to `(dirfd, path)` with renameat2's `flags`.
+fn rename_common(
+    ctx: &Context,
+    call: &Call<'_>,
+    from: (i32, u64),
+    to: (i32, u64),
+    flags: u32,
+) -> Verdict {
+    on_two(ctx, call, (from.0, from.1, false), to, |m, f, t| {
+        m.writable()?;
+        m.fs.rename(f, t, flags).map(|_| 0)
+    })
+}
+
 /// Implements rename(2).
 pub fn rename(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_two(
-        ctx,
-        call,
-        (libc::AT_FDCWD, a[0], false),
-        (libc::AT_FDCWD, a[1]),
-        |m, f, t| {
-            m.writable()?;
-            m.fs.rename(f, t, 0).map(|_| 0)
-        },
-    )
+    rename_common(ctx, call, (libc::AT_FDCWD, a[0]), (libc::AT_FDCWD, a[1]), 0)
 }
 
 /// Implements renameat(2) and renameat2(2).
@@ -91,16 +96,7 @@ pub fn renameat(ctx: &Context, call: &Call<'_>) -> Verdict {
     } else {
         0
     };
-    on_two(
-        ctx,
-        call,
-        (arg_fd(a[0]), a[1], false),
-        (arg_fd(a[2]), a[3]),
-        |m, f, t| {
-            m.writable()?;
-            m.fs.rename(f, t, flags).map(|_| 0)
-        },
-    )
+    rename_common(ctx, call, (arg_fd(a[0]), a[1]), (arg_fd(a[2]), a[3]), flags)
 }
 
 /// Implements link(2).
