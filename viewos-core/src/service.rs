@@ -40,10 +40,12 @@ pub trait Service: Send + Sync {
         false
     }
 
-    /// True if `mount -t FSTYPE` is for this service (`umfuseext2` is for
-    /// `umfuse`). Default: the type equals the service name.
+    /// True if `mount -t FSTYPE` is for this service. Default, the
+    /// seeds' convention: the type is the service name, or starts with it
+    /// (`umfuseext2` and `umfusefat` are for `umfuse`, which picks the
+    /// submodule from the rest).
     fn handles_fstype(&self, fstype: &str) -> bool {
-        self.mounts_file_systems() && fstype == self.name()
+        self.mounts_file_systems() && fstype.starts_with(self.name())
     }
 
     /// Mounts a file system for `request`. `io` is the view as it was
@@ -64,5 +66,31 @@ pub trait Service: Send + Sync {
     /// test service mounts `/unreal`). Default: none.
     fn initial_mounts(&self) -> Vec<MountRequest> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fuse;
+    impl Service for Fuse {
+        fn name(&self) -> &str {
+            "umfuse"
+        }
+        fn description(&self) -> &str {
+            "test"
+        }
+        fn mounts_file_systems(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn fstype_prefixes_pick_the_service() {
+        assert!(Fuse.handles_fstype("umfuse"));
+        assert!(Fuse.handles_fstype("umfuseext2"));
+        assert!(!Fuse.handles_fstype("umdevmbr"));
+        assert!(!Fuse.handles_fstype("umfus"));
     }
 }
