@@ -488,3 +488,26 @@ fn garbage_to_virtual_path_calls_gets_the_kernels_errnos() {
         assert_eq!(view.out(), native.out(), "{}", view.dump());
     }
 }
+
+#[test]
+fn threads_run_programs_from_the_mount_at_the_same_time() {
+    // Each exec from a virtual path is handed from the supervisor to the
+    // tracer; many at once, from threads of one process, must all work.
+    let prog = r#"
+import threading, subprocess
+def run(i):
+    for j in range(5):
+        out = subprocess.run(["/unreal/bin/echo", str(i)], capture_output=True, text=True).stdout
+        assert out.strip() == str(i), out
+ts = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("all ran")
+"#;
+    for mode in Mode::VIEWS {
+        let out = Cmd::new(["python3", "-c", prog])
+            .umview_opts(["-p", "unreal"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), "all ran\n", "{}", out.dump());
+    }
+}
