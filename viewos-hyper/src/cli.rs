@@ -57,9 +57,10 @@ Run prog (searched on PATH) and every process it starts in a view of its own.
 With no module loaded the view is transparent.
 
 Options:
-  -p, --preload MODULE[,OPTS]  load a module at start (repeatable); a name, or
-                               the path of a shared library (LD_LIBRARY_PATH
-                               is searched as by the dynamic loader)
+  -p, --preload MODULE[,OPTS]  load a module at start (repeatable); a name
+                               (built in: unreal, faulty), or the path of a
+                               shared library (LD_LIBRARY_PATH is searched
+                               as by the dynamic loader)
   -V, --viewname NAME          name of the view (see viewname, vuname)
   -f, --rc FILE                run FILE in the view before prog, instead of
                                ~/.viewosrc (/etc/viewosrc always runs first)
