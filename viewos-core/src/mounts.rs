@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::fs::{FileSystem, MountRequest};
-use crate::path::strip_mount_prefix;
+use crate::path::{join_under, strip_mount_prefix};
 
 /// One mounted file system.
 #[derive(Clone)]
@@ -18,6 +18,11 @@ pub struct Mount {
 }
 
 impl Mount {
+    /// The view's path of `rel`, a path inside this mount.
+    pub fn view_path(&self, rel: &Path) -> PathBuf {
+        join_under(&self.request.target, rel)
+    }
+
     /// `EROFS` if the mount is read-only (`MS_RDONLY`, `-o ro`): what
     /// every call that would change it gets.
     pub fn writable(&self) -> Result<(), crate::Errno> {

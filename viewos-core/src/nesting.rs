@@ -163,12 +163,7 @@ impl Subtree {
     }
 
     fn inner(&self, p: &Path) -> PathBuf {
-        let rel = p.strip_prefix("/").unwrap_or(p);
-        if rel.as_os_str().is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(rel)
-        }
+        crate::path::join_under(&self.root, p)
     }
 
     fn route_in(&self, p: &Path) -> Result<(Arc<dyn FileSystem>, PathBuf), Errno> {

@@ -43,6 +43,17 @@ pub fn normalize(base: &Path, path: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&out))
 }
 
+/// The inverse of [`strip_mount_prefix`]: the path `rel` (absolute, `/`
+/// being the root) below `root`.
+pub fn join_under(root: &Path, rel: &Path) -> PathBuf {
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
 /// If `path` is `prefix` or below it (on a component boundary), the rest of
 /// it as an absolute path (`/` for `prefix` itself).
 pub fn strip_mount_prefix(path: &Path, prefix: &Path) -> Option<PathBuf> {

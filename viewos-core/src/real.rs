@@ -62,15 +62,9 @@ fn check(ret: libc::c_int) -> Result<(), Errno> {
     }
 }
 
-impl RealFs {
-    fn real(&self, path: &Path) -> PathBuf {
-        path.to_path_buf()
-    }
-}
-
 impl FileSystem for RealFs {
     fn open(&self, path: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // The host's copy must not leak into programs it starts; the
         // program's own O_CLOEXEC is applied when the fd is handed over.
         let flags = (flags | libc::O_CLOEXEC | libc::O_NOCTTY) & !libc::O_ASYNC;
@@ -84,37 +78,37 @@ impl FileSystem for RealFs {
     }
 
     fn lstat(&self, path: &Path) -> Result<FileStat, Errno> {
-        io(std::fs::symlink_metadata(self.real(path))).map(|m| FileStat::from_metadata(&m))
+        io(std::fs::symlink_metadata(path)).map(|m| FileStat::from_metadata(&m))
     }
 
     fn readlink(&self, path: &Path) -> Result<PathBuf, Errno> {
-        io(std::fs::read_link(self.real(path)))
+        io(std::fs::read_link(path))
     }
 
     fn access(&self, path: &Path, mode: i32) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `c` is a valid NUL-terminated path.
         check(unsafe { libc::access(c.as_ptr(), mode) })
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `c` is a valid NUL-terminated path.
         check(unsafe { libc::mkdir(c.as_ptr(), mode) })
     }
 
     fn rmdir(&self, path: &Path) -> Result<(), Errno> {
-        io(std::fs::remove_dir(self.real(path)))
+        io(std::fs::remove_dir(path))
     }
 
     fn unlink(&self, path: &Path) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `c` is a valid NUL-terminated path.
         check(unsafe { libc::unlink(c.as_ptr()) })
     }
 
     fn rename(&self, from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
-        let (a, b) = (cpath(&self.real(from))?, cpath(&self.real(to))?);
+        let (a, b) = (cpath(from)?, cpath(to)?);
         // SAFETY: both paths are valid NUL-terminated strings.
         check(unsafe {
             libc::renameat2(
@@ -128,27 +122,27 @@ impl FileSystem for RealFs {
     }
 
     fn link(&self, from: &Path, to: &Path) -> Result<(), Errno> {
-        io(std::fs::hard_link(self.real(from), self.real(to)))
+        io(std::fs::hard_link(from, to))
     }
 
     fn symlink(&self, target: &Path, path: &Path) -> Result<(), Errno> {
-        io(std::os::unix::fs::symlink(target, self.real(path)))
+        io(std::os::unix::fs::symlink(target, path))
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `c` is a valid NUL-terminated path.
         check(unsafe { libc::chmod(c.as_ptr(), mode) })
     }
 
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `c` is a valid NUL-terminated path; -1 leaves an id as is.
         check(unsafe { libc::lchown(c.as_ptr(), uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)) })
     }
 
     fn statfs(&self, path: &Path) -> Result<FsStat, Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // The kernel's struct statfs on x86_64: fifteen 64-bit words
         // (f_flags included, which libc's struct hides in its spare words).
         let mut w = [0u64; 15];
@@ -171,7 +165,7 @@ impl FileSystem for RealFs {
     }
 
     fn utimens(&self, path: &Path, atime: SetTime, mtime: SetTime) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         let ts = |t: SetTime| match t {
             SetTime::Now => libc::timespec {
                 tv_sec: 0,
@@ -199,19 +193,19 @@ impl FileSystem for RealFs {
     }
 
     fn mknod(&self, path: &Path, mode: u32, rdev: u64) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: a valid NUL-terminated path.
         check(unsafe { libc::mknod(c.as_ptr(), mode, rdev) })
     }
 
     fn getxattr(&self, path: &Path, name: &[u8]) -> Result<Vec<u8>, Errno> {
-        let (c, n) = (cpath(&self.real(path))?, xname(name)?);
+        let (c, n) = (cpath(path)?, xname(name)?);
         // SAFETY: `buf`/`len` describe a live buffer (or null and 0).
         sized(|buf, len| unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf, len) })
     }
 
     fn setxattr(&self, path: &Path, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
-        let (c, n) = (cpath(&self.real(path))?, xname(name)?);
+        let (c, n) = (cpath(path)?, xname(name)?);
         // SAFETY: valid strings and a value buffer of the given length.
         check(unsafe {
             libc::lsetxattr(
@@ -225,19 +219,19 @@ impl FileSystem for RealFs {
     }
 
     fn listxattr(&self, path: &Path) -> Result<Vec<u8>, Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `buf`/`len` describe a live buffer (or null and 0).
         sized(|buf, len| unsafe { libc::llistxattr(c.as_ptr(), buf.cast(), len) })
     }
 
     fn removexattr(&self, path: &Path, name: &[u8]) -> Result<(), Errno> {
-        let (c, n) = (cpath(&self.real(path))?, xname(name)?);
+        let (c, n) = (cpath(path)?, xname(name)?);
         // SAFETY: valid NUL-terminated strings.
         check(unsafe { libc::lremovexattr(c.as_ptr(), n.as_ptr()) })
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {
-        let c = cpath(&self.real(path))?;
+        let c = cpath(path)?;
         // SAFETY: `c` is a valid NUL-terminated path.
         check(unsafe { libc::truncate(c.as_ptr(), len as libc::off_t) })
     }

@@ -9,7 +9,7 @@
 
 use std::ffi::CString;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Seek, Write as _};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -163,8 +163,7 @@ pub fn memory_file(text: &str) -> std::io::Result<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(fd);
     f.write_all(text.as_bytes())?;
-    // SAFETY: rewinding a file we own.
-    unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&f), 0, libc::SEEK_SET) };
+    f.rewind()?;
     Ok(OwnedFd::from(f))
 }
 

@@ -79,14 +79,17 @@ pub fn absolute(dirs: &VirtualDirs, tid: i32, dirfd: i32, path: &[u8]) -> Option
 
 /// The thread group of `tid` (for `/proc/self`).
 fn tgid_of(tid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Tgid:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
+    status_field(tid, "Tgid:")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(tid)
+}
+
+/// The value of the line starting with `key` in `/proc/TID/status`.
+pub fn status_field(tid: i32, key: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().to_string())
 }
 
 fn join(stack: &[Vec<u8>]) -> PathBuf {

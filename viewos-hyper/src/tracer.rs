@@ -497,11 +497,9 @@ fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> 
         | libc::O_SYNC
         | libc::O_DSYNC;
     let flags = (status & keep) | libc::O_NOCTTY | if cloexec { libc::O_CLOEXEC } else { 0 };
-    let path = format!("/proc/{}/fd/{}\0", std::process::id(), fd.as_raw_fd());
+    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
     let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
-    // Below the red zone of the stack, which the program may be using.
-    let addr = (regs.rsp - 128 - path.len() as u64) & !15;
-    memory::write_all(tid, addr, path.as_bytes())?;
+    let addr = put_string_on_stack(tid, &regs, path.as_bytes())?;
     regs.orig_rax = libc::SYS_openat as u64;
     regs.rdi = libc::AT_FDCWD as i64 as u64;
     regs.rsi = addr;
@@ -514,10 +512,7 @@ fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> 
 /// and points syscall argument `arg` at it.
 fn rewrite_path_arg(tid: i32, arg: usize, path: &[u8]) -> Result<(), Errno> {
     let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
-    let mut bytes = path.to_vec();
-    bytes.push(0);
-    let addr = (regs.rsp - 128 - bytes.len() as u64) & !15;
-    memory::write_all(tid, addr, &bytes)?;
+    let addr = put_string_on_stack(tid, &regs, path)?;
     match arg {
         0 => regs.rdi = addr,
         1 => regs.rsi = addr,
@@ -528,4 +523,14 @@ fn rewrite_path_arg(tid: i32, arg: usize, path: &[u8]) -> Result<(), Errno> {
         _ => return Err(Errno::EINVAL),
     }
     ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
+}
+
+/// Writes `s` with its NUL below the red zone of the stopped thread's stack
+/// (which the program may be using); returns its address.
+fn put_string_on_stack(tid: i32, regs: &libc::user_regs_struct, s: &[u8]) -> Result<u64, Errno> {
+    let mut bytes = s.to_vec();
+    bytes.push(0);
+    let addr = (regs.rsp - 128 - bytes.len() as u64) & !15;
+    memory::write_all(tid, addr, &bytes)?;
+    Ok(addr)
 }

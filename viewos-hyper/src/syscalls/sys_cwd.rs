@@ -24,13 +24,7 @@ pub fn chdir(ctx: &Context, call: &Call<'_>) -> Verdict {
             return Err(Errno::ENOTDIR);
         }
         mount.fs.access(&path, libc::X_OK)?;
-        let rel = path.strip_prefix("/").unwrap_or(&path);
-        let virt = if rel.as_os_str().is_empty() {
-            mount.request.target.clone()
-        } else {
-            mount.request.target.join(rel)
-        };
-        ctx.dirs.placeholder_for(&virt)
+        ctx.dirs.placeholder_for(&mount.view_path(&path))
     })();
     match checked {
         Ok(placeholder) => {

@@ -43,12 +43,7 @@ fn mount_point(ctx: &Context, tid: i32, addr: u64) -> Result<PathBuf, Errno> {
             if !st.is_dir() {
                 return Err(Errno::ENOTDIR);
             }
-            let rel = path.strip_prefix("/").unwrap_or(&path);
-            Ok(if rel.as_os_str().is_empty() {
-                mount.request.target.clone()
-            } else {
-                mount.request.target.join(rel)
-            })
+            Ok(mount.view_path(&path))
         }
         Resolved::Real => {
             let abs =

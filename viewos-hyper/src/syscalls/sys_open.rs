@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use viewos_core::{Errno, Opened};
 
-use super::sys_path::{arg_fd, target, umask_of, Target};
+use super::sys_path::{arg_fd, target, target_of, umask_of, Target};
 use super::{Call, Context, Verdict};
 use crate::memory;
 
@@ -22,13 +22,18 @@ fn open_common(
     flags: i32,
     mode: u32,
 ) -> Verdict {
-    if let Some(v) = mount_listing(ctx, call, dirfd, addr, flags) {
+    // The path is read once, for both questions below.
+    let Ok(raw) = memory::read_path(call.tid, addr) else {
+        // The kernel answers EFAULT or ENAMETOOLONG itself.
+        return Verdict::Native;
+    };
+    if let Some(v) = mount_listing(ctx, call, dirfd, &raw, flags) {
         return v;
     }
     let creating = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let follow = flags & libc::O_NOFOLLOW == 0
         && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
-    let (mount, path) = match target(ctx, call, dirfd, addr, follow) {
+    let (mount, path) = match target_of(ctx, call, dirfd, &raw, follow) {
         Ok(Target::Real) => return Verdict::Native,
         Ok(Target::Virtual(m, p)) => (m, p),
         Err(v) => return v,
@@ -67,7 +72,7 @@ fn mount_listing(
     ctx: &Context,
     call: &Call<'_>,
     dirfd: i32,
-    addr: u64,
+    raw: &[u8],
     flags: i32,
 ) -> Option<Verdict> {
     if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_PATH != 0 {
@@ -77,11 +82,10 @@ fn mount_listing(
     if view.mounts().is_empty() {
         return None;
     }
-    let raw = memory::read_path(call.tid, addr).ok()?;
     if !(raw.ends_with(b"mounts") || raw.ends_with(b"mountinfo") || raw.ends_with(b"mtab")) {
         return None;
     }
-    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, &raw)?;
+    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, raw)?;
     let abs = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
     let listing = crate::proc_mounts::listing_of(&abs)?;
     let text = crate::proc_mounts::render(listing, call.tid, view.mounts()).ok()?;

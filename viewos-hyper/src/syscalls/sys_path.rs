@@ -37,12 +37,23 @@ pub(super) fn target(
     follow: bool,
 ) -> Result<Target, Verdict> {
     let path = memory::read_path(call.tid, addr).map_err(|_| Verdict::Native)?;
+    target_of(ctx, call, dirfd, &path, follow)
+}
+
+/// [`target`] for a path argument already read.
+pub(super) fn target_of(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    path: &[u8],
+    follow: bool,
+) -> Result<Target, Verdict> {
     let resolved = resolve(
         ctx.view.read().mounts(),
         (&ctx.walks, &ctx.dirs),
         call.tid,
         (dirfd, !ctx.virtual_given.load(Ordering::Relaxed)),
-        &path,
+        path,
         follow,
     );
     match resolved {
@@ -114,13 +125,8 @@ pub(super) fn write_out(tid: i32, addr: u64, bytes: &[u8]) -> Result<i64, Errno>
 
 /// The caller's umask, applied to modes of created files as the kernel does.
 pub(super) fn umask_of(tid: i32) -> u32 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        })
+    crate::resolve::status_field(tid, "Umask:")
+        .and_then(|v| u32::from_str_radix(&v, 8).ok())
         .unwrap_or(0o022)
 }
 
