@@ -2,7 +2,9 @@
 //! `/unreal/X` (the same tree served through the Service API) and on
 //! `/unreal/unreal/X` (served through `/unreal`: module nesting) must give
 //! the same results. Paths in outputs are compared after removing the
-//! prefix.
+//! prefix. Every case runs twice more with `-p unreal,served`, where the
+//! mounts serve their files themselves (placeholder fds, every read, write
+//! and listing answered by the service) instead of handing them over.
 
 use viewos_tests::{compile_c, require_tool, Cmd, Mode, TempDir};
 
@@ -24,28 +26,38 @@ fn make_tree(t: &TempDir) {
 /// Where the tree is seen in a view.
 const PREFIXES: [&str; 2] = ["/unreal", "/unreal/unreal"];
 
+/// The module, handing files over or serving them.
+const MODULES: [&str; 2] = ["unreal", "unreal,served"];
+
 /// Runs `script` with `$X` set to the tree's path natively, and to each
 /// prefix + that path in both view modes; outputs must match.
 fn same_on_both(t: &TempDir, script: &str, reset: impl Fn()) {
     let x = t.join("tree").display().to_string();
     let native = Cmd::sh(script).env("X", &x).run(Mode::Native);
     native.assert_ok();
-    for prefix in PREFIXES {
-        for mode in Mode::VIEWS {
-            reset();
-            let view = Cmd::sh(script)
-                .env("X", format!("{prefix}{x}"))
-                .umview_opts(["-p", "unreal"])
-                .run(mode);
-            view.assert_ok();
-            assert_eq!(
-                view.out().replace(&format!("{prefix}/"), "/"),
-                native.out(),
-                "{}",
-                view.dump()
-            );
-        }
+    for (module, prefix, mode) in variants() {
+        reset();
+        let view = Cmd::sh(script)
+            .env("X", format!("{prefix}{x}"))
+            .umview_opts(["-p", module])
+            .run(mode);
+        view.assert_ok();
+        assert_eq!(
+            view.out().replace(&format!("{prefix}/"), "/"),
+            native.out(),
+            "-p {module}: {}",
+            view.dump()
+        );
     }
+}
+
+/// Every module option, prefix and view mode.
+fn variants() -> impl Iterator<Item = (&'static str, &'static str, Mode)> {
+    MODULES.into_iter().flat_map(|m| {
+        PREFIXES
+            .into_iter()
+            .flat_map(move |p| Mode::VIEWS.into_iter().map(move |mode| (m, p, mode)))
+    })
 }
 
 #[test]
@@ -133,16 +145,14 @@ fn fd_semantics_of_a_c_program() {
     let x = t.join("tree").display().to_string();
     let native = Cmd::new([exe_s.as_str(), x.as_str(), exe_s.as_str()]).run(Mode::Native);
     native.assert_ok();
-    for prefix in PREFIXES {
-        for mode in Mode::VIEWS {
-            reset();
-            let vexe = format!("{prefix}{exe_s}");
-            let view = Cmd::new([vexe.as_str(), &format!("{prefix}{x}"), vexe.as_str()])
-                .umview_opts(["-p", "unreal"])
-                .run(mode);
-            view.assert_ok();
-            assert_eq!(view.out(), native.out(), "{}", view.dump());
-        }
+    for (module, prefix, mode) in variants() {
+        reset();
+        let vexe = format!("{prefix}{exe_s}");
+        let view = Cmd::new([vexe.as_str(), &format!("{prefix}{x}"), vexe.as_str()])
+            .umview_opts(["-p", module])
+            .run(mode);
+        view.assert_ok();
+        assert_eq!(view.out(), native.out(), "-p {module}: {}", view.dump());
     }
 }
 

@@ -167,6 +167,17 @@ pub enum Opened {
     /// backed directory only when the real directory's tree is exactly
     /// what the view should show below it.
     Backed(OwnedFd),
+    /// The service answers every call on the file itself (see
+    /// [`crate::handle`]): for files with no real counterpart, such as a
+    /// file inside a disk image or a merged directory. Slower than
+    /// [`Opened::Backed`]: each call on the fd stops at the host.
+    Served(Box<dyn crate::FileHandle>),
+}
+
+impl std::fmt::Debug for dyn crate::FileHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileHandle")
+    }
 }
 
 /// One mounted file system. All paths are relative to its root (see the

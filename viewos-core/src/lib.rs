@@ -36,7 +36,10 @@
 //! default answer (`ENOSYS`); implement what you virtualize. Files are
 //! opened by handing the host a real file that stands for the virtual one
 //! ([`Opened::Backed`]): the program then reads, writes, maps and lists it
-//! natively.
+//! natively. A file with no real counterpart (inside a disk image, a
+//! merged directory) is served instead ([`Opened::Served`]): the service
+//! answers the program's reads, writes and listings through a
+//! [`FileHandle`].
 //!
 //! This service mounts a read-only file system with one file, `motd`:
 //!
@@ -96,6 +99,7 @@
 pub mod control;
 mod errno;
 pub mod fs;
+pub mod handle;
 mod interest;
 pub mod module;
 pub mod mounts;
@@ -109,6 +113,7 @@ mod view;
 
 pub use errno::Errno;
 pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, Timespec};
+pub use handle::{DirEntry, FileHandle};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;

@@ -50,13 +50,23 @@ impl ViewIo {
     }
 }
 
-/// Forwards every [`FileSystem`] call of `$t` to `self.route(path)`.
+/// Forwards every [`FileSystem`] call of `$t` to `self.$route(path)`
+/// (`self.$route2(a, b)` for two paths); `open` goes to `self.$open` when
+/// given.
 macro_rules! forward_fs {
     ($t:ty, $route:ident, $route2:ident) => {
-        impl FileSystem for $t {
-            fn open(&self, p: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
+        impl $t {
+            fn open_routed(&self, p: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
                 let (fs, p) = self.$route(p)?;
                 fs.open(&p, flags, mode)
+            }
+        }
+        forward_fs!($t, $route, $route2, open_routed);
+    };
+    ($t:ty, $route:ident, $route2:ident, $open:ident) => {
+        impl FileSystem for $t {
+            fn open(&self, p: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
+                self.$open(p, flags, mode)
             }
             fn lstat(&self, p: &Path) -> Result<FileStat, Errno> {
                 let (fs, p) = self.$route(p)?;
@@ -137,6 +147,8 @@ macro_rules! forward_fs {
         }
     };
 }
+
+pub(crate) use forward_fs;
 
 impl ViewIo {
     fn route_ok(&self, p: &Path) -> Result<(Arc<dyn FileSystem>, PathBuf), Errno> {

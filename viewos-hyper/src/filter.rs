@@ -151,6 +151,19 @@ impl Filter {
         unreachable!("every path of the program ends in a return")
     }
 
+    /// The instructions as bytes (`struct sock_filter` array), to copy into
+    /// another process.
+    pub fn program_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prog.len() * 8);
+        for ins in &self.prog {
+            out.extend_from_slice(&ins.code.to_ne_bytes());
+            out.push(ins.jt);
+            out.push(ins.jf);
+            out.extend_from_slice(&ins.k.to_ne_bytes());
+        }
+        out
+    }
+
     /// True if some rule waits for the supervisor: installing the filter
     /// then creates a notification listener.
     pub fn notifies(&self) -> bool {

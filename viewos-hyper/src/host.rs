@@ -128,6 +128,11 @@ impl Host {
             tracer_tid: Default::default(),
             dirs: crate::virtual_dirs::VirtualDirs::new(),
             virtual_given: Default::default(),
+            served: crate::served::ServedFiles::new().map_err(|source| HyperError::Spawn {
+                program: "the served-file table".into(),
+                source,
+            })?,
+            fd_filter_needed: self.config.seccomp,
             log,
         };
         let mut tracer = Tracer::new(

@@ -20,6 +20,10 @@
 //!    tracer, which interrupts it and rewrites it before the kernel
 //!    restarts it).
 //!
+//! Files a service serves itself are held by programs as placeholder fds
+//! ([`served`]); a process gets a second filter for the fd family with its
+//! first one ([`inject`]), and those calls go to the tracer.
+//!
 //! [`spawn`] starts programs in the view, [`host`] is the library entry
 //! point, [`modules`] loads built-in and library modules, [`proc_mounts`]
 //! shows the view's mounts in `/proc`, and `src/bin/` holds `umview` and
@@ -31,7 +35,9 @@ pub mod error;
 pub mod filter;
 pub mod host;
 pub mod host_signals;
+pub mod inject;
 pub mod log;
+pub mod memfd;
 pub mod memory;
 pub mod modules;
 pub mod notify;
@@ -39,9 +45,11 @@ pub mod proc_mounts;
 pub mod ptrace;
 pub mod rc;
 pub mod resolve;
+pub mod served;
 pub mod spawn;
 pub mod stat_abi;
 pub mod syscalls;
+pub mod tracee_calls;
 pub mod tracer;
 pub mod virtual_dirs;
 pub mod walk_cache;

@@ -112,6 +112,17 @@ pub fn write_all(pid: i32, addr: u64, data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Writes `s` with a NUL below the red zone of a stopped thread's stack
+/// whose pointer is `rsp` (the program may be using the red zone);
+/// returns its address.
+pub fn put_on_stack(tid: i32, rsp: u64, s: &[u8]) -> Result<u64, Errno> {
+    let mut bytes = s.to_vec();
+    bytes.push(0);
+    let addr = (rsp - 128 - bytes.len() as u64) & !15;
+    write_all(tid, addr, &bytes)?;
+    Ok(addr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::ptrace::SyscallEntry;
-use crate::syscalls::{self, Call, Context, Escalation, Verdict};
+use crate::syscalls::{self, Call, Context, Escalated, Escalation, Verdict};
 
 const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
@@ -124,16 +124,17 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
                 };
                 // No answer: the tracer interrupts the waiting call,
                 // rewrites it, and the kernel makes it again.
-                ctx.escalations.lock().push(Escalation {
-                    tid,
-                    nr: entry.nr,
-                    arg,
-                    path,
-                    hold,
-                });
-                crate::tracer::wake(ctx);
+                escalate(ctx, tid, entry.nr, Escalated::Rewrite { arg, path, hold });
                 continue;
             }
+            Verdict::InjectFdFilter => {
+                // No answer: the tracer adds the fd filter to the caller's
+                // process and the kernel makes the call again.
+                escalate(ctx, tid, entry.nr, Escalated::InjectFdFilter);
+                continue;
+            }
+            // Register rewrites are for calls stopped at the tracer.
+            Verdict::RewriteCall { .. } | Verdict::Calls(_) => resp.error = -libc::ENOSYS,
             Verdict::InstallFd { fd: file, cloexec } => {
                 match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
                     // Installed, and the call answered with its number.
@@ -156,6 +157,12 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
         }
     }
+}
+
+/// Hands thread `tid`'s waiting call `nr` to the tracer.
+fn escalate(ctx: &Context, tid: i32, nr: u64, what: Escalated) {
+    ctx.escalations.lock().push(Escalation { tid, nr, what });
+    crate::tracer::wake(ctx);
 }
 
 /// `struct seccomp_notif_addfd`.

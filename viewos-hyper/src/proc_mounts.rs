@@ -7,10 +7,9 @@
 //! the real file, appends the view's mounts in the same format, and gives
 //! the program a memory file with that text.
 
-use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io::{Seek, Write as _};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use viewos_core::mounts::MountTable;
@@ -153,15 +152,7 @@ pub fn render(listing: Listing, tid: i32, mounts: &MountTable) -> std::io::Resul
 
 /// A memory file holding `text`, positioned at its start.
 pub fn memory_file(text: &str) -> std::io::Result<OwnedFd> {
-    let name = CString::new("viewos-mounts").unwrap_or_default();
-    // SAFETY: memfd_create with a NUL-terminated name.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just created and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut f = std::fs::File::from(fd);
+    let mut f = crate::memfd::create("viewos-mounts")?;
     f.write_all(text.as_bytes())?;
     f.rewind()?;
     Ok(OwnedFd::from(f))

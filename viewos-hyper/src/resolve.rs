@@ -58,12 +58,15 @@ fn base_dir(dirs: &VirtualDirs, tid: i32, dirfd: i32) -> Option<PathBuf> {
         return None;
     };
     let target = std::fs::read_link(link).ok()?;
+    // A placeholder cwd or served directory stands for a virtual directory.
+    if let Some(virt) = dirs.virtual_of(&target) {
+        return Some(virt);
+    }
     let bytes = target.as_os_str().as_bytes();
     if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
         return None;
     }
-    // A placeholder cwd stands for a virtual directory.
-    Some(dirs.virtual_of(&target).unwrap_or(target))
+    Some(target)
 }
 
 /// `path` made absolute for thread `tid` (relative to `dirfd`, or its cwd
@@ -78,7 +81,7 @@ pub fn absolute(dirs: &VirtualDirs, tid: i32, dirfd: i32, path: &[u8]) -> Option
 }
 
 /// The thread group of `tid` (for `/proc/self`).
-fn tgid_of(tid: i32) -> i32 {
+pub fn tgid_of(tid: i32) -> i32 {
     status_field(tid, "Tgid:")
         .and_then(|v| v.parse().ok())
         .unwrap_or(tid)

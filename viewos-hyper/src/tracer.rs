@@ -29,11 +29,13 @@ use viewos_core::Errno;
 use crate::error::HyperError;
 use crate::filter::Filter;
 use crate::host_signals;
+use crate::inject;
 use crate::memory;
 use crate::notify;
 use crate::ptrace::{self, SyscallStop};
 use crate::spawn::{self, Disposition};
-use crate::syscalls::{self, Call, Context, Verdict};
+use crate::syscalls::{self, Call, Context, Escalated, Verdict};
+use crate::tracee_calls::Sequence;
 
 /// How a program ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +90,10 @@ struct ThreadState {
     /// A call handed over by the supervisor, to rewrite at the stop that
     /// interrupts it.
     escalation: Option<crate::syscalls::Escalation>,
+    /// The fd filter being added by the thread itself ([`crate::inject`]).
+    injection: Option<inject::Injection>,
+    /// Calls the thread makes for the host ([`crate::tracee_calls`]).
+    calls: Option<Sequence>,
 }
 
 /// The tracer of one view.
@@ -159,9 +165,11 @@ impl Tracer {
         install_wake_handler();
         // SAFETY: umask has no preconditions.
         let umask = unsafe { libc::umask(0) } as u32;
+        let ctx = Arc::new(ctx);
+        start_release_thread(&ctx);
         Tracer {
             umask,
-            ctx: Arc::new(ctx),
+            ctx,
             filter,
             dispositions,
             quiet,
@@ -196,6 +204,16 @@ impl Tracer {
 
     fn trace_syscalls(&self) -> bool {
         self.filter.is_none()
+    }
+
+    /// Whether thread `tid` must stop at every syscall when resumed: always
+    /// with `--no-seccomp`, and while it adds the fd filter.
+    fn trace_thread(&self, tid: i32) -> bool {
+        self.trace_syscalls()
+            || self
+                .threads
+                .get(&tid)
+                .is_some_and(|t| t.injection.is_some() || t.calls.is_some())
     }
 
     fn start(&mut self, program: &Program) -> Result<i32, HyperError> {
@@ -309,29 +327,83 @@ impl Tracer {
     /// (`-ERESTARTSYS`); point its path argument at the new path first.
     fn rewrite_interrupted(&mut self, tid: i32, esc: crate::syscalls::Escalation) {
         const ERESTARTSYS: i64 = 512;
-        let Ok(regs) = ptrace::get_regs(tid) else {
-            return;
-        };
-        if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != esc.nr {
-            // The call is not waiting to be restarted (a signal came
-            // first): it will be made again, and handed over again.
-            return;
-        }
-        if rewrite_path_arg(tid, esc.arg, &esc.path).is_ok() {
-            if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), esc.hold) {
-                t.held_for_life = Some(h);
+        match esc.what {
+            Escalated::Rewrite { arg, path, hold } => {
+                let Ok(regs) = ptrace::get_regs(tid) else {
+                    return;
+                };
+                if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != esc.nr {
+                    // The call is not waiting to be restarted (a signal
+                    // came first): it will be made again, and handed over
+                    // again.
+                    return;
+                }
+                if rewrite_path_arg(tid, arg, &path).is_ok() {
+                    if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
+                        t.held_for_life = Some(h);
+                    }
+                }
             }
+            Escalated::InjectFdFilter => match inject::begin(tid, esc.nr) {
+                Ok(Some(inj)) => {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.injection = Some(inj);
+                    }
+                }
+                // Not waiting to be restarted: it comes back by itself.
+                Ok(None) => {}
+                Err(e) => self.ctx.served.fail_parked(tid, e),
+            },
         }
+    }
+
+    /// Forgets an ended thread.
+    fn thread_gone(&mut self, tid: i32) {
+        self.threads.remove(&tid);
+        self.ctx.served.thread_gone(tid);
+    }
+
+    /// A syscall stop of a thread adding the fd filter: the injected
+    /// `seccomp` call's entry, then its exit, where the thread is put back
+    /// on its own call. Any other stop abandons the injection (the call
+    /// comes back and is handed over again).
+    fn injection_stop(&mut self, tid: i32, mut inj: inject::Injection, stop: &SyscallStop) {
+        let keep = match stop {
+            SyscallStop::Entry(e) if !inj.entered && inj.is_ours(e.nr, &e.args) => {
+                inj.entered = true;
+                Some(inj)
+            }
+            SyscallStop::Exit { rval } if inj.entered => {
+                match inject::finish(tid, &inj, *rval) {
+                    Ok(()) => {
+                        let tgid = crate::resolve::tgid_of(tid);
+                        self.ctx.served.set_fd_filter(tgid);
+                        if self.ctx.log.enabled() {
+                            self.ctx
+                                .log
+                                .line(format_args!("{tid} fd filter added to process {tgid}"));
+                        }
+                    }
+                    Err(e) => self.ctx.served.fail_parked(tid, e),
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.injection = keep;
+        }
+        let _ = ptrace::resume(tid, 0, self.trace_thread(tid));
     }
 
     /// Handles one waitpid report. Returns how the thread ended if it did.
     fn handle(&mut self, pid: i32, status: i32) -> Option<Exit> {
         if libc::WIFEXITED(status) {
-            self.threads.remove(&pid);
+            self.thread_gone(pid);
             return Some(Exit::Code(libc::WEXITSTATUS(status)));
         }
         if libc::WIFSIGNALED(status) {
-            self.threads.remove(&pid);
+            self.thread_gone(pid);
             return Some(Exit::Signal(libc::WTERMSIG(status)));
         }
         if !libc::WIFSTOPPED(status) {
@@ -341,7 +413,7 @@ impl Tracer {
         self.threads.entry(pid).or_default();
         let sig = libc::WSTOPSIG(status);
         let event = status >> 16;
-        let trace = self.trace_syscalls();
+        let trace = self.trace_thread(pid);
         if sig == libc::SIGTRAP | 0x80 {
             self.syscall_stop(pid);
             return None;
@@ -353,6 +425,14 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
+                    if self.ctx.served.any_filtered() {
+                        // A new process keeps its parent's filters.
+                        let (parent, child) = (
+                            crate::resolve::tgid_of(pid),
+                            crate::resolve::tgid_of(child as i32),
+                        );
+                        self.ctx.served.inherit(parent, child);
+                    }
                     let ctx = &self.ctx;
                     if ctx.log.enabled() {
                         ctx.log.line(format_args!("{pid} new thread {child}"));
@@ -382,6 +462,7 @@ impl Tracer {
                 if let Some(esc) = escalation {
                     self.rewrite_interrupted(pid, esc);
                 }
+                let trace = self.trace_thread(pid);
                 if is_stop_signal(sig) {
                     // Group-stop: stay stopped until SIGCONT, as outside.
                     if ptrace::listen(pid).is_err() {
@@ -413,6 +494,24 @@ impl Tracer {
             // The thread is gone (killed); its exit will be reported.
             Err(_) => return,
         };
+        if let Some(inj) = self.threads.get(&tid).and_then(|t| t.injection) {
+            self.injection_stop(tid, inj, &info);
+            return;
+        }
+        if let Some(mut seq) = self.threads.get_mut(&tid).and_then(|t| t.calls.take()) {
+            // A step's entry (and seccomp) stop: let it run to its exit.
+            let goes_on = match info {
+                SyscallStop::Exit { rval } => seq.exit_stop(tid, rval),
+                _ => true,
+            };
+            if goes_on {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.calls = Some(seq);
+                }
+            }
+            let _ = ptrace::resume(tid, 0, self.trace_thread(tid));
+            return;
+        }
         match info {
             SyscallStop::Entry(entry) => {
                 let verdict = if !entry.is_native_abi() || syscalls::is_refused(entry.nr) {
@@ -433,6 +532,28 @@ impl Tracer {
                         }
                         Err(e) => Verdict::Error(e),
                     };
+                }
+                if let Verdict::RewriteCall { nr, arg, path } = verdict {
+                    verdict = match rewrite_call(tid, nr, arg, &path) {
+                        Ok(()) => Verdict::Native,
+                        Err(e) => Verdict::Error(e),
+                    };
+                }
+                if let Verdict::Calls(plan) = verdict {
+                    match Sequence::begin(tid, plan) {
+                        Ok(seq) => {
+                            if let Some(t) = self.threads.get_mut(&tid) {
+                                t.calls = Some(seq);
+                            }
+                            let _ = ptrace::resume(tid, 0, true);
+                            return;
+                        }
+                        Err(e) => verdict = Verdict::Error(e),
+                    }
+                }
+                if let Verdict::InjectFdFilter = verdict {
+                    // Only the supervisor's calls wait for the filter.
+                    verdict = Verdict::Error(Errno::ENOSYS);
                 }
                 if let Verdict::InstallFd { fd, cloexec } = verdict {
                     match reopen_in_tracee(tid, &fd, cloexec) {
@@ -478,6 +599,18 @@ impl Tracer {
     }
 }
 
+/// Starts the thread that drops served files once every placeholder copy
+/// of them is closed.
+fn start_release_thread(ctx: &Arc<Context>) {
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("viewos-release".into())
+        .spawn(move || ctx.served.release_loop(|link| ctx.dirs.remove_link(link)));
+    if let Err(e) = spawned {
+        eprintln!("umview: warning: no release thread ({e}): served files stay open");
+    }
+}
+
 /// Without a seccomp listener the host cannot put an fd into a traced
 /// process directly, so the call is rewritten into an open of the host's
 /// fd through `/proc/HOST/fd/N`, which gives the program its own open file
@@ -499,7 +632,7 @@ fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> 
     let flags = (status & keep) | libc::O_NOCTTY | if cloexec { libc::O_CLOEXEC } else { 0 };
     let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
     let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
-    let addr = put_string_on_stack(tid, &regs, path.as_bytes())?;
+    let addr = memory::put_on_stack(tid, regs.rsp, path.as_bytes())?;
     regs.orig_rax = libc::SYS_openat as u64;
     regs.rdi = libc::AT_FDCWD as i64 as u64;
     regs.rsi = addr;
@@ -511,8 +644,21 @@ fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> 
 /// Puts `path` in the traced thread's memory (below its stack's red zone)
 /// and points syscall argument `arg` at it.
 fn rewrite_path_arg(tid: i32, arg: usize, path: &[u8]) -> Result<(), Errno> {
+    rewrite_with(tid, None, arg, path)
+}
+
+/// Changes the call being entered into syscall `nr` with `path` as its
+/// argument `arg`.
+fn rewrite_call(tid: i32, nr: u64, arg: usize, path: &[u8]) -> Result<(), Errno> {
+    rewrite_with(tid, Some(nr), arg, path)
+}
+
+fn rewrite_with(tid: i32, nr: Option<u64>, arg: usize, path: &[u8]) -> Result<(), Errno> {
     let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
-    let addr = put_string_on_stack(tid, &regs, path)?;
+    if let Some(nr) = nr {
+        regs.orig_rax = nr;
+    }
+    let addr = memory::put_on_stack(tid, regs.rsp, path)?;
     match arg {
         0 => regs.rdi = addr,
         1 => regs.rsi = addr,
@@ -523,14 +669,4 @@ fn rewrite_path_arg(tid: i32, arg: usize, path: &[u8]) -> Result<(), Errno> {
         _ => return Err(Errno::EINVAL),
     }
     ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
-}
-
-/// Writes `s` with its NUL below the red zone of the stopped thread's stack
-/// (which the program may be using); returns its address.
-fn put_string_on_stack(tid: i32, regs: &libc::user_regs_struct, s: &[u8]) -> Result<u64, Errno> {
-    let mut bytes = s.to_vec();
-    bytes.push(0);
-    let addr = (regs.rsp - 128 - bytes.len() as u64) & !15;
-    memory::write_all(tid, addr, &bytes)?;
-    Ok(addr)
 }

@@ -67,6 +67,18 @@ impl VirtualDirs {
         Ok(p)
     }
 
+    /// Records that the fd link text `link` (a served directory's
+    /// placeholder, `pipe:[INODE]`) stands for the virtual directory
+    /// `virt`, so paths relative to that fd resolve from it.
+    pub fn add_link(&self, link: PathBuf, virt: PathBuf) {
+        self.inner.lock().by_placeholder.insert(link, virt);
+    }
+
+    /// Forgets a link recorded with [`VirtualDirs::add_link`].
+    pub fn remove_link(&self, link: &Path) {
+        self.inner.lock().by_placeholder.remove(link);
+    }
+
     /// The virtual directory `real` stands for, if it is a placeholder.
     pub fn virtual_of(&self, real: &Path) -> Option<PathBuf> {
         self.inner.lock().by_placeholder.get(real).cloned()

@@ -4,12 +4,18 @@
 //! `/unreal` and shows the whole real tree there, through the Service API
 //! (every call is answered by the service, nothing is rewritten), so the
 //! same program run on `X` and on `/unreal/X` must give the same results.
-
+//!
 //! [`Faulty`] fails on purpose (errors and panics), to test that a broken
 //! service does not take the host down.
+//!
+//! [`ServedFs`] serves every file of another file system through
+//! [`FileHandle`](crate::FileHandle) calls (`mount -t unreal -o served`):
+//! the reference for hosts' served fds.
 
 mod faulty;
+mod served;
 mod unreal;
 
 pub use faulty::{Faulty, FaultyFs};
+pub use served::ServedFs;
 pub use unreal::Unreal;

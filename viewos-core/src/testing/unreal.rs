@@ -6,22 +6,30 @@ use std::sync::Arc;
 
 use crate::fs::{FileSystem, MountRequest};
 use crate::nesting::Subtree;
+use crate::testing::ServedFs;
 use crate::{Errno, Service};
 
 /// The `unreal` service (`umview -p unreal`): at load it mounts the real
 /// tree on `/unreal` and, through that mount, on `/unreal/unreal`. A mount
 /// `mount -t unreal DIR TARGET` shows the view's `DIR` at `TARGET`. Every
 /// call goes through the Service API: the file system is a [`Subtree`] of
-/// the view as it was when it was mounted.
-pub struct Unreal;
+/// the view as it was when it was mounted. With `-o served` its files are
+/// not handed to programs but served ([`ServedFs`]): every read, write and
+/// listing goes through the service.
+pub struct Unreal {
+    /// Its own mounts serve their files (`-p unreal,served`).
+    served: bool,
+}
 
 impl Unreal {
-    /// The factory for a module registry (`-p unreal`; no options).
+    /// The factory for a module registry: `-p unreal`, or
+    /// `-p unreal,served` to have `/unreal` and `/unreal/unreal` serve
+    /// their files ([`ServedFs`]).
     pub fn create(options: &str) -> Result<Box<dyn Service>, Errno> {
-        if options.is_empty() {
-            Ok(Box::new(Unreal))
-        } else {
-            Err(Errno::EINVAL)
+        match options {
+            "" => Ok(Box::new(Unreal { served: false })),
+            "served" => Ok(Box::new(Unreal { served: true })),
+            _ => Err(Errno::EINVAL),
         }
     }
 }
@@ -50,7 +58,25 @@ impl Service for Unreal {
             PathBuf::from(&request.source)
         };
         // Every call goes to the view as it was before this mount.
-        Ok(Arc::new(Subtree::new(root, io)))
+        let tree = Arc::new(Subtree::new(root, io));
+        // Generic mount flags (`ro`, `nosuid`, ...) reach the host as
+        // flags; `served` is this service's own option.
+        const GENERIC: [&str; 9] = [
+            "ro", "rw", "nosuid", "nodev", "noexec", "sync", "async", "defaults", "noatime",
+        ];
+        let mut served = false;
+        for o in request.options.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "served" => served = true,
+                o if GENERIC.contains(&o) => {}
+                _ => return Err(Errno::EINVAL),
+            }
+        }
+        if served {
+            Ok(Arc::new(ServedFs::new(tree)))
+        } else {
+            Ok(tree)
+        }
     }
 
     fn initial_mounts(&self) -> Vec<MountRequest> {
@@ -58,6 +84,11 @@ impl Service for Unreal {
             source: source.into(),
             target: PathBuf::from(target),
             fstype: "unreal".into(),
+            options: if self.served {
+                "served".into()
+            } else {
+                String::new()
+            },
             ..MountRequest::default()
         };
         // The second is served through the first.
@@ -75,6 +106,7 @@ mod tests {
     fn the_real_tree_twice_the_second_through_the_first() {
         let mut v = View::new(ViewConfig::default());
         v.add_service(Unreal::create("").unwrap()).unwrap();
+        assert!(Unreal::create("bad").is_err());
         let real = std::fs::symlink_metadata("/usr/bin").unwrap();
         use std::os::unix::fs::MetadataExt;
         for p in ["/unreal/usr/bin", "/unreal/unreal/usr/bin"] {

@@ -8,7 +8,12 @@
 //! with the same signature: `sys_path` (looking at files by path, and the
 //! path resolution all path calls share), `sys_tree` (names in
 //! directories), `sys_open`, `sys_attr` (modes, owners, times, xattrs),
-//! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`.
+//! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`, and `sys_fd` (calls
+//! on the fds of served files).
+//!
+//! The fd family ([`Interest::FD`]) is never in the view's filter: it is
+//! trapped by a second filter only in processes that hold a served file's
+//! placeholder ([`fd_filter_rules`], [`crate::served`]).
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
@@ -26,6 +31,7 @@ mod sys_attr;
 mod sys_control;
 mod sys_cwd;
 mod sys_exec;
+mod sys_fd;
 mod sys_mount;
 mod sys_open;
 mod sys_path;
@@ -62,6 +68,24 @@ pub enum Verdict {
         /// The program's copy is close-on-exec.
         cloexec: bool,
     },
+    /// Run syscall `nr` instead, with the path `path` as argument `arg`
+    /// and the other arguments as they are (fchdir into a served directory
+    /// becomes chdir into its placeholder). Only for calls stopped at the
+    /// tracer.
+    RewriteCall {
+        /// The syscall to make.
+        nr: u64,
+        /// Which argument gets the path.
+        arg: usize,
+        /// The path, without its NUL.
+        path: Vec<u8>,
+    },
+    /// Have the thread make these calls instead (only at the tracer).
+    Calls(crate::tracee_calls::Plan),
+    /// The call must wait until the caller's process has the fd filter
+    /// (it is about to get a served file's placeholder): the tracer adds
+    /// the filter, and the kernel makes the call again.
+    InjectFdFilter,
 }
 
 impl Verdict {
@@ -69,7 +93,12 @@ impl Verdict {
     /// (`None`: the call runs, natively or rewritten).
     pub fn skip_value(&self) -> Option<i64> {
         match self {
-            Verdict::Native | Verdict::InstallFd { .. } | Verdict::RewritePath { .. } => None,
+            Verdict::Native
+            | Verdict::InstallFd { .. }
+            | Verdict::RewritePath { .. }
+            | Verdict::RewriteCall { .. }
+            | Verdict::Calls(_)
+            | Verdict::InjectFdFilter => None,
             Verdict::Return(v) => Some(*v),
             Verdict::Error(e) => Some(-(e.raw() as i64)),
         }
@@ -81,19 +110,31 @@ impl Verdict {
     }
 }
 
-/// A call the supervisor hands to the tracer to be rewritten.
+/// A call the supervisor hands to the tracer.
 #[derive(Debug)]
 pub struct Escalation {
     /// The waiting thread.
     pub tid: i32,
     /// Its system call number.
     pub nr: u64,
-    /// The argument to replace, and the new path.
-    pub arg: usize,
-    /// The new path.
-    pub path: Vec<u8>,
-    /// A host fd to keep open while the thread lives.
-    pub hold: Option<OwnedFd>,
+    /// What the tracer does before the call is made again.
+    pub what: Escalated,
+}
+
+/// What the tracer does to an escalated call.
+#[derive(Debug)]
+pub enum Escalated {
+    /// Replace a path argument.
+    Rewrite {
+        /// The argument to replace.
+        arg: usize,
+        /// The new path.
+        path: Vec<u8>,
+        /// A host fd to keep open while the thread lives.
+        hold: Option<OwnedFd>,
+    },
+    /// Add the fd filter to the caller's process.
+    InjectFdFilter,
 }
 
 /// What a handler sees besides the call itself.
@@ -118,6 +159,11 @@ pub struct Context {
     /// then every fd and cwd in the view is real, which saves reading them
     /// for most relative paths.
     pub virtual_given: AtomicBool,
+    /// Served files and the processes that have the fd filter.
+    pub served: crate::served::ServedFiles,
+    /// The fd family must be added to a process with a served file (false
+    /// with `--no-seccomp`, where every call stops anyway).
+    pub fd_filter_needed: bool,
     /// The debug log.
     pub log: Log,
 }
@@ -172,14 +218,47 @@ macro_rules! row {
 
 /// The table, sorted by number (a unit test checks the order).
 static TABLE: &[Entry] = &[
+    row!(SYS_read, FD, sys_fd::read),
+    row!(SYS_write, FD, sys_fd::write),
     row!(SYS_open, PATH, sys_open::open),
     row!(SYS_stat, PATH, sys_path::stat),
+    row!(SYS_fstat, FD, sys_fd::fstat),
     row!(SYS_lstat, PATH, sys_path::lstat),
+    row!(SYS_lseek, FD, sys_fd::lseek),
+    row!(SYS_mmap, FD, sys_fd::mmap),
+    row!(SYS_munmap, FD, sys_fd::sync_mappings),
+    row!(SYS_ioctl, FD, sys_fd::ioctl),
+    row!(SYS_pread64, FD, sys_fd::pread64),
+    row!(SYS_pwrite64, FD, sys_fd::pwrite64),
+    row!(SYS_readv, FD, sys_fd::readv),
+    row!(SYS_writev, FD, sys_fd::writev),
     row!(SYS_access, PATH, sys_path::access),
+    row!(SYS_msync, FD, sys_fd::sync_mappings),
+    row!(SYS_sendfile, FD, sys_fd::splice_family),
+    row!(SYS_connect, FD, sys_fd::socket_call),
+    row!(SYS_accept, FD, sys_fd::socket_call),
+    row!(SYS_sendto, FD, sys_fd::socket_call),
+    row!(SYS_recvfrom, FD, sys_fd::socket_call),
+    row!(SYS_sendmsg, FD, sys_fd::socket_call),
+    row!(SYS_recvmsg, FD, sys_fd::socket_call),
+    row!(SYS_shutdown, FD, sys_fd::socket_call),
+    row!(SYS_bind, FD, sys_fd::socket_call),
+    row!(SYS_listen, FD, sys_fd::socket_call),
+    row!(SYS_getsockname, FD, sys_fd::socket_call),
+    row!(SYS_getpeername, FD, sys_fd::socket_call),
+    row!(SYS_setsockopt, FD, sys_fd::socket_call),
+    row!(SYS_getsockopt, FD, sys_fd::socket_call),
     row!(SYS_execve, EXEC, sys_exec::execve),
+    row!(SYS_fcntl, FD, sys_fd::fcntl),
+    row!(SYS_flock, FD, sys_fd::accepted),
+    row!(SYS_fsync, FD, sys_fd::fsync),
+    row!(SYS_fdatasync, FD, sys_fd::fsync),
     row!(SYS_truncate, PATH, sys_attr::truncate),
+    row!(SYS_ftruncate, FD, sys_fd::ftruncate),
+    row!(SYS_getdents, FD, sys_fd::getdents),
     row!(SYS_getcwd, PATH, sys_cwd::getcwd),
     row!(SYS_chdir, PATH, sys_cwd::chdir, rewrites),
+    row!(SYS_fchdir, FD, sys_fd::fchdir, rewrites),
     row!(SYS_rename, PATH, sys_tree::rename),
     row!(SYS_mkdir, PATH, sys_tree::mkdir),
     row!(SYS_rmdir, PATH, sys_tree::rmdir),
@@ -189,22 +268,32 @@ static TABLE: &[Entry] = &[
     row!(SYS_symlink, PATH, sys_tree::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
+    row!(SYS_fchmod, FD, sys_fd::fchmod),
     row!(SYS_chown, PATH, sys_attr::chown),
+    row!(SYS_fchown, FD, sys_fd::fchown),
     row!(SYS_lchown, PATH, sys_attr::chown),
     row!(SYS_utime, PATH, sys_attr::utime),
     row!(SYS_mknod, PATH, sys_tree::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
+    row!(SYS_fstatfs, FD, sys_fd::fstatfs),
     row!(SYS_chroot, PATH, sys_tree::chroot),
     row!(SYS_mount, MOUNT, sys_mount::mount),
     row!(SYS_umount2, MOUNT, sys_mount::umount2),
+    row!(SYS_readahead, FD, sys_fd::accepted),
     row!(SYS_setxattr, PATH, sys_attr::setxattr),
     row!(SYS_lsetxattr, PATH, sys_attr::setxattr),
+    row!(SYS_fsetxattr, FD, sys_fd::fsetxattr),
     row!(SYS_getxattr, PATH, sys_attr::getxattr),
     row!(SYS_lgetxattr, PATH, sys_attr::getxattr),
+    row!(SYS_fgetxattr, FD, sys_fd::fgetxattr),
     row!(SYS_listxattr, PATH, sys_attr::listxattr),
     row!(SYS_llistxattr, PATH, sys_attr::listxattr),
+    row!(SYS_flistxattr, FD, sys_fd::flistxattr),
     row!(SYS_removexattr, PATH, sys_attr::removexattr),
     row!(SYS_lremovexattr, PATH, sys_attr::removexattr),
+    row!(SYS_fremovexattr, FD, sys_fd::fremovexattr),
+    row!(SYS_getdents64, FD, sys_fd::getdents64),
+    row!(SYS_fadvise64, FD, sys_fd::accepted),
     row!(SYS_utimes, PATH, sys_attr::utimes),
     row!(SYS_openat, PATH, sys_open::openat),
     row!(SYS_mkdirat, PATH, sys_tree::mkdirat),
@@ -219,10 +308,23 @@ static TABLE: &[Entry] = &[
     row!(SYS_readlinkat, PATH, sys_path::readlinkat),
     row!(SYS_fchmodat, PATH, sys_attr::fchmodat),
     row!(SYS_faccessat, PATH, sys_path::faccessat),
+    row!(SYS_splice, FD, sys_fd::splice_family),
+    row!(SYS_tee, FD, sys_fd::splice_family),
+    row!(SYS_sync_file_range, FD, sys_fd::accepted),
+    row!(SYS_vmsplice, FD, sys_fd::splice_family),
     row!(SYS_utimensat, PATH, sys_attr::utimensat),
+    row!(SYS_fallocate, FD, sys_fd::fallocate),
+    row!(SYS_accept4, FD, sys_fd::socket_call),
+    row!(SYS_preadv, FD, sys_fd::readv),
+    row!(SYS_pwritev, FD, sys_fd::writev),
+    row!(SYS_recvmmsg, FD, sys_fd::socket_call),
     row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
+    row!(SYS_sendmmsg, FD, sys_fd::socket_call),
     row!(SYS_renameat2, PATH, sys_tree::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
+    row!(SYS_copy_file_range, FD, sys_fd::splice_family),
+    row!(SYS_preadv2, FD, sys_fd::readv),
+    row!(SYS_pwritev2, FD, sys_fd::writev),
     row!(SYS_statx, PATH, sys_path::statx),
     row!(SYS_openat2, PATH, sys_open::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
@@ -261,7 +363,7 @@ fn action_for(family: Interest) -> Action {
 pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
     let mut rules: Vec<(u32, Action)> = TABLE
         .iter()
-        .filter(|e| interest.intersects(e.family))
+        .filter(|e| interest.intersects(e.family) && e.family != Interest::FD)
         .map(|e| {
             let action = if e.rewrites {
                 Action::Trace
@@ -273,6 +375,16 @@ pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
         .collect();
     rules.extend(crate::filter::refused_syscalls());
     rules
+}
+
+/// The rules of the second filter a process gets with its first served
+/// file: the fd family stops at the tracer.
+pub fn fd_filter_rules() -> Vec<(u32, Action)> {
+    TABLE
+        .iter()
+        .filter(|e| e.family == Interest::FD)
+        .map(|e| (e.nr as u32, Action::Trace))
+        .collect()
 }
 
 /// True for the syscalls the filter refuses outright; the plain-ptrace path
@@ -335,7 +447,7 @@ mod tests {
             lookup(libc::SYS_execve as u64).map(|e| e.name),
             Some("SYS_execve")
         );
-        assert!(lookup(libc::SYS_read as u64).is_none());
+        assert!(lookup(libc::SYS_mprotect as u64).is_none());
     }
 
     #[test]
@@ -349,6 +461,13 @@ mod tests {
         assert!(rules.contains(&(libc::SYS_chdir as u32, Action::Trace)));
         assert!(rules.contains(&(libc::SYS_openat as u32, Action::Notify)));
         assert!(is_refused(libc::SYS_io_uring_setup as u64));
+        // The fd family never enters the view's filter.
+        let rules = filter_rules(Interest::all());
+        assert!(!rules.iter().any(|r| r.0 == libc::SYS_read as u32));
+        let fd = fd_filter_rules();
+        assert!(fd.contains(&(libc::SYS_read as u32, Action::Trace)));
+        assert!(fd.contains(&(libc::SYS_getdents64 as u32, Action::Trace)));
+        assert!(!fd.iter().any(|r| r.0 == libc::SYS_openat as u32));
     }
 
     #[test]

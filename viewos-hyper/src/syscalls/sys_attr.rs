@@ -119,8 +119,16 @@ fn utimens_on(m: &Mount, p: &Path, times: [SetTime; 2]) -> Result<i64, Errno> {
 pub fn utimensat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     if a[1] == 0 {
-        // futimens(fd): an fd call, the kernel's.
-        return Verdict::Native;
+        // futimens(fd): the kernel's, unless the fd is a served file.
+        return match ctx.served.of_fd(call.tid, arg_fd(a[0])) {
+            None => Verdict::Native,
+            Some(f) => match read_timespecs(call.tid, a[2])
+                .and_then(|t| utimens_on(&f.mount, &f.path, t))
+            {
+                Ok(v) => Verdict::Return(v),
+                Err(e) => Verdict::Error(e),
+            },
+        };
     }
     let follow = a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
@@ -200,10 +208,17 @@ pub fn getxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr == libc::SYS_getxattr as u64;
     on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
-        let name = xattr_name(call.tid, a[1])?;
-        let value = m.fs.getxattr(p, &name)?;
-        xattr_out(call.tid, a[2], a[3], &value)
+        getxattr_on(call, m, p)
     })
+}
+
+/// The get/fgetxattr answer for the file `p` of `m`; the arguments after
+/// the first are the same for both.
+pub(super) fn getxattr_on(call: &Call<'_>, m: &Mount, p: &Path) -> Result<i64, Errno> {
+    let a = call.entry.args;
+    let name = xattr_name(call.tid, a[1])?;
+    let value = m.fs.getxattr(p, &name)?;
+    xattr_out(call.tid, a[2], a[3], &value)
 }
 
 /// setxattr(2) and lsetxattr(2).
@@ -211,20 +226,26 @@ pub fn setxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr == libc::SYS_setxattr as u64;
     on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
-        let name = xattr_name(call.tid, a[1])?;
-        let size = a[3] as usize;
-        if size > XATTR_SIZE_MAX {
-            return Err(Errno::new(libc::E2BIG));
-        }
-        let flags = a[4] as i32;
-        if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let mut value = vec![0u8; size];
-        memory::read_exact(call.tid, a[2], &mut value)?;
-        m.writable()?;
-        m.fs.setxattr(p, &name, &value, flags).map(|_| 0)
+        setxattr_on(call, m, p)
     })
+}
+
+/// The set/fsetxattr answer (see [`getxattr_on`]).
+pub(super) fn setxattr_on(call: &Call<'_>, m: &Mount, p: &Path) -> Result<i64, Errno> {
+    let a = call.entry.args;
+    let name = xattr_name(call.tid, a[1])?;
+    let size = a[3] as usize;
+    if size > XATTR_SIZE_MAX {
+        return Err(Errno::new(libc::E2BIG));
+    }
+    let flags = a[4] as i32;
+    if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut value = vec![0u8; size];
+    memory::read_exact(call.tid, a[2], &mut value)?;
+    m.writable()?;
+    m.fs.setxattr(p, &name, &value, flags).map(|_| 0)
 }
 
 /// listxattr(2) and llistxattr(2).
@@ -232,9 +253,15 @@ pub fn listxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr == libc::SYS_listxattr as u64;
     on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
-        let names = m.fs.listxattr(p)?;
-        xattr_out(call.tid, a[1], a[2], &names)
+        listxattr_on(call, m, p)
     })
+}
+
+/// The list/flistxattr answer (see [`getxattr_on`]).
+pub(super) fn listxattr_on(call: &Call<'_>, m: &Mount, p: &Path) -> Result<i64, Errno> {
+    let a = call.entry.args;
+    let names = m.fs.listxattr(p)?;
+    xattr_out(call.tid, a[1], a[2], &names)
 }
 
 /// removexattr(2) and lremovexattr(2).
@@ -242,10 +269,15 @@ pub fn removexattr(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr == libc::SYS_removexattr as u64;
     on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
-        let name = xattr_name(call.tid, a[1])?;
-        m.writable()?;
-        m.fs.removexattr(p, &name).map(|_| 0)
+        removexattr_on(call, m, p)
     })
+}
+
+/// The remove/fremovexattr answer (see [`getxattr_on`]).
+pub(super) fn removexattr_on(call: &Call<'_>, m: &Mount, p: &Path) -> Result<i64, Errno> {
+    let name = xattr_name(call.tid, call.entry.args[1])?;
+    m.writable()?;
+    m.fs.removexattr(p, &name).map(|_| 0)
 }
 
 /// name_to_handle_at(2): virtual files have no kernel file handles.

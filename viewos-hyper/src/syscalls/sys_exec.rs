@@ -42,6 +42,11 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, nofollow: b
         mount.fs.access(&path, libc::X_OK)?;
         mount.fs.open(&path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
     });
+    let opened = opened.and_then(|o| match o {
+        // A served program runs from a copy in memory.
+        Opened::Served(h) => crate::served::copy_of(h.as_ref()).map(Opened::Backed),
+        other => Ok(other),
+    });
     match opened {
         Ok(Opened::Backed(fd)) => Verdict::RewritePath {
             arg,

@@ -3,14 +3,17 @@
 //! names show the view's mounts.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use viewos_core::{Errno, Opened};
+use viewos_core::mounts::Mount;
+use viewos_core::{Errno, FileHandle, Opened};
 
 use super::sys_path::{arg_fd, target, target_of, umask_of, Target};
 use super::{Call, Context, Verdict};
 use crate::memory;
+use crate::resolve::tgid_of;
+use crate::served::Pending;
 
 /// open(2), creat(2), openat(2), openat2(2) on a virtual path: the mount
 /// opens the file and the program gets it as a new fd.
@@ -22,6 +25,11 @@ fn open_common(
     flags: i32,
     mode: u32,
 ) -> Verdict {
+    if !ctx.served.is_empty() {
+        if let Some(v) = parked(ctx, call) {
+            return v;
+        }
+    }
     // The path is read once, for both questions below.
     let Ok(raw) = memory::read_path(call.tid, addr) else {
         // The kernel answers EFAULT or ENAMETOOLONG itself.
@@ -60,10 +68,68 @@ fn open_common(
                 cloexec: flags & libc::O_CLOEXEC != 0,
             }
         }
+        Ok(Opened::Served(handle)) => served(ctx, call, mount, path, handle, flags),
         // A kind of file this host cannot hand over.
         Ok(_) => Verdict::Error(Errno::ENOSYS),
         Err(e) => Verdict::Error(e),
     }
+}
+
+/// A file the service serves: the program gets a placeholder
+/// ([`crate::served`]), once its process stops at fd calls.
+fn served(
+    ctx: &Context,
+    call: &Call<'_>,
+    mount: Mount,
+    path: PathBuf,
+    handle: Box<dyn FileHandle>,
+    flags: i32,
+) -> Verdict {
+    let view_path = mount.view_path(&path);
+    let (fd, link) = match ctx.served.create(handle, mount, path, flags) {
+        Ok(v) => v,
+        Err(e) => return Verdict::Error(e),
+    };
+    if ctx.served.of_link(&link).is_some_and(|f| f.is_dir) {
+        // Names relative to the fd resolve from the virtual directory.
+        ctx.dirs.add_link(link, view_path);
+    }
+    ctx.virtual_given.store(true, Ordering::Relaxed);
+    let cloexec = flags & libc::O_CLOEXEC != 0;
+    if !ctx.fd_filter_needed || ctx.served.has_fd_filter(tgid_of(call.tid)) {
+        return Verdict::InstallFd { fd, cloexec };
+    }
+    ctx.served.park(
+        call.tid,
+        Pending {
+            nr: call.entry.nr,
+            args: call.entry.args,
+            fd,
+            cloexec,
+            failed: None,
+        },
+    );
+    Verdict::InjectFdFilter
+}
+
+/// The same call made again after the fd filter was added: install the
+/// placeholder made the first time (the open is not repeated).
+fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    let p = ctx
+        .served
+        .unpark(call.tid, call.entry.nr, &call.entry.args)?;
+    if let Some(e) = p.failed {
+        return Some(Verdict::Error(e));
+    }
+    if ctx.served.has_fd_filter(tgid_of(call.tid)) {
+        return Some(Verdict::InstallFd {
+            fd: p.fd,
+            cloexec: p.cloexec,
+        });
+    }
+    // Interrupted before the filter was in: try again.
+    ctx.served.park(call.tid, p);
+    Some(Verdict::InjectFdFilter)
 }
 
 /// Opening `/proc/self/mounts` (and its other names) for reading in a view

@@ -150,9 +150,32 @@ pub fn lstat(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
-/// Implements newfstatat(2) (what glibc's stat, lstat and fstatat use).
+/// The status of a served file named by its fd with an empty path and
+/// `AT_EMPTY_PATH` (how glibc's fstat asks); `None` for anything else.
+fn served_fd_stat(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+) -> Option<Result<FileStat, Errno>> {
+    if ctx.served.is_empty() || flags & libc::AT_EMPTY_PATH == 0 {
+        return None;
+    }
+    let empty = addr == 0 || memory::read_path(call.tid, addr).is_ok_and(|p| p.is_empty());
+    if !empty {
+        return None;
+    }
+    ctx.served.of_fd(call.tid, dirfd).map(|f| f.stat())
+}
+
+/// Implements newfstatat(2) (what glibc's stat, lstat, fstatat and fstat
+/// use).
 pub fn newfstatat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
+    if let Some(st) = served_fd_stat(ctx, call, arg_fd(a[0]), a[1], a[3] as i32) {
+        return to_verdict(st.and_then(|st| stat_into(call.tid, &st, a[2])));
+    }
     let follow = a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
         stat_into(call.tid, &m.fs.lstat(p)?, a[2])
@@ -162,6 +185,11 @@ pub fn newfstatat(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// Implements statx(2).
 pub fn statx(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
+    if let Some(st) = served_fd_stat(ctx, call, arg_fd(a[0]), a[1], a[2] as i32) {
+        return to_verdict(
+            st.and_then(|st| write_out(call.tid, a[4], &stat_abi::statx_bytes(&st))),
+        );
+    }
     let follow = a[2] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
         let st = m.fs.lstat(p)?;

@@ -1,0 +1,157 @@
+//! Files a service serves itself: the [`FileHandle`] trait.
+//!
+//! A [`FileSystem`](crate::FileSystem) that cannot hand the program a real
+//! file standing for the virtual one (a file inside a disk image, a merged
+//! directory, a device) opens it as [`Opened::Served`](crate::Opened::Served)
+//! with a [`FileHandle`]. The program then gets an fd like any other (dup,
+//! fork, close-on-exec and close behave as the kernel's), and every call on
+//! it comes to the handle:
+//!
+//! | program's call | handle method |
+//! |---|---|
+//! | read, pread64, readv, preadv, preadv2 | [`FileHandle::read`] |
+//! | write, pwrite64, writev, pwritev, pwritev2 | [`FileHandle::write`] |
+//! | fstat, `fstatat(fd, "", AT_EMPTY_PATH)`, statx likewise | [`FileHandle::stat`] |
+//! | getdents64, getdents | [`FileHandle::read_dir`] |
+//! | ftruncate | [`FileHandle::truncate`] |
+//! | fsync, fdatasync | [`FileHandle::sync`] |
+//! | ioctl | [`FileHandle::ioctl`] |
+//! | last close of every copy of the fd | `Drop` of the handle |
+//!
+//! The host keeps what belongs to the open file description and not to the
+//! file: the offset (shared by dup'ed and inherited copies, as the kernel
+//! does), the status flags (`F_GETFL`/`F_SETFL`), the access mode checks
+//! (`EBADF` for a write on a read-only fd), `O_APPEND` (writes at the size
+//! [`FileHandle::stat`] reports), and `lseek`. A handle therefore only
+//! answers positioned calls, like a FUSE file system or `pread`/`pwrite`.
+//!
+//! Methods are called from the host's threads, possibly several at once;
+//! a handle that needs order locks inside.
+
+use crate::{Errno, FileStat};
+
+/// One entry of a directory listing, as [`FileHandle::read_dir`] gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirEntry<'a> {
+    /// Inode number (`d_ino`).
+    pub ino: u64,
+    /// The file type, as `d_type` (`libc::DT_REG`, `DT_DIR`, ...; `DT_UNKNOWN`
+    /// when the listing does not know it).
+    pub kind: u8,
+    /// The name, without a NUL.
+    pub name: &'a [u8],
+    /// The cookie of the entry after this one: a later
+    /// [`FileHandle::read_dir`] with it continues the listing there
+    /// (`d_off`, what `telldir` reports).
+    pub next: u64,
+}
+
+impl DirEntry<'_> {
+    /// The `d_type` for file mode bits (`S_IFDIR | 0o755` gives `DT_DIR`).
+    pub fn kind_of_mode(mode: u32) -> u8 {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => libc::DT_REG,
+            libc::S_IFDIR => libc::DT_DIR,
+            libc::S_IFLNK => libc::DT_LNK,
+            libc::S_IFCHR => libc::DT_CHR,
+            libc::S_IFBLK => libc::DT_BLK,
+            libc::S_IFIFO => libc::DT_FIFO,
+            libc::S_IFSOCK => libc::DT_SOCK,
+            _ => libc::DT_UNKNOWN,
+        }
+    }
+}
+
+/// An open file a service serves (see the module docs). Every method has a
+/// default: the kernel's answer for a file that does not support the call.
+pub trait FileHandle: Send + Sync {
+    /// Reads from byte `offset` into `buf`; returns how many bytes were read
+    /// (0 at end of file). Short reads are allowed.
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let _ = (offset, buf);
+        Err(Errno::EINVAL)
+    }
+
+    /// Writes `data` at byte `offset`; returns how many bytes were written.
+    fn write(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        let _ = (offset, data);
+        Err(Errno::EINVAL)
+    }
+
+    /// Status of the open file (fstat). The size also places `O_APPEND`
+    /// writes and `lseek(SEEK_END)`; the type tells the host whether the
+    /// file is a directory.
+    fn stat(&self) -> Result<FileStat, Errno> {
+        Err(Errno::ENOSYS)
+    }
+
+    /// Lists the directory from `cookie` on (0: from the start), calling
+    /// `fill` for each entry in order, including `.` and `..`, until it
+    /// returns `false` (the program's buffer is full: that entry was not
+    /// taken and will be asked for again with its cookie).
+    fn read_dir(
+        &self,
+        cookie: u64,
+        fill: &mut dyn FnMut(DirEntry<'_>) -> bool,
+    ) -> Result<(), Errno> {
+        let _ = (cookie, fill);
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Sets the file's length (ftruncate).
+    fn truncate(&self, len: u64) -> Result<(), Errno> {
+        let _ = len;
+        Err(Errno::EINVAL)
+    }
+
+    /// Makes the file's data (and, unless `data_only`, its metadata)
+    /// durable (fsync, fdatasync).
+    fn sync(&self, data_only: bool) -> Result<(), Errno> {
+        let _ = data_only;
+        Ok(())
+    }
+
+    /// False for a file without positions (a device or a stream): reads and
+    /// writes get offset 0 and the host keeps no offset; lseek, pread and
+    /// pwrite fail with `ESPIPE`.
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    /// An ioctl: `request` as the program gave it, `arg` its raw argument,
+    /// `data` the bytes `arg` points to when the request number encodes a
+    /// size (`_IOC_SIZE`; read from the program for `_IOC_WRITE` requests
+    /// and written back for `_IOC_READ` ones), otherwise empty. Returns the
+    /// call's value. The default, `ENOTTY`, is what the kernel answers for a
+    /// request a file does not know.
+    fn ioctl(&self, request: u32, arg: u64, data: &mut [u8]) -> Result<i64, Errno> {
+        let _ = (request, arg, data);
+        Err(Errno::new(libc::ENOTTY))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+    impl FileHandle for Nothing {}
+
+    #[test]
+    fn defaults_are_the_kernels_answers() {
+        let h = Nothing;
+        assert_eq!(h.read(0, &mut [0; 4]), Err(Errno::EINVAL));
+        assert_eq!(h.write(0, b"x"), Err(Errno::EINVAL));
+        assert_eq!(h.read_dir(0, &mut |_| true), Err(Errno::ENOTDIR));
+        assert_eq!(h.ioctl(0x5401, 0, &mut []), Err(Errno::new(libc::ENOTTY)));
+        assert_eq!(h.sync(false), Ok(()));
+        assert!(h.seekable());
+    }
+
+    #[test]
+    fn kinds_of_modes() {
+        assert_eq!(DirEntry::kind_of_mode(libc::S_IFDIR | 0o755), libc::DT_DIR);
+        assert_eq!(DirEntry::kind_of_mode(libc::S_IFREG), libc::DT_REG);
+        assert_eq!(DirEntry::kind_of_mode(0), libc::DT_UNKNOWN);
+    }
+}

@@ -1,0 +1,743 @@
+//! Calls on served files' fds: read, write and their positioned and
+//! vectored forms, lseek, getdents, fstat, ftruncate, fsync, fcntl, ioctl,
+//! and the rest of the fd family.
+//!
+//! These calls stop (at the tracer) only in processes that hold a
+//! placeholder ([`crate::served`]). Each handler first asks whether its fd
+//! is one; a real fd runs natively. For a placeholder the host answers from
+//! the service's [`FileHandle`](viewos_core::FileHandle) and the open-file
+//! state it keeps (offset, flags), with the kernel's errors for calls the
+//! file cannot take.
+
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use viewos_core::{DirEntry, Errno};
+
+use super::sys_attr;
+use super::sys_path::arg_fd;
+use super::{Call, Context, Verdict};
+use crate::memory;
+use crate::served::ServedFile;
+use crate::stat_abi;
+use crate::tracee_calls::{Arg, Plan, Step};
+
+/// The most one call moves between a program and a service; longer reads
+/// and writes are short, which the kernel allows.
+const MAX_TRANSFER: usize = 8 << 20;
+/// The kernel's limit on iovecs per call.
+const IOV_MAX: u64 = 1024;
+
+/// Runs `op` on the served file that argument `arg` names; native if the
+/// fd is not a placeholder.
+fn on_served(
+    ctx: &Context,
+    call: &Call<'_>,
+    arg: usize,
+    op: impl FnOnce(&Arc<ServedFile>) -> Result<i64, Errno>,
+) -> Verdict {
+    match ctx.served.of_fd(call.tid, arg_fd(call.entry.args[arg])) {
+        None => Verdict::Native,
+        Some(f) => match op(&f) {
+            Ok(v) => Verdict::Return(v),
+            Err(e) => Verdict::Error(e),
+        },
+    }
+}
+
+/// Where a transfer happens: at the description's offset (which moves), or
+/// at a given position.
+#[derive(Clone, Copy)]
+enum At {
+    Cursor,
+    Pos(u64),
+}
+
+fn position(pos: u64) -> Result<At, Errno> {
+    if (pos as i64) < 0 {
+        Err(Errno::EINVAL)
+    } else {
+        Ok(At::Pos(pos))
+    }
+}
+
+/// Reads into the program's `iov` (address, length) ranges, in order.
+fn do_read(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64, Errno> {
+    f.readable()?;
+    if f.is_dir {
+        return Err(Errno::EISDIR);
+    }
+    let total = iov
+        .iter()
+        .map(|r| r.1 as usize)
+        .sum::<usize>()
+        .min(MAX_TRANSFER);
+    let mut buf = vec![0u8; total];
+    let seekable = f.handle.seekable();
+    let n = match at {
+        At::Pos(p) => {
+            if !seekable {
+                return Err(Errno::new(libc::ESPIPE));
+            }
+            f.handle.read(p, &mut buf)?
+        }
+        At::Cursor if seekable => {
+            let mut off = f.offset.lock();
+            let n = f.handle.read(*off, &mut buf)?;
+            *off += n as u64;
+            n
+        }
+        At::Cursor => f.handle.read(0, &mut buf)?,
+    };
+    let n = n.min(total);
+    scatter(tid, iov, &buf[..n])?;
+    Ok(n as i64)
+}
+
+/// Writes the program's `iov` ranges, in order.
+fn do_write(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64, Errno> {
+    f.writable()?;
+    let data = gather(tid, iov)?;
+    let seekable = f.handle.seekable();
+    let append = *f.flags.lock() & libc::O_APPEND != 0;
+    let n = match at {
+        At::Pos(p) => {
+            if !seekable {
+                return Err(Errno::new(libc::ESPIPE));
+            }
+            // pwrite on an O_APPEND file appends, as Linux does.
+            let p = if append { f.stat()?.size } else { p };
+            f.handle.write(p, &data)?
+        }
+        At::Cursor if seekable => {
+            let mut off = f.offset.lock();
+            if append {
+                *off = f.stat()?.size;
+            }
+            let n = f.handle.write(*off, &data)?;
+            *off += n as u64;
+            n
+        }
+        At::Cursor => f.handle.write(0, &data)?,
+    };
+    f.changed();
+    Ok(n.min(data.len()) as i64)
+}
+
+fn scatter(tid: i32, iov: &[(u64, u64)], mut data: &[u8]) -> Result<(), Errno> {
+    for &(addr, len) in iov {
+        if data.is_empty() {
+            break;
+        }
+        let k = (len as usize).min(data.len());
+        memory::write_all(tid, addr, &data[..k])?;
+        data = &data[k..];
+    }
+    Ok(())
+}
+
+fn gather(tid: i32, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
+    let mut data = Vec::new();
+    for &(addr, len) in iov {
+        let k = (len as usize).min(MAX_TRANSFER - data.len());
+        if k == 0 {
+            continue;
+        }
+        let start = data.len();
+        data.resize(start + k, 0);
+        memory::read_exact(tid, addr, &mut data[start..])?;
+        if data.len() == MAX_TRANSFER {
+            break;
+        }
+    }
+    Ok(data)
+}
+
+/// The program's iovec array: `cnt` entries at `addr`.
+fn read_iov(tid: i32, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    if cnt > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; cnt as usize * 16];
+    memory::read_exact(tid, addr, &mut raw)?;
+    let mut out = Vec::with_capacity(cnt as usize);
+    let mut total: u64 = 0;
+    for c in raw.chunks_exact(16) {
+        let base = u64::from_ne_bytes(c[..8].try_into().unwrap_or_default());
+        let len = u64::from_ne_bytes(c[8..].try_into().unwrap_or_default());
+        total = total.checked_add(len).ok_or(Errno::EINVAL)?;
+        if total > isize::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        out.push((base, len));
+    }
+    Ok(out)
+}
+
+/// Implements read(2).
+pub fn read(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        do_read(f, call.tid, &[(a[1], a[2])], At::Cursor)
+    })
+}
+
+/// Implements write(2).
+pub fn write(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        do_write(f, call.tid, &[(a[1], a[2])], At::Cursor)
+    })
+}
+
+/// Implements pread64(2).
+pub fn pread64(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        do_read(f, call.tid, &[(a[1], a[2])], position(a[3])?)
+    })
+}
+
+/// Implements pwrite64(2).
+pub fn pwrite64(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        do_write(f, call.tid, &[(a[1], a[2])], position(a[3])?)
+    })
+}
+
+/// Where a vectored call happens: readv/writev at the offset, preadv and
+/// pwritev at arg 3, preadv2/pwritev2 at arg 3 unless it is -1.
+fn vectored_at(call: &Call<'_>) -> Result<At, Errno> {
+    let a = call.entry.args;
+    let nr = call.entry.nr as i64;
+    if nr == libc::SYS_readv || nr == libc::SYS_writev {
+        return Ok(At::Cursor);
+    }
+    if (nr == libc::SYS_preadv2 || nr == libc::SYS_pwritev2) && a[3] as i64 == -1 {
+        return Ok(At::Cursor);
+    }
+    position(a[3])
+}
+
+/// Implements readv(2), preadv(2), preadv2(2).
+pub fn readv(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        let iov = read_iov(call.tid, a[1], a[2])?;
+        do_read(f, call.tid, &iov, vectored_at(call)?)
+    })
+}
+
+/// Implements writev(2), pwritev(2), pwritev2(2).
+pub fn writev(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        let iov = read_iov(call.tid, a[1], a[2])?;
+        do_write(f, call.tid, &iov, vectored_at(call)?)
+    })
+}
+
+/// Implements lseek(2). On a directory the offset is the listing cookie.
+pub fn lseek(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        if !f.handle.seekable() {
+            return Err(Errno::new(libc::ESPIPE));
+        }
+        let off = a[1] as i64;
+        let mut cur = f.offset.lock();
+        let size = || f.stat().map(|s| s.size as i64);
+        let new = match a[2] as i32 {
+            libc::SEEK_SET => off,
+            libc::SEEK_CUR => (*cur as i64).checked_add(off).ok_or(Errno::EINVAL)?,
+            libc::SEEK_END if !f.is_dir => size()?.checked_add(off).ok_or(Errno::EINVAL)?,
+            // The whole file is data: the only hole is at its end.
+            libc::SEEK_DATA if !f.is_dir => {
+                if off < 0 || off >= size()? {
+                    return Err(Errno::new(libc::ENXIO));
+                }
+                off
+            }
+            libc::SEEK_HOLE if !f.is_dir => {
+                let s = size()?;
+                if off < 0 || off >= s {
+                    return Err(Errno::new(libc::ENXIO));
+                }
+                s
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        if new < 0 {
+            return Err(Errno::EINVAL);
+        }
+        *cur = new as u64;
+        Ok(new)
+    })
+}
+
+/// One `struct linux_dirent64` (or, `old`, `struct linux_dirent`) for `e`.
+fn encode_dirent(e: &DirEntry<'_>, old: bool) -> Vec<u8> {
+    let head = if old { 18 } else { 19 };
+    let tail = if old { 2 } else { 1 }; // NUL (and d_type last for the old one)
+    let len = (head + e.name.len() + tail + 7) & !7;
+    let mut b = vec![0u8; len];
+    b[0..8].copy_from_slice(&e.ino.to_ne_bytes());
+    b[8..16].copy_from_slice(&e.next.to_ne_bytes());
+    b[16..18].copy_from_slice(&(len as u16).to_ne_bytes());
+    if old {
+        b[18..18 + e.name.len()].copy_from_slice(e.name);
+        b[len - 1] = e.kind;
+    } else {
+        b[18] = e.kind;
+        b[19..19 + e.name.len()].copy_from_slice(e.name);
+    }
+    b
+}
+
+/// getdents64(2) and getdents(2): as many entries from the cookie on as fit
+/// in the program's buffer.
+fn list(ctx: &Context, call: &Call<'_>, old: bool) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        if f.is_path_only() {
+            return Err(Errno::EBADF);
+        }
+        if !f.is_dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let room = (a[2] as usize).min(1 << 20);
+        let mut cookie = f.offset.lock();
+        let mut out: Vec<u8> = Vec::new();
+        let mut next = *cookie;
+        let mut refused = false;
+        f.handle.read_dir(*cookie, &mut |e| {
+            let rec = encode_dirent(&e, old);
+            if out.len() + rec.len() > room {
+                refused = true;
+                return false;
+            }
+            out.extend_from_slice(&rec);
+            next = e.next;
+            true
+        })?;
+        if out.is_empty() && refused {
+            // Not even one entry fits.
+            return Err(Errno::EINVAL);
+        }
+        memory::write_all(call.tid, a[1], &out)?;
+        *cookie = next;
+        Ok(out.len() as i64)
+    })
+}
+
+/// Implements getdents64(2).
+pub fn getdents64(ctx: &Context, call: &Call<'_>) -> Verdict {
+    list(ctx, call, false)
+}
+
+/// Implements getdents(2).
+pub fn getdents(ctx: &Context, call: &Call<'_>) -> Verdict {
+    list(ctx, call, true)
+}
+
+/// Implements fstat(2).
+pub fn fstat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        let st = f.stat()?;
+        memory::write_all(call.tid, a[1], &stat_abi::stat_bytes(&st)).map(|_| 0)
+    })
+}
+
+/// Implements fstatfs(2).
+pub fn fstatfs(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        let st = f.mount.fs.statfs(&f.path)?;
+        memory::write_all(call.tid, a[1], &stat_abi::statfs_bytes(&st)).map(|_| 0)
+    })
+}
+
+/// Implements ftruncate(2).
+pub fn ftruncate(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        if (a[1] as i64) < 0 || f.is_dir || f.writable().is_err() {
+            return Err(Errno::EINVAL);
+        }
+        f.mount.writable()?;
+        f.handle.truncate(a[1])?;
+        f.changed();
+        Ok(0)
+    })
+}
+
+/// Implements fsync(2) and fdatasync(2).
+pub fn fsync(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let data_only = call.entry.nr == libc::SYS_fdatasync as u64;
+    on_served(ctx, call, 0, |f| {
+        if f.is_path_only() {
+            return Err(Errno::EBADF);
+        }
+        f.handle.sync(data_only).map(|_| 0)
+    })
+}
+
+/// fadvise64, readahead, sync_file_range, flock: accepted as the kernel
+/// accepts them on a regular file (they change nothing a program can see
+/// in one view).
+pub fn accepted(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let nr = call.entry.nr as i64;
+    on_served(ctx, call, 0, |f| {
+        if f.is_path_only() {
+            return Err(Errno::EBADF);
+        }
+        if nr == libc::SYS_flock {
+            let op = a[1] as i32 & !libc::LOCK_NB;
+            if ![libc::LOCK_SH, libc::LOCK_EX, libc::LOCK_UN].contains(&op) {
+                return Err(Errno::EINVAL);
+            }
+        }
+        if nr == libc::SYS_readahead && f.is_dir {
+            return Err(Errno::EINVAL);
+        }
+        Ok(0)
+    })
+}
+
+/// fallocate(2): not supported by served files.
+pub fn fallocate(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_served(ctx, call, 0, |f| {
+        f.writable()?;
+        Err(Errno::EOPNOTSUPP)
+    })
+}
+
+/// The status flags F_SETFL can change.
+const SETFL_MASK: i32 =
+    libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME;
+
+const F_SETSIG: i32 = 10;
+const F_GETSIG: i32 = 11;
+const F_SETOWN_EX: i32 = 15;
+const F_GETOWN_EX: i32 = 16;
+
+/// Implements fcntl(2). Descriptor flags and duplication are the kernel's
+/// (they belong to the fd, which is real); status flags and locks are
+/// answered here.
+pub fn fcntl(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let cmd = a[1] as i32;
+    if matches!(
+        cmd,
+        libc::F_DUPFD
+            | libc::F_DUPFD_CLOEXEC
+            | libc::F_GETFD
+            | libc::F_SETFD
+            | libc::F_GETOWN
+            | libc::F_SETOWN
+            | F_GETOWN_EX
+            | F_SETOWN_EX
+            | F_GETSIG
+            | F_SETSIG
+    ) {
+        return Verdict::Native;
+    }
+    on_served(ctx, call, 0, |f| match cmd {
+        libc::F_GETFL => Ok((*f.flags.lock() | libc::O_LARGEFILE) as i64),
+        libc::F_SETFL => {
+            if f.is_path_only() {
+                return Err(Errno::EBADF);
+            }
+            let mut flags = f.flags.lock();
+            *flags = (*flags & !SETFL_MASK) | (a[2] as i32 & SETFL_MASK);
+            Ok(0)
+        }
+        libc::F_SETLK | libc::F_SETLKW | libc::F_OFD_SETLK | libc::F_OFD_SETLKW => {
+            if f.is_path_only() {
+                return Err(Errno::EBADF);
+            }
+            // One view's processes share the file; no other holder exists.
+            Ok(0)
+        }
+        libc::F_GETLK | libc::F_OFD_GETLK => {
+            // struct flock starts with l_type: no conflicting lock.
+            let unlocked = (libc::F_UNLCK as i16).to_ne_bytes();
+            memory::write_all(call.tid, a[2], &unlocked).map(|_| 0)
+        }
+        _ => Err(Errno::EINVAL),
+    })
+}
+
+const FIONREAD: u32 = 0x541b;
+const FIONBIO: u32 = 0x5421;
+const FIOASYNC: u32 = 0x5452;
+const FIOCLEX: u32 = 0x5451;
+const FIONCLEX: u32 = 0x5450;
+
+/// Implements ioctl(2): the generic file requests here, the others to the
+/// handle with their argument copied in and out by the size the request
+/// number encodes.
+pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let req = a[1] as u32;
+    if req == FIOCLEX || req == FIONCLEX {
+        // Close-on-exec belongs to the fd: the kernel's.
+        return Verdict::Native;
+    }
+    on_served(ctx, call, 0, |f| {
+        if f.is_path_only() {
+            return Err(Errno::EBADF);
+        }
+        match req {
+            FIONBIO | FIOASYNC => {
+                let mut v = [0u8; 4];
+                memory::read_exact(call.tid, a[2], &mut v)?;
+                let bit = if req == FIONBIO {
+                    libc::O_NONBLOCK
+                } else {
+                    libc::O_ASYNC
+                };
+                let mut flags = f.flags.lock();
+                if i32::from_ne_bytes(v) != 0 {
+                    *flags |= bit;
+                } else {
+                    *flags &= !bit;
+                }
+                return Ok(0);
+            }
+            FIONREAD if !f.is_dir && f.handle.seekable() => {
+                let size = f.stat()?.size;
+                let left = size.saturating_sub(*f.offset.lock()).min(i32::MAX as u64) as i32;
+                return memory::write_all(call.tid, a[2], &left.to_ne_bytes()).map(|_| 0);
+            }
+            _ => {}
+        }
+        let dir = req >> 30;
+        let size = ((req >> 16) & 0x3fff) as usize;
+        let mut data = vec![0u8; if dir == 0 { 0 } else { size }];
+        if dir & 1 != 0 {
+            // _IOC_WRITE: the program passes data in.
+            memory::read_exact(call.tid, a[2], &mut data)?;
+        }
+        let v = f.handle.ioctl(req, a[2], &mut data)?;
+        if dir & 2 != 0 {
+            // _IOC_READ: data comes back.
+            memory::write_all(call.tid, a[2], &data)?;
+        }
+        Ok(v)
+    })
+}
+
+/// Implements mmap(2) of a served file: the program maps a memory copy
+/// of it. The tracer has the thread open the copy through
+/// `/proc/HOST/fd/N`, map it with the program's arguments, and close it
+/// ([`crate::tracee_calls`]). A shared writable mapping's pages go back to
+/// the service at munmap, msync and the file's release.
+pub fn mmap(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    if a[3] as i32 & libc::MAP_ANONYMOUS != 0 {
+        return Verdict::Native;
+    }
+    let Some(f) = ctx.served.of_fd(call.tid, arg_fd(a[4])) else {
+        return Verdict::Native;
+    };
+    let plan = (|| {
+        if f.is_path_only() {
+            return Err(Errno::EBADF);
+        }
+        if f.is_dir {
+            return Err(Errno::new(libc::ENODEV));
+        }
+        f.readable().map_err(|_| Errno::EACCES)?;
+        let shared = a[3] as i32 & 0x3 != libc::MAP_PRIVATE;
+        let writes = shared && a[2] as i32 & libc::PROT_WRITE != 0;
+        if writes {
+            f.writable().map_err(|_| Errno::EACCES)?;
+        }
+        let copy = f.map_copy(writes)?;
+        let path = format!("/proc/{}/fd/{}", std::process::id(), copy.as_raw_fd());
+        let at = memory::put_on_stack(call.tid, call.entry.stack_pointer, path.as_bytes())?;
+        let mode = if writes { libc::O_RDWR } else { libc::O_RDONLY };
+        let v = Arg::Val;
+        Ok(Plan {
+            steps: vec![
+                Step {
+                    nr: libc::SYS_openat as u64,
+                    args: [
+                        v(libc::AT_FDCWD as i64 as u64),
+                        v(at),
+                        v((mode | libc::O_CLOEXEC) as u64),
+                        v(0),
+                        v(0),
+                        v(0),
+                    ],
+                },
+                Step {
+                    nr: libc::SYS_mmap as u64,
+                    args: [
+                        v(a[0]),
+                        v(a[1]),
+                        v(a[2]),
+                        v(a[3]),
+                        Arg::ResultOf(0),
+                        v(a[5]),
+                    ],
+                },
+                Step {
+                    nr: libc::SYS_close as u64,
+                    args: [Arg::ResultOf(0), v(0), v(0), v(0), v(0), v(0)],
+                },
+            ],
+            answer: 1,
+            hold: Some(copy.try_clone()?),
+        })
+    })();
+    match plan {
+        Ok(p) => Verdict::Calls(p),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// munmap(2) and msync(2) in a process holding served files: shared
+/// writable mappings of them are written back first; the call itself is
+/// the kernel's.
+pub fn sync_mappings(ctx: &Context, _call: &Call<'_>) -> Verdict {
+    ctx.served.write_back_all();
+    Verdict::Native
+}
+
+/// Implements fchmod(2).
+pub fn fchmod(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    on_served(ctx, call, 0, |f| {
+        f.mount.writable()?;
+        f.mount.fs.chmod(&f.path, a[1] as u32 & 0o7777).map(|_| 0)
+    })
+}
+
+/// Implements fchown(2).
+pub fn fchown(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
+    on_served(ctx, call, 0, |f| {
+        f.mount.writable()?;
+        f.mount.fs.chown(&f.path, id(a[1]), id(a[2])).map(|_| 0)
+    })
+}
+
+/// Implements fgetxattr(2).
+pub fn fgetxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_served(ctx, call, 0, |f| {
+        sys_attr::getxattr_on(call, &f.mount, &f.path)
+    })
+}
+
+/// Implements fsetxattr(2).
+pub fn fsetxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_served(ctx, call, 0, |f| {
+        sys_attr::setxattr_on(call, &f.mount, &f.path)
+    })
+}
+
+/// Implements flistxattr(2).
+pub fn flistxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_served(ctx, call, 0, |f| {
+        sys_attr::listxattr_on(call, &f.mount, &f.path)
+    })
+}
+
+/// Implements fremovexattr(2).
+pub fn fremovexattr(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_served(ctx, call, 0, |f| {
+        sys_attr::removexattr_on(call, &f.mount, &f.path)
+    })
+}
+
+/// Implements fchdir(2) into a served directory: the cwd becomes the
+/// placeholder directory standing for it, as for chdir.
+pub fn fchdir(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let Some(f) = ctx.served.of_fd(call.tid, arg_fd(call.entry.args[0])) else {
+        return Verdict::Native;
+    };
+    if !f.is_dir {
+        return Verdict::Error(Errno::ENOTDIR);
+    }
+    if let Err(e) = f.mount.fs.access(&f.path, libc::X_OK) {
+        return Verdict::Error(e);
+    }
+    match ctx.dirs.placeholder_for(&f.view_path()) {
+        Ok(p) => {
+            use std::os::unix::ffi::OsStringExt;
+            Verdict::RewriteCall {
+                nr: libc::SYS_chdir as u64,
+                arg: 0,
+                path: p.into_os_string().into_vec(),
+            }
+        }
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// sendfile, splice, tee, vmsplice with a served fd on either side:
+/// `EINVAL`, the kernel's answer for files it cannot splice (programs then
+/// copy with read and write).
+pub fn splice_family(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let nr = call.entry.nr as i64;
+    let fds: &[u64] = if nr == libc::SYS_vmsplice {
+        &a[..1]
+    } else if nr == libc::SYS_sendfile || nr == libc::SYS_tee {
+        &a[..2]
+    } else {
+        &[a[0], a[2]]
+    };
+    let served = fds
+        .iter()
+        .any(|&fd| ctx.served.of_fd(call.tid, arg_fd(fd)).is_some());
+    if !served {
+        Verdict::Native
+    } else if nr == libc::SYS_copy_file_range {
+        // Across file systems: cp falls back to read and write.
+        Verdict::Error(Errno::new(libc::EXDEV))
+    } else {
+        Verdict::Error(Errno::EINVAL)
+    }
+}
+
+/// Socket calls on a served file: `ENOTSOCK`.
+pub fn socket_call(ctx: &Context, call: &Call<'_>) -> Verdict {
+    on_served(ctx, call, 0, |_| Err(Errno::new(libc::ENOTSOCK)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirents_have_the_kernels_layout() {
+        let e = DirEntry {
+            ino: 7,
+            kind: libc::DT_REG,
+            name: b"abc",
+            next: 3,
+        };
+        let new = encode_dirent(&e, false);
+        assert_eq!(new.len(), 24);
+        assert_eq!(u16::from_ne_bytes([new[16], new[17]]), 24);
+        assert_eq!(new[18], libc::DT_REG);
+        assert_eq!(&new[19..23], b"abc\0");
+        let old = encode_dirent(&e, true);
+        assert_eq!(old.len(), 24);
+        assert_eq!(&old[18..22], b"abc\0");
+        assert_eq!(old[23], libc::DT_REG);
+        let long = DirEntry {
+            name: &[b'x'; 5],
+            ..e
+        };
+        // 19 + 5 + 1 = 25, rounded to 32.
+        assert_eq!(encode_dirent(&long, false).len(), 32);
+    }
+}

@@ -1,0 +1,143 @@
+//! System calls the host has a stopped thread make in place of its own.
+//!
+//! Some answers need the program's own kernel context: mapping a served
+//! file needs a real fd *in the program* for mmap. At the stop of such a
+//! call the tracer runs a short [`Sequence`] of calls in the thread (open a
+//! memory copy through `/proc/HOST/fd/N`, mmap it, close it again): each
+//! call is set up in the registers, the `syscall` instruction made again
+//! (instruction pointer moved back over it), and its result read at its
+//! exit stop. At the end the registers are restored and the original call
+//! returns the result of the step that answers it.
+
+use std::os::fd::OwnedFd;
+
+use viewos_core::Errno;
+
+use crate::ptrace;
+
+/// Length of the `syscall` instruction.
+const SYSCALL_INSN_LEN: u64 = 2;
+
+/// An argument of a step.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg {
+    /// This value.
+    Val(u64),
+    /// The result of an earlier step.
+    ResultOf(usize),
+}
+
+/// One call of a sequence.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    /// Syscall number.
+    pub nr: u64,
+    /// Its arguments.
+    pub args: [Arg; 6],
+}
+
+/// What the tracer asks the thread to do instead of its call.
+#[derive(Debug)]
+pub struct Plan {
+    /// The calls, in order. A step whose `ResultOf` argument names a failed
+    /// step is left out.
+    pub steps: Vec<Step>,
+    /// The step whose result the original call returns (an earlier step's
+    /// failure is returned instead).
+    pub answer: usize,
+    /// A host fd the steps name, kept open until the end.
+    pub hold: Option<OwnedFd>,
+}
+
+/// A sequence under way in one thread.
+#[derive(Debug)]
+pub struct Sequence {
+    saved: libc::user_regs_struct,
+    plan: Plan,
+    results: Vec<i64>,
+}
+
+fn esrch(_: std::io::Error) -> Errno {
+    Errno::new(libc::ESRCH)
+}
+
+impl Sequence {
+    /// At the entry (or seccomp) stop of the thread's own call: turns it
+    /// into the first step.
+    pub fn begin(tid: i32, plan: Plan) -> Result<Sequence, Errno> {
+        let saved = ptrace::get_regs(tid).map_err(esrch)?;
+        let seq = Sequence {
+            saved,
+            plan,
+            results: Vec::new(),
+        };
+        let mut regs = saved;
+        seq.load(&mut regs, 0)?;
+        regs.orig_rax = seq.plan.steps[0].nr;
+        ptrace::set_regs(tid, &regs).map_err(esrch)?;
+        Ok(seq)
+    }
+
+    fn arg(&self, a: Arg) -> Option<u64> {
+        match a {
+            Arg::Val(v) => Some(v),
+            Arg::ResultOf(i) => self.results.get(i).filter(|&&r| r >= 0).map(|&r| r as u64),
+        }
+    }
+
+    /// Puts step `i`'s arguments in `regs`; `EINVAL` if one is missing.
+    fn load(&self, regs: &mut libc::user_regs_struct, i: usize) -> Result<(), Errno> {
+        let step = self.plan.steps.get(i).ok_or(Errno::EINVAL)?;
+        let mut v = [0u64; 6];
+        for (slot, a) in v.iter_mut().zip(step.args) {
+            *slot = self.arg(a).ok_or(Errno::EINVAL)?;
+        }
+        regs.rdi = v[0];
+        regs.rsi = v[1];
+        regs.rdx = v[2];
+        regs.r10 = v[3];
+        regs.r8 = v[4];
+        regs.r9 = v[5];
+        Ok(())
+    }
+
+    /// At an exit stop: records the result and starts the next step that
+    /// can run. Returns `true` while the sequence goes on, `false` when it
+    /// is over and the thread is back on its way with the answer.
+    pub fn exit_stop(&mut self, tid: i32, result: i64) -> bool {
+        self.results.push(result);
+        while self.results.len() < self.plan.steps.len() {
+            let i = self.results.len();
+            let mut regs = self.saved;
+            if self.load(&mut regs, i).is_ok() {
+                regs.rax = self.plan.steps[i].nr;
+                regs.orig_rax = self.plan.steps[i].nr;
+                regs.rip = self.saved.rip - SYSCALL_INSN_LEN;
+                if ptrace::set_regs(tid, &regs).is_ok() {
+                    return true;
+                }
+                return false;
+            }
+            // An argument failed earlier: the step is left out.
+            self.results.push(-(libc::EBADF as i64));
+        }
+        let answer = self.results[..self.plan.answer]
+            .iter()
+            .copied()
+            .find(|&r| r < 0)
+            .or_else(|| self.results.get(self.plan.answer).copied())
+            .unwrap_or(-(libc::EIO as i64));
+        let mut regs = self.saved;
+        regs.rax = answer as u64;
+        let _ = ptrace::set_regs(tid, &regs);
+        false
+    }
+
+    /// The number of the step now running.
+    pub fn current_nr(&self) -> u64 {
+        self.plan
+            .steps
+            .get(self.results.len())
+            .map_or(u64::MAX, |s| s.nr)
+    }
+}
