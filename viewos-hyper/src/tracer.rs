@@ -605,7 +605,15 @@ fn start_release_thread(ctx: &Arc<Context>) {
     let ctx = ctx.clone();
     let spawned = std::thread::Builder::new()
         .name("viewos-release".into())
-        .spawn(move || ctx.served.release_loop(|link| ctx.dirs.remove_link(link)));
+        .spawn(move || {
+            ctx.served.release_loop(|link| {
+                ctx.dirs.remove_link(link);
+                if ctx.log.enabled() {
+                    ctx.log
+                        .line(format_args!("served file {} released", link.display()));
+                }
+            })
+        });
     if let Err(e) = spawned {
         eprintln!("umview: warning: no release thread ({e}): served files stay open");
     }

@@ -82,10 +82,12 @@ fn do_read(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64, 
             f.handle.read(p, &mut buf)?
         }
         At::Cursor if seekable => {
+            // The offset moves only once the data reached the program.
             let mut off = f.offset.lock();
-            let n = f.handle.read(*off, &mut buf)?;
+            let n = f.handle.read(*off, &mut buf)?.min(total);
+            scatter(tid, iov, &buf[..n])?;
             *off += n as u64;
-            n
+            return Ok(n as i64);
         }
         At::Cursor => f.handle.read(0, &mut buf)?,
     };
@@ -407,11 +409,29 @@ pub fn accepted(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
-/// fallocate(2): not supported by served files.
+/// fallocate(2): mode 0 (allocate, growing the file if the range ends
+/// past it) is a truncate for a served file; other modes are not supported.
 pub fn fallocate(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
     on_served(ctx, call, 0, |f| {
+        let (mode, off, len) = (a[1] as i32, a[2] as i64, a[3] as i64);
+        if off < 0 || len <= 0 {
+            return Err(Errno::EINVAL);
+        }
         f.writable()?;
-        Err(Errno::EOPNOTSUPP)
+        if f.is_dir {
+            return Err(Errno::new(libc::EISDIR));
+        }
+        if mode != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        f.mount.writable()?;
+        let end = off.checked_add(len).ok_or(Errno::new(libc::EFBIG))? as u64;
+        if end > f.stat()?.size {
+            f.handle.truncate(end)?;
+            f.changed();
+        }
+        Ok(0)
     })
 }
 
@@ -419,6 +439,9 @@ pub fn fallocate(ctx: &Context, call: &Call<'_>) -> Verdict {
 const SETFL_MASK: i32 =
     libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME;
 
+/// The kernel's `O_LARGEFILE`, which it always shows on 64-bit (libc's
+/// constant is 0 there).
+const O_LARGEFILE: i32 = 0o100000;
 const F_SETSIG: i32 = 10;
 const F_GETSIG: i32 = 11;
 const F_SETOWN_EX: i32 = 15;
@@ -446,7 +469,7 @@ pub fn fcntl(ctx: &Context, call: &Call<'_>) -> Verdict {
         return Verdict::Native;
     }
     on_served(ctx, call, 0, |f| match cmd {
-        libc::F_GETFL => Ok((*f.flags.lock() | libc::O_LARGEFILE) as i64),
+        libc::F_GETFL => Ok((*f.flags.lock() | O_LARGEFILE) as i64),
         libc::F_SETFL => {
             if f.is_path_only() {
                 return Err(Errno::EBADF);
