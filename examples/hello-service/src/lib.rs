@@ -6,10 +6,11 @@
 //! The same code links statically into a host (see the `embed` example).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use viewos_core::{Errno, FileStat, FileSystem, MountRequest, Opened, Service, Timespec};
+use viewos_core::{
+    DirEntry, Errno, FileHandle, FileStat, FileSystem, MountRequest, Opened, Service,
+};
 
 /// The file's name and contents.
 pub const NAME: &str = "hello.txt";
@@ -24,17 +25,11 @@ pub struct Hello {
 impl Hello {
     /// Module factory: the option is the mount point (default `/hello`).
     pub fn create(options: &str) -> Result<Box<dyn Service>, Errno> {
-        let at = if options.is_empty() {
-            "/hello"
-        } else {
-            options
-        };
+        let at = if options.is_empty() { "/hello" } else { options };
         if !at.starts_with('/') {
             return Err(Errno::EINVAL);
         }
-        Ok(Box::new(Hello {
-            at: PathBuf::from(at),
-        }))
+        Ok(Box::new(Hello { at: PathBuf::from(at) }))
     }
 }
 
@@ -53,7 +48,7 @@ impl Service for Hello {
         _: &MountRequest,
         _: Arc<dyn FileSystem>,
     ) -> Result<Arc<dyn FileSystem>, Errno> {
-        Ok(Arc::new(HelloFs::new()?))
+        Ok(Arc::new(HelloFs))
     }
     fn initial_mounts(&self) -> Vec<MountRequest> {
         vec![MountRequest {
@@ -65,41 +60,18 @@ impl Service for Hello {
     }
 }
 
-/// The file system. Opened files are backed by a private real directory
-/// holding a copy of the file, so programs read and list them natively.
-pub struct HelloFs {
-    mirror: PathBuf,
-}
+/// The file system. It serves its files itself: programs get fds whose
+/// reads, status and listings come to [`HelloFile`].
+pub struct HelloFs;
 
 impl HelloFs {
-    fn new() -> Result<HelloFs, Errno> {
-        static MOUNTS: AtomicUsize = AtomicUsize::new(0);
-        let n = MOUNTS.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("hello-{}-{n}", std::process::id()));
-        let _ = std::fs::create_dir(&dir);
-        std::fs::write(dir.join(NAME), TEXT).map_err(Errno::from)?;
-        Ok(HelloFs { mirror: dir })
-    }
-
     fn stat(dir: bool) -> FileStat {
         let (mode, size) = match dir {
             true => (libc::S_IFDIR | 0o555, 0),
             false => (libc::S_IFREG | 0o444, TEXT.len() as u64),
         };
-        let t = Timespec::default();
-        let (atime, mtime, ctime) = (t, t, t);
-        let ino = 1 + u64::from(!dir);
-        FileStat {
-            ino,
-            mode,
-            nlink: 1,
-            size,
-            blksize: 4096,
-            atime,
-            mtime,
-            ctime,
-            ..Default::default()
-        }
+        let (ino, nlink, blksize) = (1 + u64::from(!dir), 1, 4096);
+        FileStat { ino, mode, nlink, size, blksize, ..Default::default() }
     }
 
     fn which(path: &Path) -> Result<bool, Errno> {
@@ -132,20 +104,41 @@ impl FileSystem for HelloFs {
         if !dir && flags & libc::O_DIRECTORY != 0 {
             return Err(Errno::ENOTDIR);
         }
-        // The mirror holds exactly what the view shows: hand it out.
-        let real = if dir {
-            self.mirror.clone()
-        } else {
-            self.mirror.join(NAME)
-        };
-        let f = std::fs::File::open(real).map_err(Errno::from)?;
-        Ok(Opened::Backed(f.into()))
+        Ok(Opened::Served(Box::new(HelloFile { dir })))
     }
 }
 
-impl Drop for HelloFs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.mirror);
+/// One open file or the open root directory.
+struct HelloFile {
+    dir: bool,
+}
+
+impl FileHandle for HelloFile {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let rest = TEXT.as_bytes().get(offset as usize..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+
+    fn stat(&self) -> Result<FileStat, Errno> {
+        Ok(HelloFs::stat(self.dir))
+    }
+
+    fn read_dir(
+        &self,
+        cookie: u64,
+        fill: &mut dyn FnMut(DirEntry<'_>) -> bool,
+    ) -> Result<(), Errno> {
+        let names: [&[u8]; 3] = [b".", b"..", NAME.as_bytes()];
+        for (i, name) in names.into_iter().enumerate().skip(cookie as usize) {
+            let (ino, next) = (i as u64 + 1, i as u64 + 1);
+            let kind = if i < 2 { libc::DT_DIR } else { libc::DT_REG };
+            if !fill(DirEntry { ino, kind, name, next }) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
