@@ -61,7 +61,7 @@ impl Service for Hello {
 }
 
 /// The file system. It serves its files itself: programs get fds whose
-/// reads, status and listings come to [`HelloFile`].
+/// reads, status and listings come to `HelloFile`.
 pub struct HelloFs;
 
 impl HelloFs {
