@@ -511,3 +511,34 @@ print("all ran")
         assert_eq!(out.out(), "all ran\n", "{}", out.dump());
     }
 }
+
+#[test]
+fn mount_points_show_in_their_parents_listing() {
+    // /unreal and /unreal/unreal exist on no real file system; their
+    // parents list them, and names below a listed real directory still
+    // resolve from it.
+    let script = r#"
+ls / | grep -x unreal
+ls -a /unreal | grep -x unreal
+ls /unreal/unreal | grep -cx unreal
+python3 -c 'import os; print("unreal" in os.listdir("/"), "unreal" in os.listdir("/unreal"))'
+cd / && python3 -c '
+import os
+d = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+print(sorted(os.listdir(d)) == sorted(set(os.listdir("/"))), os.stat("etc", dir_fd=d).st_ino == os.stat("/etc").st_ino)
+print(open("etc/hostname").read() == open("/etc/hostname").read(), os.path.isdir("unreal/unreal/etc"))
+'
+"#;
+    for mode in Mode::VIEWS {
+        let out = Cmd::sh(script).umview_opts(["-p", "unreal"]).run(mode);
+        assert_eq!(
+            out.out(),
+            "unreal\nunreal\n0\nTrue True\nTrue True\nTrue True\n",
+            "{}",
+            out.dump()
+        );
+    }
+    // Outside a view the real root has no such entry.
+    let native = Cmd::sh("ls / | grep -cx unreal").run(Mode::Native);
+    assert_eq!(native.out(), "0\n", "{}", native.dump());
+}

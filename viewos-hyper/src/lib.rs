@@ -39,6 +39,7 @@ pub mod inject;
 pub mod log;
 pub mod memfd;
 pub mod memory;
+pub mod merged_dir;
 pub mod modules;
 pub mod notify;
 pub mod proc_mounts;

@@ -30,6 +30,10 @@ use parking_lot::{Mutex, RwLock};
 use viewos_core::mounts::Mount;
 use viewos_core::{Errno, FileHandle, FileStat};
 
+/// The service name of the stand-in mount of a served real directory
+/// ([`crate::merged_dir`]).
+pub const REAL: &str = "real";
+
 /// One open file a service serves: an open file description.
 pub struct ServedFile {
     /// The service's handle.
@@ -141,6 +145,12 @@ impl ServedFile {
             at += n as u64;
         }
         Ok(())
+    }
+
+    /// A real directory served by the host itself (its listing has mount
+    /// points added): names below it are real.
+    pub fn is_real_dir(&self) -> bool {
+        self.is_dir && self.mount.service == REAL
     }
 
     /// The view path of the file (for a dirfd or fchdir).

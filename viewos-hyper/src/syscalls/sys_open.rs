@@ -41,8 +41,11 @@ fn open_common(
     let creating = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let follow = flags & libc::O_NOFOLLOW == 0
         && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
-    let (mount, path) = match target_of(ctx, call, dirfd, &raw, follow) {
-        Ok(Target::Real) => return Verdict::Native,
+    let (mount, path) = match target_of(ctx, call, dirfd, (addr, &raw), follow) {
+        Ok(Target::Real) => {
+            return listing_with_mount_points(ctx, call, dirfd, &raw, flags)
+                .unwrap_or(Verdict::Native)
+        }
         Ok(Target::Virtual(m, p)) => (m, p),
         Err(v) => return v,
     };
@@ -60,6 +63,18 @@ fn open_common(
         }
     }
     match mount.fs.open(&path, flags, mode) {
+        Ok(Opened::Backed(fd))
+            if flags & libc::O_DIRECTORY != 0 && has_extras(ctx, &mount, &path) =>
+        {
+            // A directory of the mount that holds mount points of its own.
+            let extras =
+                crate::merged_dir::extras_of(ctx.view.read().mounts(), &mount.view_path(&path));
+            let handle = Box::new(crate::merged_dir::MergedDir::new(
+                std::fs::File::from(fd),
+                extras,
+            ));
+            served(ctx, call, mount, path, handle, flags)
+        }
         Ok(Opened::Backed(fd)) => {
             // From now on a dirfd or cwd may be virtual.
             ctx.virtual_given.store(true, Ordering::Relaxed);
@@ -130,6 +145,68 @@ fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     // Interrupted before the filter was in: try again.
     ctx.served.park(call.tid, p);
     Some(Verdict::InjectFdFilter)
+}
+
+/// True if the mount's directory `path` holds mount points.
+fn has_extras(ctx: &Context, mount: &Mount, path: &Path) -> bool {
+    let view_path = mount.view_path(path);
+    ctx.view
+        .read()
+        .mounts()
+        .iter()
+        .any(|m| m.request.target.parent() == Some(view_path.as_path()))
+}
+
+/// Opening a real directory that holds mount points missing from the real
+/// file system: its listing is served with their names added
+/// ([`crate::merged_dir`]). `None`: the kernel's open is exact.
+fn listing_with_mount_points(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    raw: &[u8],
+    flags: i32,
+) -> Option<Verdict> {
+    use crate::merged_dir::{extras_of, may_hold_extras, MergedDir};
+    if flags & libc::O_DIRECTORY == 0
+        || flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & (libc::O_PATH | libc::O_CREAT) != 0
+    {
+        return None;
+    }
+    let view = ctx.view.read();
+    let mounts = view.mounts();
+    if mounts.is_empty() || !may_hold_extras(mounts, raw) {
+        return None;
+    }
+    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, raw)?;
+    // Only a path without symlinks is where its lexical form says.
+    if ctx.walks.walk(abs.as_os_str().as_bytes(), true) != crate::walk_cache::Walk::Plain {
+        return None;
+    }
+    let dir = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
+    let extras = extras_of(mounts, &dir);
+    drop(view);
+    if extras.is_empty() {
+        return None;
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(&dir)
+        .ok()?;
+    // The real directory, as a file of the real file system.
+    let real = Mount {
+        request: viewos_core::MountRequest {
+            target: PathBuf::from("/"),
+            ..Default::default()
+        },
+        service: crate::served::REAL.into(),
+        fs: std::sync::Arc::new(viewos_core::real::RealFs),
+    };
+    let handle = Box::new(MergedDir::new(file, extras));
+    Some(served(ctx, call, real, dir, handle, flags))
 }
 
 /// Opening `/proc/self/mounts` (and its other names) for reading in a view

@@ -37,7 +37,7 @@ pub(super) fn target(
     follow: bool,
 ) -> Result<Target, Verdict> {
     let path = memory::read_path(call.tid, addr).map_err(|_| Verdict::Native)?;
-    target_of(ctx, call, dirfd, &path, follow)
+    target_of(ctx, call, dirfd, (addr, &path), follow)
 }
 
 /// [`target`] for a path argument already read.
@@ -45,7 +45,7 @@ pub(super) fn target_of(
     ctx: &Context,
     call: &Call<'_>,
     dirfd: i32,
-    path: &[u8],
+    (addr, path): (u64, &[u8]),
     follow: bool,
 ) -> Result<Target, Verdict> {
     let resolved = resolve(
@@ -57,10 +57,44 @@ pub(super) fn target_of(
         follow,
     );
     match resolved {
-        Ok(Resolved::Real) => Ok(Target::Real),
+        Ok(Resolved::Real) => match real_under_served_dir(ctx, call, dirfd, addr, path) {
+            Some(v) => Err(v),
+            None => Ok(Target::Real),
+        },
         Ok(Resolved::Virtual { mount, path }) => Ok(Target::Virtual(mount, path)),
         Err(e) => Err(Verdict::Error(e)),
     }
+}
+
+/// A real path relative to a served real directory (a listing with mount
+/// points added, [`crate::merged_dir`]): the kernel cannot look names up
+/// in the placeholder, so the path argument becomes the absolute one,
+/// which is exact as the directory's path is canonical.
+fn real_under_served_dir(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    path: &[u8],
+) -> Option<Verdict> {
+    if dirfd < 0 || ctx.served.is_empty() || path.is_empty() || path[0] == b'/' {
+        return None;
+    }
+    let f = ctx.served.of_fd(call.tid, dirfd)?;
+    if !f.is_real_dir() {
+        return None;
+    }
+    let arg = call.entry.args.iter().position(|&a| a == addr)?;
+    let mut abs = f.path.as_os_str().as_bytes().to_vec();
+    if !abs.ends_with(b"/") {
+        abs.push(b'/');
+    }
+    abs.extend_from_slice(path);
+    Some(Verdict::RewritePath {
+        arg,
+        path: abs,
+        hold: None,
+    })
 }
 
 /// Runs `op` on the mount if the path is virtual; native otherwise.
