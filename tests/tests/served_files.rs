@@ -123,3 +123,25 @@ sleep 0.3
         );
     }
 }
+
+#[test]
+fn paths_leaving_a_served_directory_reach_the_real_tree() {
+    // `..` out of the mount from a served dirfd: the kernel cannot look
+    // names up in the placeholder, so the host gives it the real path.
+    let prog = r#"
+import os
+d = os.open("/unreal/tmp", os.O_RDONLY | os.O_DIRECTORY)
+same = lambda p, **kw: os.stat(p, **kw).st_ino == os.stat("/etc/hostname").st_ino
+print(same("../../etc/hostname", dir_fd=d), same("../etc/hostname", dir_fd=d))
+r = os.open("/unreal", os.O_RDONLY | os.O_DIRECTORY)
+f = os.open("../etc/hostname", os.O_RDONLY, dir_fd=r)
+print(same("../etc/hostname", dir_fd=r), os.read(f, 4096) == open("/etc/hostname", "rb").read())
+"#;
+    for mode in Mode::VIEWS {
+        let out = Cmd::new([python3().display().to_string(), "-c".into(), prog.into()])
+            .umview_opts(["-p", "unreal,served"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), "True True\nTrue True\n", "{}", out.dump());
+    }
+}

@@ -181,6 +181,25 @@ pub fn resolve(
     Ok(resolved)
 }
 
+/// Where a relative `path` below the *virtual* directory `base` leads on
+/// the real file system, as an absolute path the kernel resolves the same
+/// way; `None` if it stays virtual. For a path leaving a served directory
+/// (`..`, a symlink out of its mount): the program's dirfd is a
+/// placeholder the kernel cannot look names up in.
+pub fn real_path_below(
+    mounts: &MountTable,
+    walks: &WalkCache,
+    tid: i32,
+    base: &Path,
+    path: &[u8],
+    follow: bool,
+) -> Option<PathBuf> {
+    match walk_to(mounts, walks, tid, base, path, follow) {
+        Ok((Resolved::Real, real)) => Some(real),
+        _ => None,
+    }
+}
+
 /// The component-by-component walk.
 fn walk(
     mounts: &MountTable,
@@ -190,6 +209,20 @@ fn walk(
     path: &[u8],
     follow: bool,
 ) -> Result<Resolved, Errno> {
+    walk_to(mounts, walks, tid, base, path, follow).map(|r| r.0)
+}
+
+/// [`walk`], also giving for a real result the absolute path the kernel
+/// would resolve the same way (the walked components, then what was left
+/// when the walk handed over to the kernel).
+fn walk_to(
+    mounts: &MountTable,
+    walks: &WalkCache,
+    tid: i32,
+    base: &Path,
+    path: &[u8],
+    follow: bool,
+) -> Result<(Resolved, PathBuf), Errno> {
     let mut stack: Vec<Vec<u8>> = if path.first() == Some(&b'/') {
         Vec::new()
     } else {
@@ -237,9 +270,11 @@ fn walk(
                     // Links under /proc are magic (they lead to objects,
                     // not paths): only the kernel can follow them.
                     match std::fs::symlink_metadata(&cur) {
-                        Ok(m) if m.file_type().is_symlink() => return Ok(Resolved::Real),
+                        Ok(m) if m.file_type().is_symlink() => {
+                            return Ok((Resolved::Real, rest_of(&stack, &pending)))
+                        }
                         Ok(_) => None,
-                        Err(_) if !last => return Ok(Resolved::Real),
+                        Err(_) if !last => return Ok((Resolved::Real, rest_of(&stack, &pending))),
                         Err(_) => None,
                     }
                 } else {
@@ -247,7 +282,9 @@ fn walk(
                         Some(Entry::Symlink(t)) => Some(PathBuf::from(OsString::from_vec(t))),
                         Some(Entry::Other) => None,
                         // The kernel stops here with the same error.
-                        Some(Entry::Missing) | None if !last => return Ok(Resolved::Real),
+                        Some(Entry::Missing) | None if !last => {
+                            return Ok((Resolved::Real, rest_of(&stack, &pending)))
+                        }
                         Some(Entry::Missing) | None => None,
                     }
                 }
@@ -269,11 +306,19 @@ fn walk(
         }
     }
     let canonical = join(&stack);
-    Ok(match mounts.lookup(&canonical) {
+    let resolved = match mounts.lookup(&canonical) {
         Some((mount, rel)) => Resolved::Virtual {
             mount: mount.clone(),
             path: rel,
         },
         None => Resolved::Real,
-    })
+    };
+    Ok((resolved, rest_of(&stack, &pending)))
+}
+
+/// The walked components followed by those not walked yet, as one path.
+fn rest_of(stack: &[Vec<u8>], pending: &VecDeque<Vec<u8>>) -> PathBuf {
+    let mut all: Vec<Vec<u8>> = stack.to_vec();
+    all.extend(pending.iter().cloned());
+    join(&all)
 }

@@ -11,7 +11,7 @@
 //!
 //! [`FileSystem`]: viewos_core::FileSystem
 
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -57,7 +57,7 @@ pub(super) fn target_of(
         follow,
     );
     match resolved {
-        Ok(Resolved::Real) => match real_under_served_dir(ctx, call, dirfd, addr, path) {
+        Ok(Resolved::Real) => match real_under_served_dir(ctx, call, dirfd, (addr, path), follow) {
             Some(v) => Err(v),
             None => Ok(Target::Real),
         },
@@ -66,30 +66,45 @@ pub(super) fn target_of(
     }
 }
 
-/// A real path relative to a served real directory (a listing with mount
-/// points added, [`crate::merged_dir`]): the kernel cannot look names up
-/// in the placeholder, so the path argument becomes the absolute one,
-/// which is exact as the directory's path is canonical.
+/// A real path relative to a served directory: the kernel cannot look
+/// names up in the placeholder, so the path argument becomes an absolute
+/// one the kernel resolves the same way: below a served real directory (a
+/// listing with mount points added, [`crate::merged_dir`]) its canonical
+/// path joined with the name; from a served directory of a mount (a path
+/// leaving it by `..` or a symlink) the real path the walk reached.
 fn real_under_served_dir(
     ctx: &Context,
     call: &Call<'_>,
     dirfd: i32,
-    addr: u64,
-    path: &[u8],
+    (addr, path): (u64, &[u8]),
+    follow: bool,
 ) -> Option<Verdict> {
     if dirfd < 0 || ctx.served.is_empty() || path.is_empty() || path[0] == b'/' {
         return None;
     }
     let f = ctx.served.of_fd(call.tid, dirfd)?;
-    if !f.is_real_dir() {
-        return None;
-    }
     let arg = call.entry.args.iter().position(|&a| a == addr)?;
-    let mut abs = f.path.as_os_str().as_bytes().to_vec();
-    if !abs.ends_with(b"/") {
-        abs.push(b'/');
-    }
-    abs.extend_from_slice(path);
+    let abs = if f.is_real_dir() {
+        let mut abs = f.path.as_os_str().as_bytes().to_vec();
+        if !abs.ends_with(b"/") {
+            abs.push(b'/');
+        }
+        abs.extend_from_slice(path);
+        abs
+    } else if f.is_dir {
+        // A path leaving a served directory of a mount.
+        let real = crate::resolve::real_path_below(
+            ctx.view.read().mounts(),
+            &ctx.walks,
+            call.tid,
+            &f.view_path(),
+            path,
+            follow,
+        )?;
+        real.into_os_string().into_vec()
+    } else {
+        return None;
+    };
     Some(Verdict::RewritePath {
         arg,
         path: abs,
