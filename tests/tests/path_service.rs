@@ -529,14 +529,17 @@ print(sorted(os.listdir(d)) == sorted(set(os.listdir("/"))), os.stat("etc", dir_
 print(open("etc/hostname").read() == open("/etc/hostname").read(), os.path.isdir("unreal/unreal/etc"))
 '
 "#;
-    for mode in Mode::VIEWS {
-        let out = Cmd::sh(script).umview_opts(["-p", "unreal"]).run(mode);
-        assert_eq!(
-            out.out(),
-            "unreal\nunreal\n0\nTrue True\nTrue True\nTrue True\n",
-            "{}",
-            out.dump()
-        );
+    // Also when the mount serves its directories itself.
+    for module in ["unreal", "unreal,served"] {
+        for mode in Mode::VIEWS {
+            let out = Cmd::sh(script).umview_opts(["-p", module]).run(mode);
+            assert_eq!(
+                out.out(),
+                "unreal\nunreal\n0\nTrue True\nTrue True\nTrue True\n",
+                "-p {module}: {}",
+                out.dump()
+            );
+        }
     }
     // Outside a view the real root has no such entry.
     let native = Cmd::sh("ls / | grep -cx unreal").run(Mode::Native);

@@ -23,6 +23,8 @@
 //! - [`View`]: one view's configuration, loaded services and mounts.
 //! - [`nesting`]: a service's own I/O through the view as it was when it
 //!   was mounted ([`real::RealFs`] below everything).
+//! - [`FileHandle`]: a file a service serves itself
+//!   ([`real_file::RealFile`] serves a real one).
 //! - [`module`]: services built as shared libraries (`-p ./libx.so`).
 //! - [`control`]: the channel programs in a view use to talk to their host
 //!   (`um_add_service`, `viewname`, ...).
@@ -106,6 +108,7 @@ pub mod mounts;
 pub mod nesting;
 pub mod path;
 pub mod real;
+pub mod real_file;
 mod registry;
 mod service;
 pub mod testing;

@@ -4,15 +4,14 @@
 //! mounts on `/unreal`). The kernel's listing of its parent would then
 //! miss it, so `ls /` would not show what `cd /unreal` enters. When a
 //! program opens such a parent as a directory, the host serves the listing
-//! itself ([`MergedDir`]): the mount points' names first, then the real
-//! entries, read from a real fd of the directory.
+//! itself ([`MergedDir`]): the mount points' names first, then the
+//! directory's own entries (a real directory, or a directory of a mount
+//! that holds further mounts).
 //!
 //! Cookies (`d_off`, `telldir`) are positions in that merged order; the
-//! real cookie each position continues from is remembered as the listing
-//! goes, since real file systems use cookies of their own (hashes on ext4).
+//! inner cookie each position continues from is remembered as the listing
+//! goes, since file systems use cookies of their own (hashes on ext4).
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -80,21 +79,22 @@ pub fn may_hold_extras(mounts: &MountTable, raw: &[u8]) -> bool {
     })
 }
 
-/// A real directory's listing with mount points added (see the module
-/// docs).
+/// A directory's listing with mount points added (see the module docs):
+/// the names, then the listing of `inner` (a real directory, or a mount's
+/// served one).
 pub struct MergedDir {
-    dir: File,
+    inner: Box<dyn FileHandle>,
     extras: Vec<Extra>,
-    /// Position (from the first real entry on) -> the real cookie to
-    /// continue from there.
+    /// Position (from the first entry of `inner` on) -> the cookie of
+    /// `inner` to continue from there.
     resume: Mutex<Vec<u64>>,
 }
 
 impl MergedDir {
-    /// Lists the real directory `dir` with `extras`.
-    pub fn new(dir: File, extras: Vec<Extra>) -> MergedDir {
+    /// Lists `inner` with `extras` first.
+    pub fn new(inner: Box<dyn FileHandle>, extras: Vec<Extra>) -> MergedDir {
         MergedDir {
-            dir,
+            inner,
             extras,
             resume: Mutex::new(vec![0]),
         }
@@ -103,7 +103,7 @@ impl MergedDir {
 
 impl FileHandle for MergedDir {
     fn stat(&self) -> Result<FileStat, Errno> {
-        Ok(FileStat::from_metadata(&self.dir.metadata()?))
+        self.inner.stat()
     }
 
     fn read_dir(
@@ -126,62 +126,118 @@ impl FileHandle for MergedDir {
         }
         let first = self.extras.len() as u64;
         let mut resume = self.resume.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(&real) = resume.get((pos - first) as usize) else {
+        let Some(&start) = resume.get((pos - first) as usize) else {
             // A position never reached: past the end.
             return Ok(());
         };
-        let fd = self.dir.as_raw_fd();
-        // SAFETY: lseek on an fd we own; the kernel checks the cookie.
-        if unsafe { libc::lseek(fd, real as i64, libc::SEEK_SET) } < 0 {
-            return Err(Errno::from(std::io::Error::last_os_error()));
-        }
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            // SAFETY: getdents64 writes at most `buf.len()` bytes into buf.
-            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-            if n < 0 {
-                return Err(Errno::from(std::io::Error::last_os_error()));
+        self.inner.read_dir(start, &mut |e| {
+            let idx = (pos - first) as usize;
+            if self.extras.iter().any(|x| x.name == e.name) {
+                // Listed already: continuing here skips it too.
+                resume[idx] = e.next;
+                return true;
             }
-            if n == 0 {
-                return Ok(());
+            let merged = DirEntry { next: pos + 1, ..e };
+            if !fill(merged) {
+                return false;
             }
-            let mut at = 0usize;
-            while at + 19 <= n as usize {
-                let rec = &buf[at..n as usize];
-                let reclen = u16::from_ne_bytes([rec[16], rec[17]]) as usize;
-                if reclen < 19 || reclen > rec.len() {
-                    return Err(Errno::EIO);
-                }
-                at += reclen;
-                let word =
-                    |i: usize| u64::from_ne_bytes(rec[i..i + 8].try_into().unwrap_or_default());
-                let raw_name = &rec[19..reclen];
-                let name = &raw_name[..raw_name
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(raw_name.len())];
-                let idx = (pos - first) as usize;
-                if self.extras.iter().any(|e| e.name == name) {
-                    // Listed already: continuing here skips it too.
-                    resume[idx] = word(8);
-                    continue;
-                }
-                let entry = DirEntry {
-                    ino: word(0),
-                    kind: rec[18],
-                    name,
-                    next: pos + 1,
+            if resume.len() == idx + 1 {
+                resume.push(e.next);
+            } else {
+                resume[idx + 1] = e.next;
+            }
+            pos += 1;
+            true
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing of fixed names with index cookies.
+    struct Fixed(Vec<&'static str>);
+
+    impl FileHandle for Fixed {
+        fn read_dir(
+            &self,
+            cookie: u64,
+            fill: &mut dyn FnMut(DirEntry<'_>) -> bool,
+        ) -> Result<(), Errno> {
+            for (i, n) in self.0.iter().enumerate().skip(cookie as usize) {
+                let e = DirEntry {
+                    ino: i as u64 + 10,
+                    kind: libc::DT_REG,
+                    name: n.as_bytes(),
+                    // Cookies unlike positions, as ext4's hashes are.
+                    next: (i as u64 + 1) * 1000,
                 };
-                if !fill(entry) {
+                if !fill(e) {
                     return Ok(());
                 }
-                if resume.len() == idx + 1 {
-                    resume.push(word(8));
-                } else {
-                    resume[idx + 1] = word(8);
-                }
-                pos += 1;
             }
+            Ok(())
         }
+    }
+
+    impl Fixed {
+        fn at(&self, cookie: u64) -> u64 {
+            cookie / 1000
+        }
+    }
+
+    struct Cookies(Fixed);
+    impl FileHandle for Cookies {
+        fn read_dir(
+            &self,
+            cookie: u64,
+            fill: &mut dyn FnMut(DirEntry<'_>) -> bool,
+        ) -> Result<(), Errno> {
+            self.0.read_dir(self.0.at(cookie), fill)
+        }
+    }
+
+    fn names(d: &MergedDir, from: u64, max: usize) -> (Vec<String>, u64) {
+        let mut out = Vec::new();
+        let mut next = from;
+        d.read_dir(from, &mut |e| {
+            if out.len() == max {
+                return false;
+            }
+            out.push(String::from_utf8_lossy(e.name).into_owned());
+            next = e.next;
+            true
+        })
+        .unwrap();
+        (out, next)
+    }
+
+    #[test]
+    fn extras_first_then_the_listing_without_duplicates_resumable() {
+        let inner = Cookies(Fixed(vec![".", "..", "etc", "mnt", "usr"]));
+        let extra = |n: &str| Extra {
+            name: n.as_bytes().to_vec(),
+            ino: 1,
+            kind: libc::DT_DIR,
+        };
+        let d = MergedDir::new(Box::new(inner), vec![extra("unreal"), extra("mnt")]);
+        let (all, _) = names(&d, 0, 100);
+        assert_eq!(all, ["unreal", "mnt", ".", "..", "etc", "usr"]);
+        // Two at a time, each call from the last cookie.
+        let mut got = Vec::new();
+        let mut at = 0;
+        loop {
+            let (part, next) = names(&d, at, 2);
+            if part.is_empty() {
+                break;
+            }
+            got.extend(part);
+            at = next;
+        }
+        assert_eq!(got, all);
+        // A cookie given out earlier still works (seekdir).
+        let (_, third) = names(&d, 0, 3);
+        assert_eq!(names(&d, third, 100).0, ["..", "etc", "usr"]);
     }
 }

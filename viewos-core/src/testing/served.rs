@@ -1,23 +1,19 @@
 //! `ServedFs`: another file system with every open file served through a
-//! [`FileHandle`] instead of handed over, the reference for hosts' served
-//! fds.
-
-#![allow(unsafe_code)]
+//! [`FileHandle`](crate::FileHandle) instead of handed over, the reference
+//! for hosts' served fds.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::fs::{FileStat, FileSystem, FsStat, Opened, SetTime};
-use crate::handle::{DirEntry, FileHandle};
 use crate::nesting::forward_fs;
+use crate::real_file::RealFile;
 use crate::Errno;
 
 /// Wraps a file system whose opens give real files ([`Opened::Backed`]) and
-/// serves each of them itself: reads, writes, listings and status go
-/// through [`FileHandle`] calls, so a view shows exactly the same files as
+/// serves each of them itself ([`RealFile`]): reads, writes, listings and
+/// status go through [`FileHandle`](crate::FileHandle) calls, so a view shows exactly the same files as
 /// with the wrapped file system, by the other path.
 pub struct ServedFs {
     inner: Arc<dyn FileSystem>,
@@ -39,95 +35,13 @@ impl ServedFs {
 
     fn serve(&self, p: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
         match self.inner.open(p, flags, mode)? {
-            Opened::Backed(fd) => Ok(Opened::Served(Box::new(RealHandle {
-                file: File::from(fd),
-                listing: Mutex::new(()),
-            }))),
+            Opened::Backed(fd) => Ok(Opened::Served(Box::new(RealFile::new(File::from(fd))))),
             other => Ok(other),
         }
     }
 }
 
 forward_fs!(ServedFs, route, route2, serve);
-
-/// A real open file, served by positioned calls.
-struct RealHandle {
-    file: File,
-    /// Listing moves the real fd's offset: one at a time.
-    listing: Mutex<()>,
-}
-
-impl FileHandle for RealHandle {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        Ok(self.file.read_at(buf, offset)?)
-    }
-
-    fn write(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
-        Ok(self.file.write_at(data, offset)?)
-    }
-
-    fn stat(&self) -> Result<FileStat, Errno> {
-        Ok(FileStat::from_metadata(&self.file.metadata()?))
-    }
-
-    fn truncate(&self, len: u64) -> Result<(), Errno> {
-        Ok(self.file.set_len(len)?)
-    }
-
-    fn sync(&self, data_only: bool) -> Result<(), Errno> {
-        if data_only {
-            Ok(self.file.sync_data()?)
-        } else {
-            Ok(self.file.sync_all()?)
-        }
-    }
-
-    fn read_dir(
-        &self,
-        cookie: u64,
-        fill: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> Result<(), Errno> {
-        let _one = self.listing.lock().unwrap_or_else(|e| e.into_inner());
-        let fd = self.file.as_raw_fd();
-        // SAFETY: lseek on an fd we own; the kernel validates the cookie.
-        if unsafe { libc::lseek(fd, cookie as i64, libc::SEEK_SET) } < 0 {
-            return Err(Errno::from(std::io::Error::last_os_error()));
-        }
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            // SAFETY: getdents64 writes at most `buf.len()` bytes into buf.
-            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-            if n < 0 {
-                return Err(Errno::from(std::io::Error::last_os_error()));
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            let mut at = 0usize;
-            while at + 19 <= n as usize {
-                let rec = &buf[at..];
-                let word =
-                    |i: usize| u64::from_ne_bytes(rec[i..i + 8].try_into().unwrap_or_default());
-                let reclen = u16::from_ne_bytes([rec[16], rec[17]]) as usize;
-                if reclen < 19 || at + reclen > n as usize {
-                    return Err(Errno::EIO);
-                }
-                let name = &rec[19..reclen];
-                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-                let entry = DirEntry {
-                    ino: word(0),
-                    kind: rec[18],
-                    name,
-                    next: word(8),
-                };
-                if !fill(entry) {
-                    return Ok(());
-                }
-                at += reclen;
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use viewos_core::mounts::Mount;
+use viewos_core::real_file::RealFile;
 use viewos_core::{Errno, FileHandle, Opened};
 
 use super::sys_path::{arg_fd, target, target_of, umask_of, Target};
@@ -67,12 +68,8 @@ fn open_common(
             if flags & libc::O_DIRECTORY != 0 && has_extras(ctx, &mount, &path) =>
         {
             // A directory of the mount that holds mount points of its own.
-            let extras =
-                crate::merged_dir::extras_of(ctx.view.read().mounts(), &mount.view_path(&path));
-            let handle = Box::new(crate::merged_dir::MergedDir::new(
-                std::fs::File::from(fd),
-                extras,
-            ));
+            let dir = Box::new(RealFile::new(std::fs::File::from(fd)));
+            let handle = with_extras(ctx, &mount, &path, dir);
             served(ctx, call, mount, path, handle, flags)
         }
         Ok(Opened::Backed(fd)) => {
@@ -83,7 +80,14 @@ fn open_common(
                 cloexec: flags & libc::O_CLOEXEC != 0,
             }
         }
-        Ok(Opened::Served(handle)) => served(ctx, call, mount, path, handle, flags),
+        Ok(Opened::Served(handle)) => {
+            let handle = if flags & libc::O_DIRECTORY != 0 && has_extras(ctx, &mount, &path) {
+                with_extras(ctx, &mount, &path, handle)
+            } else {
+                handle
+            };
+            served(ctx, call, mount, path, handle, flags)
+        }
         // A kind of file this host cannot hand over.
         Ok(_) => Verdict::Error(Errno::ENOSYS),
         Err(e) => Verdict::Error(e),
@@ -147,6 +151,18 @@ fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     Some(Verdict::InjectFdFilter)
 }
 
+/// `dir`, the mount's directory `path`, listed with the mount points it
+/// holds.
+fn with_extras(
+    ctx: &Context,
+    mount: &Mount,
+    path: &Path,
+    dir: Box<dyn FileHandle>,
+) -> Box<dyn FileHandle> {
+    let extras = crate::merged_dir::extras_of(ctx.view.read().mounts(), &mount.view_path(path));
+    Box::new(crate::merged_dir::MergedDir::new(dir, extras))
+}
+
 /// True if the mount's directory `path` holds mount points.
 fn has_extras(ctx: &Context, mount: &Mount, path: &Path) -> bool {
     let view_path = mount.view_path(path);
@@ -205,7 +221,7 @@ fn listing_with_mount_points(
         service: crate::served::REAL.into(),
         fs: std::sync::Arc::new(viewos_core::real::RealFs),
     };
-    let handle = Box::new(MergedDir::new(file, extras));
+    let handle = Box::new(MergedDir::new(Box::new(RealFile::new(file)), extras));
     Some(served(ctx, call, real, dir, handle, flags))
 }
 
