@@ -29,8 +29,9 @@ pub struct Extra {
     pub kind: u8,
 }
 
-/// The mount points directly below `dir` (canonical, absolute) that do not
-/// exist in the real directory.
+/// The mount points directly below `dir` (canonical, absolute) whose names
+/// the directory below them does not hold (the real directory, or the
+/// directory of the mount serving `dir`).
 pub fn extras_of(mounts: &MountTable, dir: &Path) -> Vec<Extra> {
     use std::os::unix::ffi::OsStrExt;
     let mut out: Vec<Extra> = Vec::new();
@@ -39,7 +40,14 @@ pub fn extras_of(mounts: &MountTable, dir: &Path) -> Vec<Extra> {
         let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
             continue;
         };
-        if parent != dir || std::fs::symlink_metadata(target).is_ok() {
+        if parent != dir {
+            continue;
+        }
+        let exists_below = match mounts.lookup(parent) {
+            Some((below, rel)) => below.fs.lstat(&rel.join(name)).is_ok(),
+            None => std::fs::symlink_metadata(target).is_ok(),
+        };
+        if exists_below {
             continue;
         }
         let name = name.as_bytes().to_vec();

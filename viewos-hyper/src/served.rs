@@ -171,6 +171,16 @@ pub struct ServedFiles {
     pending: Mutex<HashMap<i32, Pending>>,
 }
 
+/// A new placeholder ([`ServedFiles::create`]).
+pub struct Placeholder {
+    /// The fd to give the program.
+    pub fd: OwnedFd,
+    /// The text its `/proc/PID/fd` link will show.
+    pub link: PathBuf,
+    /// The open file it stands for.
+    pub file: Arc<ServedFile>,
+}
+
 /// A placeholder made for a call that waits until the fd filter is in its
 /// process.
 pub struct Pending {
@@ -211,14 +221,14 @@ impl ServedFiles {
     }
 
     /// Registers `handle`, opened with `flags`, and returns the placeholder
-    /// to give the program, and the name its fd link will show.
+    /// to give the program.
     pub fn create(
         &self,
         handle: Box<dyn FileHandle>,
         mount: Mount,
         path: PathBuf,
         flags: i32,
-    ) -> Result<(OwnedFd, PathBuf), Errno> {
+    ) -> Result<Placeholder, Errno> {
         let is_dir = handle.stat().map(|s| s.is_dir()).unwrap_or(false);
         let (reader, placeholder) = placeholder_pipe().map_err(Errno::from)?;
         let ino = inode_of(&placeholder).map_err(Errno::from)?;
@@ -250,9 +260,13 @@ impl ServedFiles {
         if r < 0 {
             return Err(Errno::from(io::Error::last_os_error()));
         }
-        self.files.write().insert(ino, file);
+        self.files.write().insert(ino, file.clone());
         self.count.fetch_add(1, Ordering::AcqRel);
-        Ok((placeholder, link_name(ino)))
+        Ok(Placeholder {
+            fd: placeholder,
+            link: link_name(ino),
+            file,
+        })
     }
 
     /// The served file thread `tid`'s `fd` stands for, if any.
@@ -265,7 +279,7 @@ impl ServedFiles {
     }
 
     /// The served file a `/proc/TID/fd/N` link names, if any.
-    pub fn of_link(&self, link: &Path) -> Option<Arc<ServedFile>> {
+    fn of_link(&self, link: &Path) -> Option<Arc<ServedFile>> {
         let ino = ino_of_link(link)?;
         self.files.read().get(&ino).cloned()
     }

@@ -132,12 +132,4 @@ impl Sequence {
         let _ = ptrace::set_regs(tid, &regs);
         false
     }
-
-    /// The number of the step now running.
-    pub fn current_nr(&self) -> u64 {
-        self.plan
-            .steps
-            .get(self.results.len())
-            .map_or(u64::MAX, |s| s.nr)
-    }
 }

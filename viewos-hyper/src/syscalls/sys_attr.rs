@@ -14,33 +14,38 @@ use crate::memory;
 pub fn chmod(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, libc::AT_FDCWD, a[0], true, |m, p| {
-        m.writable()?;
-        m.fs.chmod(p, a[1] as u32 & 0o7777).map(|_| 0)
+        chmod_on(m, p, a[1])
     })
+}
+
+/// chmod of the file `p` of `m` (chmod, fchmodat, fchmod).
+pub(super) fn chmod_on(m: &Mount, p: &Path, mode: u64) -> Result<i64, Errno> {
+    m.writable()?;
+    m.fs.chmod(p, mode as u32 & 0o7777).map(|_| 0)
 }
 
 /// Implements fchmodat(2).
 pub fn fchmodat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_one(ctx, call, arg_fd(a[0]), a[1], true, |m, p| {
-        m.writable()?;
-        m.fs.chmod(p, a[2] as u32 & 0o7777).map(|_| 0)
+        chmod_on(m, p, a[2])
     })
 }
 
-fn ids(uid: u64, gid: u64) -> (Option<u32>, Option<u32>) {
+/// chown of the file `p` of `m` to the raw uid and gid arguments (-1 leaves
+/// one as it is): chown, lchown, fchownat, fchown.
+pub(super) fn chown_on(m: &Mount, p: &Path, uid: u64, gid: u64) -> Result<i64, Errno> {
     let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
-    (id(uid), id(gid))
+    m.writable()?;
+    m.fs.chown(p, id(uid), id(gid)).map(|_| 0)
 }
 
 /// Implements chown(2) and lchown(2).
 pub fn chown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = call.entry.nr == libc::SYS_chown as u64;
-    let (uid, gid) = ids(a[1], a[2]);
     on_one(ctx, call, libc::AT_FDCWD, a[0], follow, |m, p| {
-        m.writable()?;
-        m.fs.chown(p, uid, gid).map(|_| 0)
+        chown_on(m, p, a[1], a[2])
     })
 }
 
@@ -48,10 +53,8 @@ pub fn chown(ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn fchownat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let follow = a[4] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let (uid, gid) = ids(a[2], a[3]);
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {
-        m.writable()?;
-        m.fs.chown(p, uid, gid).map(|_| 0)
+        chown_on(m, p, a[2], a[3])
     })
 }
 

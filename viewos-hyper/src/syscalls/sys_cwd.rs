@@ -1,8 +1,10 @@
 //! The current directory: chdir into a virtual directory, getcwd.
 
 use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use viewos_core::mounts::Mount;
 use viewos_core::Errno;
 
 use super::sys_path::{target, Target};
@@ -18,26 +20,31 @@ pub fn chdir(ctx: &Context, call: &Call<'_>) -> Verdict {
         Ok(Target::Virtual(m, p)) => (m, p),
         Err(v) => return v,
     };
-    let checked = (|| {
-        let st = mount.fs.lstat(&path)?;
+    let checked = mount.fs.lstat(&path).and_then(|st| {
         if !st.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        mount.fs.access(&path, libc::X_OK)?;
-        ctx.dirs.placeholder_for(&mount.view_path(&path))
-    })();
+        enter(ctx, &mount, &path)
+    });
     match checked {
-        Ok(placeholder) => {
-            // From now on a cwd may be virtual.
-            ctx.virtual_given.store(true, Ordering::Relaxed);
-            Verdict::RewritePath {
-                arg: 0,
-                path: placeholder.into_os_string().into_vec(),
-                hold: None,
-            }
-        }
+        Ok(placeholder) => Verdict::RewritePath {
+            arg: 0,
+            path: placeholder,
+            hold: None,
+        },
         Err(e) => Verdict::Error(e),
     }
+}
+
+/// Entering the virtual directory `path` of `mount` (chdir, fchdir), once
+/// it is known to be a directory: checks search permission and returns the
+/// placeholder the kernel's cwd becomes.
+pub(super) fn enter(ctx: &Context, mount: &Mount, path: &Path) -> Result<Vec<u8>, Errno> {
+    mount.fs.access(path, libc::X_OK)?;
+    let placeholder = ctx.dirs.placeholder_for(&mount.view_path(path))?;
+    // From now on a cwd may be virtual.
+    ctx.virtual_given.store(true, Ordering::Relaxed);
+    Ok(placeholder.into_os_string().into_vec())
 }
 
 /// Implements getcwd(2): a placeholder cwd is reported as the virtual

@@ -636,18 +636,15 @@ pub fn sync_mappings(ctx: &Context, _call: &Call<'_>) -> Verdict {
 pub fn fchmod(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     on_served(ctx, call, 0, |f| {
-        f.mount.writable()?;
-        f.mount.fs.chmod(&f.path, a[1] as u32 & 0o7777).map(|_| 0)
+        sys_attr::chmod_on(&f.mount, &f.path, a[1])
     })
 }
 
 /// Implements fchown(2).
 pub fn fchown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
     on_served(ctx, call, 0, |f| {
-        f.mount.writable()?;
-        f.mount.fs.chown(&f.path, id(a[1]), id(a[2])).map(|_| 0)
+        sys_attr::chown_on(&f.mount, &f.path, a[1], a[2])
     })
 }
 
@@ -688,18 +685,12 @@ pub fn fchdir(ctx: &Context, call: &Call<'_>) -> Verdict {
     if !f.is_dir {
         return Verdict::Error(Errno::ENOTDIR);
     }
-    if let Err(e) = f.mount.fs.access(&f.path, libc::X_OK) {
-        return Verdict::Error(e);
-    }
-    match ctx.dirs.placeholder_for(&f.view_path()) {
-        Ok(p) => {
-            use std::os::unix::ffi::OsStringExt;
-            Verdict::RewriteCall {
-                nr: libc::SYS_chdir as u64,
-                arg: 0,
-                path: p.into_os_string().into_vec(),
-            }
-        }
+    match super::sys_cwd::enter(ctx, &f.mount, &f.path) {
+        Ok(path) => Verdict::RewriteCall {
+            nr: libc::SYS_chdir as u64,
+            arg: 0,
+            path,
+        },
         Err(e) => Verdict::Error(e),
     }
 }

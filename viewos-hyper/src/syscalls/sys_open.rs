@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use crate::merged_dir::{extras_of, MergedDir};
 use viewos_core::mounts::Mount;
 use viewos_core::real_file::RealFile;
 use viewos_core::{Errno, FileHandle, Opened};
@@ -63,13 +64,18 @@ fn open_common(
             return Verdict::Error(e);
         }
     }
-    match mount.fs.open(&path, flags, mode) {
-        Ok(Opened::Backed(fd))
-            if flags & libc::O_DIRECTORY != 0 && has_extras(ctx, &mount, &path) =>
-        {
-            // A directory of the mount that holds mount points of its own.
+    let opened = mount.fs.open(&path, flags, mode);
+    // A directory of the mount holding mount points missing from it is
+    // listed with them ([`crate::merged_dir`]).
+    let extras = if flags & libc::O_DIRECTORY != 0 && opened.is_ok() {
+        extras_of(ctx.view.read().mounts(), &mount.view_path(&path))
+    } else {
+        Vec::new()
+    };
+    match opened {
+        Ok(Opened::Backed(fd)) if !extras.is_empty() => {
             let dir = Box::new(RealFile::new(std::fs::File::from(fd)));
-            let handle = with_extras(ctx, &mount, &path, dir);
+            let handle = Box::new(MergedDir::new(dir, extras));
             served(ctx, call, mount, path, handle, flags)
         }
         Ok(Opened::Backed(fd)) => {
@@ -81,10 +87,10 @@ fn open_common(
             }
         }
         Ok(Opened::Served(handle)) => {
-            let handle = if flags & libc::O_DIRECTORY != 0 && has_extras(ctx, &mount, &path) {
-                with_extras(ctx, &mount, &path, handle)
-            } else {
+            let handle = if extras.is_empty() {
                 handle
+            } else {
+                Box::new(MergedDir::new(handle, extras))
             };
             served(ctx, call, mount, path, handle, flags)
         }
@@ -104,15 +110,16 @@ fn served(
     handle: Box<dyn FileHandle>,
     flags: i32,
 ) -> Verdict {
-    let view_path = mount.view_path(&path);
-    let (fd, link) = match ctx.served.create(handle, mount, path, flags) {
-        Ok(v) => v,
+    let fd = match ctx.served.create(handle, mount, path, flags) {
+        Ok(p) => {
+            if p.file.is_dir {
+                // Names relative to the fd resolve from the virtual directory.
+                ctx.dirs.add_link(p.link, p.file.view_path());
+            }
+            p.fd
+        }
         Err(e) => return Verdict::Error(e),
     };
-    if ctx.served.of_link(&link).is_some_and(|f| f.is_dir) {
-        // Names relative to the fd resolve from the virtual directory.
-        ctx.dirs.add_link(link, view_path);
-    }
     ctx.virtual_given.store(true, Ordering::Relaxed);
     let cloexec = flags & libc::O_CLOEXEC != 0;
     if !ctx.fd_filter_needed || ctx.served.has_fd_filter(tgid_of(call.tid)) {
@@ -151,28 +158,6 @@ fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     Some(Verdict::InjectFdFilter)
 }
 
-/// `dir`, the mount's directory `path`, listed with the mount points it
-/// holds.
-fn with_extras(
-    ctx: &Context,
-    mount: &Mount,
-    path: &Path,
-    dir: Box<dyn FileHandle>,
-) -> Box<dyn FileHandle> {
-    let extras = crate::merged_dir::extras_of(ctx.view.read().mounts(), &mount.view_path(path));
-    Box::new(crate::merged_dir::MergedDir::new(dir, extras))
-}
-
-/// True if the mount's directory `path` holds mount points.
-fn has_extras(ctx: &Context, mount: &Mount, path: &Path) -> bool {
-    let view_path = mount.view_path(path);
-    ctx.view
-        .read()
-        .mounts()
-        .iter()
-        .any(|m| m.request.target.parent() == Some(view_path.as_path()))
-}
-
 /// Opening a real directory that holds mount points missing from the real
 /// file system: its listing is served with their names added
 /// ([`crate::merged_dir`]). `None`: the kernel's open is exact.
@@ -183,7 +168,7 @@ fn listing_with_mount_points(
     raw: &[u8],
     flags: i32,
 ) -> Option<Verdict> {
-    use crate::merged_dir::{extras_of, may_hold_extras, MergedDir};
+    use crate::merged_dir::may_hold_extras;
     if flags & libc::O_DIRECTORY == 0
         || flags & libc::O_ACCMODE != libc::O_RDONLY
         || flags & (libc::O_PATH | libc::O_CREAT) != 0
