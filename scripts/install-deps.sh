@@ -8,7 +8,7 @@ PACKAGES=(
     gcc make pkg-config
     # the real programs the tests run under umview
     bash coreutils findutils tar gzip procps psmisc util-linux
-    python3 tmux
+    python3 tmux curl
     # the bench: hyperfine times, PRoot is the tool we compare with
     hyperfine proot
 )

@@ -16,6 +16,8 @@
 //! | ftruncate | [`FileHandle::truncate`] |
 //! | fsync, fdatasync | [`FileHandle::sync`] |
 //! | ioctl | [`FileHandle::ioctl`] |
+//! | poll, select, epoll | [`FileHandle::poll`] (see below) |
+//! | socket calls (bind, connect, send, ...) | [`FileHandle::as_socket`] |
 //! | last close of every copy of the fd | `Drop` of the handle |
 //!
 //! The host keeps what belongs to the open file description and not to the
@@ -27,8 +29,52 @@
 //!
 //! Methods are called from the host's threads, possibly several at once;
 //! a handle that needs order locks inside.
+//!
+//! ## Blocking and readiness
+//!
+//! A handle never blocks the host. A read with nothing to read yet (a
+//! device, a socket, a FUSE request still under way) answers `EAGAIN`. If
+//! the program's fd is in blocking mode, the host then lets the program
+//! wait *in the kernel* (so signals interrupt it as they would any call)
+//! until [`FileHandle::poll`] reports the file ready, and makes the call
+//! again. A handle whose readiness changes on its own is given a
+//! [`Notifier`] by [`FileHandle::watch`] and calls
+//! [`Notifier::notify`] whenever its [`FileHandle::poll`] answer may have
+//! changed: the host then updates what poll, select and epoll report for
+//! the program's fd.
+
+use std::sync::Arc;
 
 use crate::{Errno, FileStat};
+
+/// A handle's way to tell the host that its readiness changed (see the
+/// module docs). Cheap to clone; callable from any thread.
+#[derive(Clone)]
+pub struct Notifier(Arc<dyn Fn() + Send + Sync>);
+
+impl Notifier {
+    /// A notifier that runs `f` (hosts make these; a service only calls
+    /// [`Notifier::notify`]).
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Notifier {
+        Notifier(Arc::new(f))
+    }
+
+    /// The answer of [`FileHandle::poll`] may have changed.
+    pub fn notify(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notifier")
+    }
+}
+
+/// Readable, as poll(2)'s `POLLIN`.
+pub const READABLE: u32 = libc::POLLIN as u32;
+/// Writable, as poll(2)'s `POLLOUT`.
+pub const WRITABLE: u32 = libc::POLLOUT as u32;
 
 /// One entry of a directory listing, as [`FileHandle::read_dir`] gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +174,28 @@ pub trait FileHandle: Send + Sync {
         let _ = (request, arg, data);
         Err(Errno::new(libc::ENOTTY))
     }
+
+    /// What the file is ready for now, as poll(2) event bits ([`READABLE`],
+    /// [`WRITABLE`], `POLLHUP`, `POLLERR`, ...). The default, readable and
+    /// writable, is a regular file's answer. A handle that answers
+    /// `EAGAIN` must report the matching bit clear until the call can
+    /// succeed, or the program's wait ends at once.
+    fn poll(&self) -> u32 {
+        READABLE | WRITABLE
+    }
+
+    /// Called once, when the file is opened, with the [`Notifier`] to call
+    /// whenever [`FileHandle::poll`] may answer differently. The default
+    /// drops it: the readiness of a regular file never changes.
+    fn watch(&self, notifier: Notifier) {
+        let _ = notifier;
+    }
+
+    /// The socket this handle is, for the socket calls (bind, connect,
+    /// send, ...). Default: `None`, the calls fail with `ENOTSOCK`.
+    fn as_socket(&self) -> Option<&dyn crate::socket::SocketHandle> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +214,21 @@ mod tests {
         assert_eq!(h.ioctl(0x5401, 0, &mut []), Err(Errno::new(libc::ENOTTY)));
         assert_eq!(h.sync(false), Ok(()));
         assert!(h.seekable());
+        assert_eq!(h.poll(), READABLE | WRITABLE);
+        assert!(h.as_socket().is_none());
+    }
+
+    #[test]
+    fn notifiers_call_back() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let n = Arc::new(AtomicUsize::new(0));
+        let m = n.clone();
+        let notifier = Notifier::new(move || {
+            m.fetch_add(1, Ordering::SeqCst);
+        });
+        notifier.clone().notify();
+        notifier.notify();
+        assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 
     #[test]

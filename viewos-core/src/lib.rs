@@ -25,6 +25,8 @@
 //!   was mounted ([`real::RealFs`] below everything).
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
+//! - [`SocketHandle`]: a socket a service serves, for the socket families
+//!   it claims ([`real_socket::RealSocket`] serves a kernel socket).
 //! - [`module`]: services built as shared libraries (`-p ./libx.so`).
 //! - [`control`]: the channel programs in a view use to talk to their host
 //!   (`um_add_service`, `viewname`, ...).
@@ -109,17 +111,20 @@ pub mod nesting;
 pub mod path;
 pub mod real;
 pub mod real_file;
+pub mod real_socket;
 mod registry;
 mod service;
+pub mod socket;
 pub mod testing;
 mod view;
 
 pub use errno::Errno;
 pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, Timespec};
-pub use handle::{DirEntry, FileHandle};
+pub use handle::{DirEntry, FileHandle, Notifier};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;
+pub use socket::SocketHandle;
 pub use view::{View, ViewConfig};
 
 /// Version of this API. A module built against another version is refused.

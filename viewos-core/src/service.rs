@@ -67,6 +67,32 @@ pub trait Service: Send + Sync {
     fn initial_mounts(&self) -> Vec<MountRequest> {
         Vec::new()
     }
+
+    /// True if this service makes the sockets of address family `domain`
+    /// (`AF_INET`, `AF_INET6`, `AF_PACKET`, `AF_NETLINK`, ...). The first
+    /// service in search order that claims a family gets its socket(2)
+    /// calls; families no service claims stay the kernel's. A socket
+    /// service returns [`Interest::SOCKET`] from [`Service::interest`].
+    /// Default: none.
+    fn handles_socket(&self, domain: i32) -> bool {
+        let _ = domain;
+        false
+    }
+
+    /// Makes a socket for socket(2)'s `domain`, `kind` (`SOCK_STREAM`,
+    /// `SOCK_DGRAM`, ...; `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are the host's
+    /// and taken out) and `protocol`. The handle answers the socket calls
+    /// through [`FileHandle::as_socket`](crate::FileHandle::as_socket) (see
+    /// [`crate::socket`]). Default: `EAFNOSUPPORT`.
+    fn socket(
+        &self,
+        domain: i32,
+        kind: i32,
+        protocol: i32,
+    ) -> Result<Box<dyn crate::FileHandle>, Errno> {
+        let _ = (domain, kind, protocol);
+        Err(Errno::new(libc::EAFNOSUPPORT))
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,12 @@ impl View {
         Ok(())
     }
 
+    /// The service that makes sockets of family `domain`: the first in
+    /// search order that claims it ([`Service::handles_socket`]).
+    pub fn socket_service(&self, domain: i32) -> Option<&dyn Service> {
+        self.services().find(|s| s.handles_socket(domain))
+    }
+
     /// The loaded services, in search order.
     pub fn services(&self) -> impl Iterator<Item = &dyn Service> {
         self.services.iter().map(|s| s.as_ref())

@@ -12,6 +12,13 @@
 //! waits in each pipe so that poll, select and epoll find the fd readable
 //! and writable, as they find a regular file.
 //!
+//! A file whose readiness changes (a socket, a device) tells the host
+//! through its [`Notifier`]: the host then fills or drains the pipe so that
+//! the placeholder polls as the file does ([`ServedFile::refresh`]), and
+//! wakes the threads waiting in a blocking call on it
+//! ([`ServedFiles::wait`]). A pipe cannot be neither readable nor
+//! writable: a file that is neither polls writable.
+//!
 //! The calls on the fd itself stop only in processes that hold a
 //! placeholder: at the first one, the host adds a second seccomp filter to
 //! that process ([`crate::inject`]) that sends the fd family to the tracer
@@ -23,12 +30,14 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use viewos_core::fs::MountRequest;
+use viewos_core::handle::{READABLE, WRITABLE};
 use viewos_core::mounts::Mount;
-use viewos_core::{Errno, FileHandle, FileStat};
+use viewos_core::{Errno, FileHandle, FileStat, FileSystem, Notifier};
 
 /// The service name of the stand-in mount of a served real directory
 /// ([`crate::merged_dir`]).
@@ -57,7 +66,27 @@ pub struct ServedFile {
     shared_map: std::sync::atomic::AtomicBool,
     /// The host's end of the placeholder pipe.
     reader: OwnedFd,
+    /// The inode of the pipe (the file's key).
+    ino: u64,
+    /// Bytes in the pipe: what the placeholder polls as.
+    in_pipe: Mutex<usize>,
+    /// A blocking connect is under way on this socket.
+    pub connecting: AtomicBool,
 }
+
+/// Bytes in a placeholder pipe for each readiness: readable and writable,
+/// only writable, only readable (two pages' worth of pipe, one full and
+/// one byte in the next: no room left).
+const BOTH: usize = 1;
+const WRITE_ONLY: usize = 0;
+const READ_ONLY: usize = 4097;
+const SMALL_PIPE: i32 = 8192;
+
+/// Events that make a placeholder poll readable: what `read` would not
+/// wait for (data, end of stream, an error).
+const READ_EVENTS: u32 =
+    READABLE | (libc::POLLPRI | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) as u32;
+const WRITE_EVENTS: u32 = WRITABLE | libc::POLLERR as u32;
 
 impl ServedFile {
     /// The access mode allows reading (not `O_WRONLY`, not `O_PATH`).
@@ -157,6 +186,151 @@ impl ServedFile {
     pub fn view_path(&self) -> PathBuf {
         self.mount.view_path(&self.path)
     }
+
+    /// The fd is in blocking mode (no `O_NONBLOCK`).
+    pub fn blocking(&self) -> bool {
+        *self.flags.lock() & libc::O_NONBLOCK == 0
+    }
+
+    /// Makes the placeholder poll as the handle does now.
+    pub fn refresh(&self) {
+        let bits = self.handle.poll();
+        let want = match (bits & READ_EVENTS != 0, bits & WRITE_EVENTS != 0) {
+            (true, true) => BOTH,
+            (true, false) => READ_ONLY,
+            (false, _) => WRITE_ONLY,
+        };
+        let mut have = self.in_pipe.lock();
+        if *have == want {
+            return;
+        }
+        if let Ok(n) = set_pipe_fill(&self.reader, *have, want) {
+            *have = n;
+        }
+    }
+}
+
+/// Changes the bytes in the pipe whose read end is `reader` from `have` to
+/// `want`; returns how many it holds then.
+fn set_pipe_fill(reader: &OwnedFd, have: usize, want: usize) -> io::Result<usize> {
+    let fd = reader.as_raw_fd();
+    let mut buf = [0u8; READ_ONLY];
+    let mut left = have;
+    while left > 0 {
+        // SAFETY: reads into a local buffer of its length; the end is
+        // non-blocking.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        left = left.saturating_sub(n as usize);
+    }
+    if want == 0 {
+        return Ok(0);
+    }
+    if want == READ_ONLY {
+        // Two pages: one full page and one byte fill both slots.
+        // SAFETY: fcntl with an integer argument.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, SMALL_PIPE) };
+    }
+    let path = CString::new(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open of a NUL-terminated path we own.
+    let w = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if w < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd we own.
+    let w = unsafe { OwnedFd::from_raw_fd(w) };
+    // SAFETY: writes from a local buffer of at least `want` bytes.
+    let n = unsafe { libc::write(w.as_raw_fd(), buf.as_ptr().cast(), want) };
+    Ok(n.max(0) as usize)
+}
+
+/// Threads sleeping in a blocking call on a served file, and the ones to
+/// wake ([`ServedFiles::wait`]).
+#[derive(Default)]
+struct Waiters {
+    /// By thread: the file's inode and the events it waits for.
+    asleep: Mutex<HashMap<i32, (u64, u32)>>,
+    /// Threads to interrupt: their file is ready.
+    woken: Mutex<Vec<i32>>,
+    /// Signalled when `woken` gets threads.
+    kick: parking_lot::Condvar,
+    /// The tracer's thread, woken with [`crate::tracer::wake_signal`].
+    tracer: AtomicI32,
+}
+
+impl Waiters {
+    /// File `ino` is ready for `bits`: wake who waits for them.
+    fn ready(&self, ino: u64, bits: u32) {
+        let mut asleep = self.asleep.lock();
+        let ready: Vec<i32> = asleep
+            .iter()
+            .filter(|(_, &(i, ev))| i == ino && ev & bits != 0)
+            .map(|(&tid, _)| tid)
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        for tid in &ready {
+            asleep.remove(tid);
+        }
+        drop(asleep);
+        self.woken.lock().extend(ready);
+        self.kick.notify_one();
+    }
+
+    /// Signals the tracer while threads wait to be woken. The signal may
+    /// come just before the tracer blocks in waitpid, so it is repeated
+    /// until the tracer has taken them.
+    fn kick_loop(&self) {
+        loop {
+            let mut woken = self.woken.lock();
+            while woken.is_empty() {
+                self.kick.wait(&mut woken);
+            }
+            drop(woken);
+            let tracer = self.tracer.load(Ordering::Acquire);
+            if tracer > 0 {
+                // SAFETY: tgkill to a thread of our own process.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_tgkill,
+                        libc::getpid(),
+                        tracer,
+                        crate::tracer::wake_signal(),
+                    )
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+/// A file system that answers nothing: the stand-in mount of sockets,
+/// which have no path.
+struct NoFileSystem;
+impl FileSystem for NoFileSystem {}
+
+/// The stand-in mount of the sockets `service` makes.
+pub fn socket_mount(service: &str) -> Mount {
+    Mount {
+        request: MountRequest {
+            source: "socket".into(),
+            target: PathBuf::from("/"),
+            fstype: service.into(),
+            flags: 0,
+            options: String::new(),
+        },
+        service: service.into(),
+        fs: Arc::new(NoFileSystem),
+    }
 }
 
 /// The served files of one view, by the inode of their placeholder pipe.
@@ -169,6 +343,8 @@ pub struct ServedFiles {
     filtered: Mutex<HashSet<i32>>,
     /// Opens waiting for their caller's fd filter: by thread.
     pending: Mutex<HashMap<i32, Pending>>,
+    /// Threads waiting in blocking calls.
+    waiters: Arc<Waiters>,
 }
 
 /// A new placeholder ([`ServedFiles::create`]).
@@ -211,7 +387,43 @@ impl ServedFiles {
             epoll: unsafe { OwnedFd::from_raw_fd(ep) },
             filtered: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
+            waiters: Arc::new(Waiters::default()),
         })
+    }
+
+    /// The thread to wake when a waiting call's file becomes ready.
+    pub fn set_tracer(&self, tid: i32) {
+        self.waiters.tracer.store(tid, Ordering::Release);
+        let waiters = self.waiters.clone();
+        let _ = std::thread::Builder::new()
+            .name("viewos-waker".into())
+            .spawn(move || waiters.kick_loop());
+    }
+
+    /// Thread `tid` is about to sleep until `file` is ready for `events`
+    /// (poll bits). Returns `false` if it is ready already (no sleep: make
+    /// the call again at once).
+    pub fn wait(&self, tid: i32, file: &ServedFile, events: u32) -> bool {
+        self.waiters
+            .asleep
+            .lock()
+            .insert(tid, (file.ino, events | libc::POLLERR as u32));
+        // Readiness that came before the thread was registered.
+        if file.handle.poll() & (events | (libc::POLLERR | libc::POLLHUP) as u32) != 0 {
+            self.waiters.asleep.lock().remove(&tid);
+            return false;
+        }
+        true
+    }
+
+    /// Thread `tid` no longer waits.
+    pub fn end_wait(&self, tid: i32) {
+        self.waiters.asleep.lock().remove(&tid);
+    }
+
+    /// The waiting threads whose file became ready (to interrupt).
+    pub fn take_woken(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.waiters.woken.lock())
     }
 
     /// True while no served file is open (the common case: every fd is
@@ -233,6 +445,9 @@ impl ServedFiles {
         let (reader, placeholder) = placeholder_pipe().map_err(Errno::from)?;
         let ino = inode_of(&placeholder).map_err(Errno::from)?;
         let file = Arc::new(ServedFile {
+            ino,
+            in_pipe: Mutex::new(BOTH),
+            connecting: AtomicBool::new(false),
             handle,
             mount,
             path,
@@ -260,6 +475,16 @@ impl ServedFiles {
         if r < 0 {
             return Err(Errno::from(io::Error::last_os_error()));
         }
+        // The handle tells when its readiness changes.
+        let weak = Arc::downgrade(&file);
+        let waiters = self.waiters.clone();
+        file.handle.watch(Notifier::new(move || {
+            if let Some(f) = weak.upgrade() {
+                f.refresh();
+                waiters.ready(f.ino, f.handle.poll());
+            }
+        }));
+        file.refresh();
         self.files.write().insert(ino, file.clone());
         self.count.fetch_add(1, Ordering::AcqRel);
         Ok(Placeholder {
@@ -368,6 +593,7 @@ impl ServedFiles {
     pub fn thread_gone(&self, tid: i32) {
         self.filtered.lock().remove(&tid);
         self.pending.lock().remove(&tid);
+        self.end_wait(tid);
     }
 
     /// Keeps `p` until thread `tid` makes its call again.
@@ -428,7 +654,9 @@ fn ino_of_link(link: &Path) -> Option<u64> {
 fn placeholder_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two fds into our array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    // The host's read end never blocks (it is drained to change readiness);
+    // the placeholder, a new open of the pipe, is in blocking mode.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both are new fds we own.
@@ -489,6 +717,19 @@ mod tests {
             libc::POLLIN | libc::POLLOUT
         );
         assert_eq!(poll(&reader) & libc::POLLHUP, 0);
+        // Every readiness a pipe can show.
+        let both = libc::POLLIN | libc::POLLOUT;
+        for (have, want, shows) in [
+            (BOTH, WRITE_ONLY, libc::POLLOUT),
+            (WRITE_ONLY, READ_ONLY, libc::POLLIN),
+            (READ_ONLY, BOTH, both),
+            (BOTH, READ_ONLY, libc::POLLIN),
+            (READ_ONLY, WRITE_ONLY, libc::POLLOUT),
+            (WRITE_ONLY, BOTH, both),
+        ] {
+            assert_eq!(set_pipe_fill(&reader, have, want).unwrap(), want);
+            assert_eq!(poll(&placeholder) & both, shows, "{have} -> {want}");
+        }
         drop(placeholder);
         assert_ne!(poll(&reader) & libc::POLLHUP, 0);
     }

@@ -8,6 +8,14 @@
 //! (instruction pointer moved back over it), and its result read at its
 //! exit stop. At the end the registers are restored and the original call
 //! returns the result of the step that answers it.
+//!
+//! A blocking call on a served file that cannot go on yet waits the same
+//! way ([`Plan::wait`]): the thread sleeps in `pause` in the kernel, where
+//! signals find it as in any blocking call, until the host interrupts it
+//! (the file became ready) or a signal does; then its own call is made
+//! again, after the signal's handler if one runs (`-ERESTARTSYS`: with
+//! `SA_RESTART` the call is made again, otherwise it fails with `EINTR`,
+//! as the kernel does for a blocking socket call).
 
 use std::os::fd::OwnedFd;
 
@@ -47,7 +55,34 @@ pub struct Plan {
     pub answer: usize,
     /// A host fd the steps name, kept open until the end.
     pub hold: Option<OwnedFd>,
+    /// At the end, make the thread's own call again instead of answering
+    /// it (see [`Plan::wait`]).
+    pub restart: bool,
 }
+
+impl Plan {
+    /// Sleep until interrupted, then make the call again.
+    pub fn wait() -> Plan {
+        Plan {
+            steps: vec![Step {
+                nr: libc::SYS_pause as u64,
+                args: [Arg::Val(0); 6],
+            }],
+            answer: 0,
+            hold: None,
+            restart: true,
+        }
+    }
+
+    /// True for a [`Plan::wait`].
+    pub fn is_wait(&self) -> bool {
+        self.restart
+    }
+}
+
+/// The kernel's "restart the call" code, which its signal code turns into
+/// `EINTR` or a restart (`SA_RESTART`).
+const ERESTARTSYS: i64 = 512;
 
 /// A sequence under way in one thread.
 #[derive(Debug)]
@@ -101,11 +136,24 @@ impl Sequence {
         Ok(())
     }
 
+    /// True while the thread waits ([`Plan::wait`]).
+    pub fn is_wait(&self) -> bool {
+        self.plan.is_wait()
+    }
+
     /// At an exit stop: records the result and starts the next step that
     /// can run. Returns `true` while the sequence goes on, `false` when it
     /// is over and the thread is back on its way with the answer.
     pub fn exit_stop(&mut self, tid: i32, result: i64) -> bool {
         self.results.push(result);
+        if self.plan.restart {
+            // Interrupted, by the host or a signal: the kernel restarts the
+            // call unless a handler without SA_RESTART runs.
+            let mut regs = self.saved;
+            regs.rax = (-ERESTARTSYS) as u64;
+            let _ = ptrace::set_regs(tid, &regs);
+            return false;
+        }
         while self.results.len() < self.plan.steps.len() {
             let i = self.results.len();
             let mut regs = self.saved;

@@ -266,12 +266,14 @@ impl Tracer {
         // SAFETY: gettid has no preconditions.
         let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
         self.ctx.tracer_tid.store(me, Ordering::Release);
+        self.ctx.served.set_tracer(me);
         let mut current = start_next(self, &mut next)?;
         loop {
             if self.guard_signals {
                 self.host_signals();
             }
             self.take_escalations();
+            self.wake_waiters();
             let mut status = 0;
             // SAFETY: waitpid writes the status into our local.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
@@ -318,6 +320,25 @@ impl Tracer {
             };
             if ptrace::interrupt(tid).is_ok() {
                 t.escalation = Some(esc);
+            }
+        }
+    }
+
+    /// Interrupts the threads sleeping in a blocking call whose served file
+    /// became ready: their call is made again ([`Plan::wait`]).
+    ///
+    /// [`Plan::wait`]: crate::tracee_calls::Plan::wait
+    fn wake_waiters(&mut self) {
+        for tid in self.ctx.served.take_woken() {
+            // Only a thread still in its wait: an interrupt elsewhere could
+            // end a call that is not restarted with EINTR.
+            let waiting = self
+                .threads
+                .get(&tid)
+                .and_then(|t| t.calls.as_ref())
+                .is_some_and(|seq| seq.is_wait());
+            if waiting {
+                let _ = ptrace::interrupt(tid);
             }
         }
     }
@@ -504,6 +525,9 @@ impl Tracer {
                 SyscallStop::Exit { rval } => seq.exit_stop(tid, rval),
                 _ => true,
             };
+            if !goes_on && seq.is_wait() {
+                self.ctx.served.end_wait(tid);
+            }
             if goes_on {
                 if let Some(t) = self.threads.get_mut(&tid) {
                     t.calls = Some(seq);

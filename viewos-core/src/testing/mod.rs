@@ -11,11 +11,16 @@
 //! [`ServedFs`] serves every file of another file system through
 //! [`FileHandle`](crate::FileHandle) calls (`mount -t unreal -o served`):
 //! the reference for hosts' served fds.
+//!
+//! [`RealNet`] serves the host's own sockets to the view
+//! ([`crate::real_socket`]): the reference for hosts' served sockets.
 
 mod faulty;
+mod realnet;
 mod served;
 mod unreal;
 
 pub use faulty::{Faulty, FaultyFs};
+pub use realnet::RealNet;
 pub use served::ServedFs;
 pub use unreal::Unreal;

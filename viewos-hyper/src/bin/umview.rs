@@ -18,6 +18,7 @@ fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.register("unreal", viewos_core::testing::Unreal::create);
     r.register("faulty", viewos_core::testing::Faulty::create);
+    r.register("realnet", viewos_core::testing::RealNet::create);
     r
 }
 

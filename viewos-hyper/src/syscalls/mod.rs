@@ -8,8 +8,9 @@
 //! with the same signature: `sys_path` (looking at files by path, and the
 //! path resolution all path calls share), `sys_tree` (names in
 //! directories), `sys_open`, `sys_attr` (modes, owners, times, xattrs),
-//! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`, and `sys_fd` (calls
-//! on the fds of served files).
+//! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`, `sys_fd` (calls
+//! on the fds of served files) and `sys_socket` (sockets of families a
+//! service claims).
 //!
 //! The fd family ([`Interest::FD`]) is never in the view's filter: it is
 //! trapped by a second filter only in processes that hold a served file's
@@ -35,6 +36,7 @@ mod sys_fd;
 mod sys_mount;
 mod sys_open;
 mod sys_path;
+mod sys_socket;
 mod sys_tree;
 
 /// The host's answer to a syscall entry.
@@ -235,19 +237,21 @@ static TABLE: &[Entry] = &[
     row!(SYS_access, PATH, sys_path::access),
     row!(SYS_msync, FD, sys_fd::sync_mappings),
     row!(SYS_sendfile, FD, sys_fd::splice_family),
-    row!(SYS_connect, FD, sys_fd::socket_call),
-    row!(SYS_accept, FD, sys_fd::socket_call),
-    row!(SYS_sendto, FD, sys_fd::socket_call),
-    row!(SYS_recvfrom, FD, sys_fd::socket_call),
-    row!(SYS_sendmsg, FD, sys_fd::socket_call),
-    row!(SYS_recvmsg, FD, sys_fd::socket_call),
-    row!(SYS_shutdown, FD, sys_fd::socket_call),
-    row!(SYS_bind, FD, sys_fd::socket_call),
-    row!(SYS_listen, FD, sys_fd::socket_call),
-    row!(SYS_getsockname, FD, sys_fd::socket_call),
-    row!(SYS_getpeername, FD, sys_fd::socket_call),
-    row!(SYS_setsockopt, FD, sys_fd::socket_call),
-    row!(SYS_getsockopt, FD, sys_fd::socket_call),
+    row!(SYS_socket, SOCKET, sys_socket::socket),
+    row!(SYS_connect, FD, sys_socket::connect),
+    row!(SYS_accept, FD, sys_socket::accept),
+    row!(SYS_sendto, FD, sys_socket::sendto),
+    row!(SYS_recvfrom, FD, sys_socket::recvfrom),
+    row!(SYS_sendmsg, FD, sys_socket::sendmsg),
+    row!(SYS_recvmsg, FD, sys_socket::recvmsg),
+    row!(SYS_shutdown, FD, sys_socket::shutdown),
+    row!(SYS_bind, FD, sys_socket::bind),
+    row!(SYS_listen, FD, sys_socket::listen),
+    row!(SYS_getsockname, FD, sys_socket::getsockname),
+    row!(SYS_getpeername, FD, sys_socket::getpeername),
+    row!(SYS_socketpair, SOCKET, sys_socket::socketpair),
+    row!(SYS_setsockopt, FD, sys_socket::setsockopt),
+    row!(SYS_getsockopt, FD, sys_socket::getsockopt),
     row!(SYS_execve, EXEC, sys_exec::execve),
     row!(SYS_fcntl, FD, sys_fd::fcntl),
     row!(SYS_flock, FD, sys_fd::accepted),
@@ -314,12 +318,12 @@ static TABLE: &[Entry] = &[
     row!(SYS_vmsplice, FD, sys_fd::splice_family),
     row!(SYS_utimensat, PATH, sys_attr::utimensat),
     row!(SYS_fallocate, FD, sys_fd::fallocate),
-    row!(SYS_accept4, FD, sys_fd::socket_call),
+    row!(SYS_accept4, FD, sys_socket::accept),
     row!(SYS_preadv, FD, sys_fd::readv),
     row!(SYS_pwritev, FD, sys_fd::writev),
-    row!(SYS_recvmmsg, FD, sys_fd::socket_call),
+    row!(SYS_recvmmsg, FD, sys_socket::recvmmsg),
     row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
-    row!(SYS_sendmmsg, FD, sys_fd::socket_call),
+    row!(SYS_sendmmsg, FD, sys_socket::sendmmsg),
     row!(SYS_renameat2, PATH, sys_tree::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_copy_file_range, FD, sys_fd::splice_family),
@@ -351,7 +355,11 @@ pub fn lookup(nr: u64) -> Option<&'static Entry> {
 /// exec that must be rewritten is handed to the tracer); mount goes to the
 /// tracer.
 fn action_for(family: Interest) -> Action {
-    if family == Interest::PATH || family == Interest::CONTROL || family == Interest::EXEC {
+    if family == Interest::PATH
+        || family == Interest::CONTROL
+        || family == Interest::EXEC
+        || family == Interest::SOCKET
+    {
         Action::Notify
     } else {
         Action::Trace

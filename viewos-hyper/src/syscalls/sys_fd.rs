@@ -12,6 +12,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
+use viewos_core::handle::{READABLE, WRITABLE};
 use viewos_core::{DirEntry, Errno};
 
 use super::sys_attr;
@@ -24,7 +25,7 @@ use crate::tracee_calls::{Arg, Plan, Step};
 
 /// The most one call moves between a program and a service; longer reads
 /// and writes are short, which the kernel allows.
-const MAX_TRANSFER: usize = 8 << 20;
+pub(super) const MAX_TRANSFER: usize = 8 << 20;
 /// The kernel's limit on iovecs per call.
 const IOV_MAX: u64 = 1024;
 
@@ -43,6 +44,59 @@ fn on_served(
             Err(e) => Verdict::Error(e),
         },
     }
+}
+
+/// Runs `op` on the served file that argument `arg` names, as a call that
+/// may block: while the file answers `EAGAIN` and the fd is in blocking
+/// mode (and `dontwait` is false), the thread sleeps until the file is
+/// ready for `events` and makes the call again ([`Plan::wait`]). Native if
+/// the fd is not a placeholder.
+pub(super) fn on_served_waiting(
+    ctx: &Context,
+    call: &Call<'_>,
+    arg: usize,
+    events: u32,
+    dontwait: bool,
+    mut op: impl FnMut(&Arc<ServedFile>) -> Result<i64, Errno>,
+) -> Verdict {
+    let Some(f) = ctx.served.of_fd(call.tid, arg_fd(call.entry.args[arg])) else {
+        return Verdict::Native;
+    };
+    // A handle that says "ready" and then "again" is asked a few times,
+    // then waited on until it notifies.
+    for _ in 0..3 {
+        let r = op(&f);
+        f.refresh();
+        match r {
+            Err(e) if e == Errno::new(libc::EAGAIN) && f.blocking() && !dontwait => {
+                if ctx.served.wait(call.tid, &f, events) {
+                    return Verdict::Calls(Plan::wait());
+                }
+            }
+            Err(e) if e == Errno::new(libc::EPIPE) && events & WRITABLE != 0 && !dontwait => {
+                raise_sigpipe(call.tid);
+                return Verdict::Error(e);
+            }
+            Ok(v) => return Verdict::Return(v),
+            Err(e) => return Verdict::Error(e),
+        }
+    }
+    ctx.served.wait(call.tid, &f, 0);
+    Verdict::Calls(Plan::wait())
+}
+
+/// A write on a broken pipe or socket: the kernel sends the writing thread
+/// `SIGPIPE` (and fails the call with `EPIPE`).
+pub(super) fn raise_sigpipe(tid: i32) {
+    // SAFETY: tgkill with plain integer arguments.
+    unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            crate::resolve::tgid_of(tid),
+            tid,
+            libc::SIGPIPE,
+        )
+    };
 }
 
 /// Where a transfer happens: at the description's offset (which moves), or
@@ -126,7 +180,7 @@ fn do_write(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64,
     Ok(n.min(data.len()) as i64)
 }
 
-fn scatter(tid: i32, iov: &[(u64, u64)], mut data: &[u8]) -> Result<(), Errno> {
+pub(super) fn scatter(tid: i32, iov: &[(u64, u64)], mut data: &[u8]) -> Result<(), Errno> {
     for &(addr, len) in iov {
         if data.is_empty() {
             break;
@@ -138,7 +192,7 @@ fn scatter(tid: i32, iov: &[(u64, u64)], mut data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-fn gather(tid: i32, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
+pub(super) fn gather(tid: i32, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
     let mut data = Vec::new();
     for &(addr, len) in iov {
         let k = (len as usize).min(MAX_TRANSFER - data.len());
@@ -156,7 +210,7 @@ fn gather(tid: i32, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
 }
 
 /// The program's iovec array: `cnt` entries at `addr`.
-fn read_iov(tid: i32, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub(super) fn read_iov(tid: i32, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -179,7 +233,7 @@ fn read_iov(tid: i32, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
 /// Implements read(2).
 pub fn read(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served(ctx, call, 0, |f| {
+    on_served_waiting(ctx, call, 0, READABLE, false, |f| {
         do_read(f, call.tid, &[(a[1], a[2])], At::Cursor)
     })
 }
@@ -187,7 +241,7 @@ pub fn read(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// Implements write(2).
 pub fn write(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served(ctx, call, 0, |f| {
+    on_served_waiting(ctx, call, 0, WRITABLE, false, |f| {
         do_write(f, call.tid, &[(a[1], a[2])], At::Cursor)
     })
 }
@@ -225,7 +279,7 @@ fn vectored_at(call: &Call<'_>) -> Result<At, Errno> {
 /// Implements readv(2), preadv(2), preadv2(2).
 pub fn readv(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served(ctx, call, 0, |f| {
+    on_served_waiting(ctx, call, 0, READABLE, false, |f| {
         let iov = read_iov(call.tid, a[1], a[2])?;
         do_read(f, call.tid, &iov, vectored_at(call)?)
     })
@@ -234,7 +288,7 @@ pub fn readv(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// Implements writev(2), pwritev(2), pwritev2(2).
 pub fn writev(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served(ctx, call, 0, |f| {
+    on_served_waiting(ctx, call, 0, WRITABLE, false, |f| {
         let iov = read_iov(call.tid, a[1], a[2])?;
         do_write(f, call.tid, &iov, vectored_at(call)?)
     })
@@ -495,6 +549,8 @@ pub fn fcntl(ctx: &Context, call: &Call<'_>) -> Verdict {
 }
 
 const FIONREAD: u32 = 0x541b;
+const TIOCOUTQ: u32 = 0x5411;
+const SIOCATMARK: u32 = 0x8905;
 const FIONBIO: u32 = 0x5421;
 const FIOASYNC: u32 = 0x5452;
 const FIOCLEX: u32 = 0x5451;
@@ -538,8 +594,12 @@ pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
             }
             _ => {}
         }
-        let dir = req >> 30;
-        let size = ((req >> 16) & 0x3fff) as usize;
+        let (dir, size) = match req {
+            // Old-style requests with an int result: copied out as the
+            // sized ones are.
+            FIONREAD | TIOCOUTQ | SIOCATMARK => (2, 4),
+            _ => (req >> 30, ((req >> 16) & 0x3fff) as usize),
+        };
         let mut data = vec![0u8; if dir == 0 { 0 } else { size }];
         if dir & 1 != 0 {
             // _IOC_WRITE: the program passes data in.
@@ -586,6 +646,7 @@ pub fn mmap(ctx: &Context, call: &Call<'_>) -> Verdict {
         let mode = if writes { libc::O_RDWR } else { libc::O_RDONLY };
         let v = Arg::Val;
         Ok(Plan {
+            restart: false,
             steps: vec![
                 Step {
                     nr: libc::SYS_openat as u64,
@@ -719,11 +780,6 @@ pub fn splice_family(ctx: &Context, call: &Call<'_>) -> Verdict {
     } else {
         Verdict::Error(Errno::EINVAL)
     }
-}
-
-/// Socket calls on a served file: `ENOTSOCK`.
-pub fn socket_call(ctx: &Context, call: &Call<'_>) -> Verdict {
-    on_served(ctx, call, 0, |_| Err(Errno::new(libc::ENOTSOCK)))
 }
 
 #[cfg(test)]

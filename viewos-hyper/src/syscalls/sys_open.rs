@@ -102,7 +102,7 @@ fn open_common(
 
 /// A file the service serves: the program gets a placeholder
 /// ([`crate::served`]), once its process stops at fd calls.
-fn served(
+pub(super) fn served(
     ctx: &Context,
     call: &Call<'_>,
     mount: Mount,
