@@ -59,7 +59,9 @@ impl Notifier {
         Notifier(Arc::new(f))
     }
 
-    /// The answer of [`FileHandle::poll`] may have changed.
+    /// The answer of [`FileHandle::poll`] may have changed. The host may
+    /// call [`FileHandle::poll`] from inside this call: do not hold a lock
+    /// that `poll` takes.
     pub fn notify(&self) {
         (self.0)()
     }

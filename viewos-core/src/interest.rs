@@ -27,6 +27,9 @@ bitflags! {
         const UTS = 1 << 6;
         /// The view's control channel ([`crate::control`]); always trapped.
         const CONTROL = 1 << 7;
+        /// Opens of device nodes, for the device numbers a service claims
+        /// ([`crate::device`]); implies the path calls.
+        const DEVICE = 1 << 8;
     }
 }
 

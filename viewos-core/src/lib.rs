@@ -25,6 +25,8 @@
 //!   was mounted ([`real::RealFs`] below everything).
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
+//! - [`device`]: device numbers a service claims, wherever their nodes
+//!   are.
 //! - [`SocketHandle`]: a socket a service serves, for the socket families
 //!   it claims ([`real_socket::RealSocket`] serves a kernel socket).
 //! - [`module`]: services built as shared libraries (`-p ./libx.so`).
@@ -101,6 +103,7 @@
 #![warn(missing_docs)]
 
 pub mod control;
+pub mod device;
 mod errno;
 pub mod fs;
 pub mod handle;

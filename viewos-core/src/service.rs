@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::fs::{FileSystem, MountRequest};
+use crate::device::DeviceKind;
+use crate::fs::{FileSystem, MountRequest, Opened};
 use crate::{Errno, Interest};
 
 /// A module loaded into a view.
@@ -92,6 +93,24 @@ pub trait Service: Send + Sync {
     ) -> Result<Box<dyn crate::FileHandle>, Errno> {
         let _ = (domain, kind, protocol);
         Err(Errno::new(libc::EAFNOSUPPORT))
+    }
+
+    /// True if this service answers for device number `rdev` of `kind`
+    /// (see [`crate::device`]). The first service in search order that
+    /// claims a number gets the opens of every node with it. A device
+    /// service returns [`Interest::DEVICE`] from [`Service::interest`].
+    /// Default: none.
+    fn handles_device(&self, kind: DeviceKind, rdev: u64) -> bool {
+        let _ = (kind, rdev);
+        false
+    }
+
+    /// Opens device `rdev` of `kind` with open(2)'s `flags` (the host has
+    /// checked the node's permissions). Default: `ENXIO`, the kernel's
+    /// answer for a device without a driver.
+    fn open_device(&self, kind: DeviceKind, rdev: u64, flags: i32) -> Result<Opened, Errno> {
+        let _ = (kind, rdev, flags);
+        Err(Errno::new(libc::ENXIO))
     }
 }
 

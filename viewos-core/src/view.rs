@@ -90,6 +90,16 @@ impl View {
         self.services().find(|s| s.handles_socket(domain))
     }
 
+    /// The service that answers for device `rdev` of `kind`: the first in
+    /// search order that claims it ([`Service::handles_device`]).
+    pub fn device_service(
+        &self,
+        kind: crate::device::DeviceKind,
+        rdev: u64,
+    ) -> Option<&dyn Service> {
+        self.services().find(|s| s.handles_device(kind, rdev))
+    }
+
     /// The loaded services, in search order.
     pub fn services(&self) -> impl Iterator<Item = &dyn Service> {
         self.services.iter().map(|s| s.as_ref())

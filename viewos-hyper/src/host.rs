@@ -85,6 +85,10 @@ impl Host {
     /// services need, plus every exec attempt for the debug log.
     fn trapped(&self) -> Interest {
         let mut interest = self.view.interest();
+        // Device numbers are found by opening nodes: the path calls.
+        if interest.contains(Interest::DEVICE) {
+            interest |= Interest::PATH;
+        }
         // A program on a virtual path is run by rewriting its exec.
         if self.config.log_file.is_some() || interest.contains(Interest::PATH) {
             interest |= Interest::EXEC;

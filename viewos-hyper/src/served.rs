@@ -313,16 +313,25 @@ impl Waiters {
     }
 }
 
-/// A file system that answers nothing: the stand-in mount of sockets,
-/// which have no path.
+/// A file system that answers nothing: the stand-in mount of sockets and
+/// of devices opened by number, which are no file of a mount.
 struct NoFileSystem;
 impl FileSystem for NoFileSystem {}
 
 /// The stand-in mount of the sockets `service` makes.
 pub fn socket_mount(service: &str) -> Mount {
+    pathless_mount(service, "socket")
+}
+
+/// The stand-in mount of the devices `service` opens by number.
+pub fn device_mount(service: &str) -> Mount {
+    pathless_mount(service, "device")
+}
+
+fn pathless_mount(service: &str, what: &str) -> Mount {
     Mount {
         request: MountRequest {
-            source: "socket".into(),
+            source: what.into(),
             target: PathBuf::from("/"),
             fstype: service.into(),
             flags: 0,

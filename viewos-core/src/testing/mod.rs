@@ -12,14 +12,20 @@
 //! [`FileHandle`](crate::FileHandle) calls (`mount -t unreal -o served`):
 //! the reference for hosts' served fds.
 //!
+//! [`EchoDev`] claims a character device number and serves a loop device
+//! that blocks when empty: the reference for devices by number and for
+//! blocking served files.
+//!
 //! [`RealNet`] serves the host's own sockets to the view
 //! ([`crate::real_socket`]): the reference for hosts' served sockets.
 
+mod echodev;
 mod faulty;
 mod realnet;
 mod served;
 mod unreal;
 
+pub use echodev::EchoDev;
 pub use faulty::{Faulty, FaultyFs};
 pub use realnet::RealNet;
 pub use served::ServedFs;

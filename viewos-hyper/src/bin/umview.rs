@@ -19,6 +19,7 @@ fn registry() -> ModuleRegistry {
     r.register("unreal", viewos_core::testing::Unreal::create);
     r.register("faulty", viewos_core::testing::Faulty::create);
     r.register("realnet", viewos_core::testing::RealNet::create);
+    r.register("echodev", viewos_core::testing::EchoDev::create);
     r
 }
 

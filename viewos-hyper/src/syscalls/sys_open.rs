@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use crate::merged_dir::{extras_of, MergedDir};
+use viewos_core::device::DeviceKind;
 use viewos_core::mounts::Mount;
 use viewos_core::real_file::RealFile;
-use viewos_core::{Errno, FileHandle, Opened};
+use viewos_core::{Errno, FileHandle, FileStat, Interest, Opened};
 
 use super::sys_path::{arg_fd, target, target_of, umask_of, Target};
 use super::{Call, Context, Verdict};
@@ -45,8 +46,11 @@ fn open_common(
         && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
     let (mount, path) = match target_of(ctx, call, dirfd, (addr, &raw), follow) {
         Ok(Target::Real) => {
+            if let Some(v) = real_device(ctx, call, dirfd, &raw, flags, follow) {
+                return v;
+            }
             return listing_with_mount_points(ctx, call, dirfd, &raw, flags)
-                .unwrap_or(Verdict::Native)
+                .unwrap_or(Verdict::Native);
         }
         Ok(Target::Virtual(m, p)) => (m, p),
         Err(v) => return v,
@@ -63,6 +67,9 @@ fn open_common(
         if let Err(e) = mount.writable() {
             return Verdict::Error(e);
         }
+    }
+    if let Some(v) = mount_device(ctx, call, &mount, &path, flags) {
+        return v;
     }
     let opened = mount.fs.open(&path, flags, mode);
     // A directory of the mount holding mount points missing from it is
@@ -156,6 +163,100 @@ fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     // Interrupted before the filter was in: try again.
     ctx.served.park(call.tid, p);
     Some(Verdict::InjectFdFilter)
+}
+
+/// Opening a device node whose number a service claims
+/// ([`viewos_core::device`]): the service opens it. `None` when the file
+/// is not such a node (or no service claims devices).
+fn open_claimed_device(
+    ctx: &Context,
+    call: &Call<'_>,
+    st: &FileStat,
+    path: PathBuf,
+    flags: i32,
+    access: impl FnOnce(i32) -> Result<(), Errno>,
+) -> Option<Verdict> {
+    let kind = DeviceKind::of_mode(st.mode)?;
+    let view = ctx.view.read();
+    let service = view.device_service(kind, st.rdev)?;
+    let name = service.name().to_string();
+    // The node's permissions, as the kernel checks them at open.
+    let want = match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => libc::R_OK,
+        libc::O_WRONLY => libc::W_OK,
+        _ => libc::R_OK | libc::W_OK,
+    };
+    if flags & libc::O_PATH == 0 {
+        if let Err(e) = access(want) {
+            return Some(Verdict::Error(e));
+        }
+    }
+    let opened = service.open_device(kind, st.rdev, flags);
+    drop(view);
+    Some(match opened {
+        Ok(Opened::Backed(fd)) => Verdict::InstallFd {
+            fd,
+            cloexec: flags & libc::O_CLOEXEC != 0,
+        },
+        Ok(Opened::Served(handle)) => served(
+            ctx,
+            call,
+            crate::served::device_mount(&name),
+            path,
+            handle,
+            flags,
+        ),
+        Ok(_) => Verdict::Error(Errno::ENOSYS),
+        Err(e) => Verdict::Error(e),
+    })
+}
+
+/// A real device node a service claims.
+fn real_device(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    raw: &[u8],
+    flags: i32,
+    follow: bool,
+) -> Option<Verdict> {
+    let exclusive = libc::O_CREAT | libc::O_EXCL;
+    if !ctx.trapped.contains(Interest::DEVICE) || flags & exclusive == exclusive {
+        return None;
+    }
+    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, raw)?;
+    let meta = if follow {
+        std::fs::metadata(&abs)
+    } else {
+        std::fs::symlink_metadata(&abs)
+    };
+    let st = FileStat::from_metadata(&meta.ok()?);
+    let access = |mode| {
+        let c = std::ffi::CString::new(abs.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: access of a NUL-terminated path we own.
+        if unsafe { libc::access(c.as_ptr(), mode) } == 0 {
+            Ok(())
+        } else {
+            Err(Errno::from(std::io::Error::last_os_error()))
+        }
+    };
+    open_claimed_device(ctx, call, &st, abs.clone(), flags, access)
+}
+
+/// A device node of a mount whose number a service claims.
+fn mount_device(
+    ctx: &Context,
+    call: &Call<'_>,
+    mount: &Mount,
+    path: &Path,
+    flags: i32,
+) -> Option<Verdict> {
+    if !ctx.trapped.contains(Interest::DEVICE) {
+        return None;
+    }
+    let st = mount.fs.lstat(path).ok()?;
+    let access = |mode| mount.fs.access(path, mode);
+    open_claimed_device(ctx, call, &st, path.to_path_buf(), flags, access)
 }
 
 /// Opening a real directory that holds mount points missing from the real
