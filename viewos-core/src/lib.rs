@@ -25,6 +25,7 @@
 //!   was mounted ([`real::RealFs`] below everything).
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
+//! - [`hook`]: system calls a service hooks by number.
 //! - [`device`]: device numbers a service claims, wherever their nodes
 //!   are.
 //! - [`SocketHandle`]: a socket a service serves, for the socket families
@@ -107,6 +108,7 @@ pub mod device;
 mod errno;
 pub mod fs;
 pub mod handle;
+pub mod hook;
 mod interest;
 pub mod module;
 pub mod mounts;

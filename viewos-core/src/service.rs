@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::device::DeviceKind;
 use crate::fs::{FileSystem, MountRequest, Opened};
+use crate::hook::{Hooked, SyscallRequest};
 use crate::{Errno, Interest};
 
 /// A module loaded into a view.
@@ -111,6 +112,20 @@ pub trait Service: Send + Sync {
     fn open_device(&self, kind: DeviceKind, rdev: u64, flags: i32) -> Result<Opened, Errno> {
         let _ = (kind, rdev, flags);
         Err(Errno::new(libc::ENXIO))
+    }
+
+    /// The system call numbers this service hooks (see [`crate::hook`]):
+    /// the host stops them and gives them to [`Service::syscall`].
+    /// Default: none.
+    fn hooked_syscalls(&self) -> Vec<i64> {
+        Vec::new()
+    }
+
+    /// Answers a hooked system call, or lets it go on
+    /// ([`Hooked::Native`], the default).
+    fn syscall(&self, request: &SyscallRequest<'_>) -> Result<Hooked, Errno> {
+        let _ = request;
+        Ok(Hooked::Native)
     }
 }
 

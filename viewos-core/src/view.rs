@@ -100,6 +100,14 @@ impl View {
         self.services().find(|s| s.handles_device(kind, rdev))
     }
 
+    /// The system call numbers the loaded services hook, sorted.
+    pub fn hooked_syscalls(&self) -> Vec<i64> {
+        let mut all: Vec<i64> = self.services().flat_map(|s| s.hooked_syscalls()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The loaded services, in search order.
     pub fn services(&self) -> impl Iterator<Item = &dyn Service> {
         self.services.iter().map(|s| s.as_ref())

@@ -15,6 +15,8 @@
 //! println!("ls ended with {}", exit.shell_status());
 //! ```
 
+use std::sync::atomic::AtomicBool;
+
 use viewos_core::{Interest, ModuleRegistry, View};
 
 use crate::error::HyperError;
@@ -98,9 +100,12 @@ impl Host {
 
     /// The seccomp filter this view needs, or `None` with `seccomp: false`.
     pub fn filter(&self) -> Option<Filter> {
-        self.config
-            .seccomp
-            .then(|| Filter::new(&syscalls::filter_rules(self.trapped())))
+        self.config.seccomp.then(|| {
+            Filter::new(&syscalls::filter_rules(
+                self.trapped(),
+                &self.view.hooked_syscalls(),
+            ))
+        })
     }
 
     /// Runs `programs` in order inside the view and waits until no process
@@ -123,7 +128,10 @@ impl Host {
             // Every call stops: any service can be added later.
             Interest::all()
         };
+        let hooked = self.view.hooked_syscalls();
         let ctx = Context {
+            hooks_loaded: AtomicBool::new(!hooked.is_empty()),
+            hooked: self.config.seccomp.then_some(hooked),
             trapped,
             modules: self.modules,
             view: parking_lot::RwLock::new(self.view),

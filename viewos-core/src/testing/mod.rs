@@ -16,17 +16,22 @@
 //! that blocks when empty: the reference for devices by number and for
 //! blocking served files.
 //!
+//! [`HostName`] hooks uname and sethostname by number: the reference for
+//! syscall-number hooks.
+//!
 //! [`RealNet`] serves the host's own sockets to the view
 //! ([`crate::real_socket`]): the reference for hosts' served sockets.
 
 mod echodev;
 mod faulty;
+mod hostname;
 mod realnet;
 mod served;
 mod unreal;
 
 pub use echodev::EchoDev;
 pub use faulty::{Faulty, FaultyFs};
+pub use hostname::HostName;
 pub use realnet::RealNet;
 pub use served::ServedFs;
 pub use unreal::Unreal;

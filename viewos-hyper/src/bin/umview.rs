@@ -20,6 +20,7 @@ fn registry() -> ModuleRegistry {
     r.register("faulty", viewos_core::testing::Faulty::create);
     r.register("realnet", viewos_core::testing::RealNet::create);
     r.register("echodev", viewos_core::testing::EchoDev::create);
+    r.register("hostname", viewos_core::testing::HostName::create);
     r
 }
 

@@ -28,6 +28,7 @@ use crate::ptrace::SyscallEntry;
 use crate::virtual_dirs::VirtualDirs;
 use crate::walk_cache::WalkCache;
 
+mod hooks;
 mod sys_attr;
 mod sys_control;
 mod sys_cwd;
@@ -157,6 +158,11 @@ pub struct Context {
     pub modules: ModuleRegistry,
     /// The families the view's filter stops (fixed at start).
     pub trapped: Interest,
+    /// The numbers the filter stops for services' hooks (fixed at start;
+    /// `None` with `--no-seccomp`, where every call stops).
+    pub hooked: Option<Vec<i64>>,
+    /// Some loaded service hooks system calls ([`viewos_core::hook`]).
+    pub hooks_loaded: AtomicBool,
     /// Set once the view has given a process a virtual fd or cwd; until
     /// then every fd and cwd in the view is real, which saves reading them
     /// for most relative paths.
@@ -368,7 +374,8 @@ fn action_for(family: Interest) -> Action {
 
 /// The seccomp rules for a view with `interest`: stop every handled syscall
 /// of an interesting family, refuse what must never run.
-pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
+pub fn filter_rules(interest: Interest, hooked: &[i64]) -> Vec<(u32, Action)> {
+    let refused = crate::filter::refused_syscalls();
     let mut rules: Vec<(u32, Action)> = TABLE
         .iter()
         .filter(|e| interest.intersects(e.family) && e.family != Interest::FD)
@@ -381,7 +388,15 @@ pub fn filter_rules(interest: Interest) -> Vec<(u32, Action)> {
             (e.nr as u32, action)
         })
         .collect();
-    rules.extend(crate::filter::refused_syscalls());
+    // Numbers services hook go to the supervisor, unless the host already
+    // stops them (then the handler asks the hooks first) or refuses them.
+    for &nr in hooked {
+        let nr = nr as u32;
+        if !rules.iter().chain(&refused).any(|&(n, _)| n == nr) {
+            rules.push((nr, Action::Notify));
+        }
+    }
+    rules.extend(refused);
     rules
 }
 
@@ -405,6 +420,11 @@ pub fn is_refused(nr: u64) -> bool {
 
 /// Decides what happens to the syscall `call`.
 pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
+    if ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
+        if let Some(v) = hooks::dispatch(ctx, call) {
+            return v;
+        }
+    }
     let Some(entry) = lookup(call.entry.nr) else {
         return Verdict::Native;
     };
@@ -460,17 +480,17 @@ mod tests {
 
     #[test]
     fn rules_follow_interest() {
-        let rules = filter_rules(Interest::EXEC);
+        let rules = filter_rules(Interest::EXEC, &[]);
         assert!(rules.contains(&(libc::SYS_execve as u32, Action::Notify)));
         assert!(!rules.iter().any(|r| r.0 == libc::SYS_mount as u32));
-        let rules = filter_rules(Interest::PATH | Interest::MOUNT);
+        let rules = filter_rules(Interest::PATH | Interest::MOUNT, &[]);
         assert!(rules.contains(&(libc::SYS_mount as u32, Action::Trace)));
         // chdir is rewritten in place, so it stops at the tracer.
         assert!(rules.contains(&(libc::SYS_chdir as u32, Action::Trace)));
         assert!(rules.contains(&(libc::SYS_openat as u32, Action::Notify)));
         assert!(is_refused(libc::SYS_io_uring_setup as u64));
         // The fd family never enters the view's filter.
-        let rules = filter_rules(Interest::all());
+        let rules = filter_rules(Interest::all(), &[]);
         assert!(!rules.iter().any(|r| r.0 == libc::SYS_read as u32));
         let fd = fd_filter_rules();
         assert!(fd.contains(&(libc::SYS_read as u32, Action::Trace)));

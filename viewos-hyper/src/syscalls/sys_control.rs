@@ -99,10 +99,19 @@ fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Failure> {
             }
             // The filter was made at start: a service needing system calls
             // it does not stop would see nothing.
-            if !ctx.trapped.contains(service.interest()) {
+            let hooks = service.hooked_syscalls();
+            let hooks_trapped = match &ctx.hooked {
+                Some(trapped) => hooks.iter().all(|nr| trapped.contains(nr)),
+                None => true,
+            };
+            if !ctx.trapped.contains(service.interest()) || !hooks_trapped {
                 return Err(Errno::new(libc::ENOTSUP).into());
             }
             view.add_service(service)?;
+            if !hooks.is_empty() {
+                ctx.hooks_loaded
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
             Ok(Vec::new())
         }
         Op::DelService => {

@@ -1,0 +1,57 @@
+//! System calls services hook by number ([`viewos_core::hook`]): asked
+//! before the host's own handling, in the services' search order.
+
+use viewos_core::hook::{CallerMemory, Hooked, SyscallRequest};
+use viewos_core::Errno;
+
+use super::{Call, Context, Verdict};
+use crate::memory;
+
+/// The memory of a traced thread.
+struct Tracee(i32);
+
+impl CallerMemory for Tracee {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        memory::read_exact(self.0, addr, buf)
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        memory::write_all(self.0, addr, data)
+    }
+}
+
+/// The answer of the first service hooking `call`'s number that answers
+/// it; `None` when every one lets it go on.
+pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    let nr = call.entry.nr as i64;
+    let view = ctx.view.read();
+    let memory = Tracee(call.tid);
+    let request = SyscallRequest {
+        nr,
+        args: call.entry.args,
+        tid: call.tid,
+        memory: &memory,
+    };
+    for service in view.services() {
+        if !service.hooked_syscalls().contains(&nr) {
+            continue;
+        }
+        let answer =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.syscall(&request)))
+                .unwrap_or(Err(Errno::EIO));
+        let verdict = match answer {
+            Ok(Hooked::Native) => continue,
+            Ok(Hooked::Return(v)) => Verdict::Return(v),
+            Err(e) => Verdict::Error(e),
+        };
+        if ctx.log.enabled() {
+            ctx.log.line(format_args!(
+                "{} syscall {nr} hooked by {} -> {verdict:?}",
+                call.tid,
+                service.name()
+            ));
+        }
+        return Some(verdict);
+    }
+    None
+}
