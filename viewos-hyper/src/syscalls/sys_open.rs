@@ -407,12 +407,23 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
     {
         return Verdict::Error(Errno::EINVAL);
     }
-    if how.resolve != 0 {
+    // Restrictions a virtual path always meets: a mount has no magic links
+    // (those are /proc's).
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_CACHED: u64 = 0x20;
+    let restricted = how.resolve & !RESOLVE_NO_MAGICLINKS;
+    if restricted != 0 {
         // The kernel's checks would run on the real tree, not the view's:
-        // only unrestricted lookups are answered for virtual paths.
+        // a lookup restricted otherwise is refused for virtual paths, as
+        // the kernel refuses one it cannot check (EXDEV; EAGAIN for a
+        // lookup that must come from the cache, which makes the caller try
+        // again without RESOLVE_CACHED).
         let follow = how.flags as i32 & libc::O_NOFOLLOW == 0;
         return match target(ctx, call, arg_fd(a[0]), a[1], follow) {
             Ok(Target::Real) => Verdict::Native,
+            Ok(Target::Virtual(..)) if restricted == RESOLVE_CACHED => {
+                Verdict::Error(Errno::new(libc::EAGAIN))
+            }
             Ok(Target::Virtual(..)) => Verdict::Error(Errno::new(libc::EXDEV)),
             Err(v) => v,
         };
