@@ -127,28 +127,37 @@ pub fn copy(
 /// Copies the bytes of `src` into `dst`, leaving holes where `src` reads
 /// as zeros, and sets `dst`'s length to what was read.
 pub fn copy_data(src: &dyn FileHandle, dst: &dyn FileHandle) -> Result<(), Errno> {
-    const CHUNK: usize = 64 * 1024;
+    const CHUNK: usize = 1 << 20;
+    const BLOCK: usize = 64 * 1024;
     let mut buf = vec![0u8; CHUNK];
+    let zeros = vec![0u8; BLOCK];
     let mut off = 0u64;
     loop {
         let n = src.read(off, &mut buf)?;
         if n == 0 {
             break;
         }
-        let data = &buf[..n];
-        if data.iter().any(|&b| b != 0) {
-            let mut done = 0;
-            while done < n {
-                let w = dst.write(off + done as u64, &data[done..])?;
-                if w == 0 {
-                    return Err(Errno::EIO);
-                }
-                done += w;
+        for (i, block) in buf[..n].chunks(BLOCK).enumerate() {
+            // Blocks of zeros are left as holes.
+            if block != &zeros[..block.len()] {
+                write_all(dst, off + (i * BLOCK) as u64, block)?;
             }
         }
         off += n as u64;
     }
     dst.truncate(off)
+}
+
+fn write_all(dst: &dyn FileHandle, at: u64, data: &[u8]) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < data.len() {
+        let w = dst.write(at + done as u64, &data[done..])?;
+        if w == 0 {
+            return Err(Errno::EIO);
+        }
+        done += w;
+    }
+    Ok(())
 }
 
 /// Owner (when allowed), `mode` (if given), extended attributes and times

@@ -274,6 +274,12 @@ impl CowFs {
         flags: i32,
         mode: u32,
     ) -> Result<Opened, Errno> {
+        let layer_own = node.upper.is_some() && !(st.is_dir() && node.lower.is_some());
+        if flags & libc::O_PATH != 0 && layer_own {
+            // A handle on the layer's own object: programs change it through
+            // /proc/self/fd/N (tar does for the directories it makes).
+            return self.upper.fs().open(&self.upper.at(p), flags, mode);
+        }
         if st.is_dir() {
             if writes(flags) || flags & libc::O_CREAT != 0 {
                 return Err(Errno::EISDIR);
@@ -285,7 +291,10 @@ impl CowFs {
         }
         if !writes(flags) {
             let opened = self.lower.fs().open(&self.lower.at(p), flags, mode)?;
-            if self.served && !self.min {
+            // An O_PATH handle of TARGET's file is served: changes made
+            // through /proc/self/fd/N must not reach TARGET.
+            let path_handle = flags & libc::O_PATH != 0;
+            if (self.served || path_handle) && !self.min {
                 return Ok(Opened::Served(into_handle(opened)?));
             }
             return Ok(opened);

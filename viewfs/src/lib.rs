@@ -27,7 +27,8 @@
 //! - one file per mode: [`move_fs`], [`hide`], [`merge`], [`cow`] (with
 //!   [`cow_lookup`], [`copy_up`] and [`whiteout`]);
 //! - [`perm`] and [`access`]: redefined permissions and the checks they
-//!   need; [`except`]: paths left out.
+//!   need; [`except`]: paths left out; [`path_fds`]: `O_PATH` opens as
+//!   fds the host can install.
 //!
 //! ## Limits of the host API
 //! The calls a service receives carry no credentials: access checks use
@@ -50,6 +51,7 @@ pub mod listing;
 pub mod merge;
 pub mod move_fs;
 pub mod options;
+pub mod path_fds;
 pub mod perm;
 pub mod service;
 pub mod source;

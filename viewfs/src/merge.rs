@@ -135,7 +135,10 @@ impl FileSystem for MergeFs {
                 if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
-                if st.is_dir() && flags & libc::O_PATH == 0 {
+                // An O_PATH handle on a directory of one layer is that
+                // layer's; a merged directory is always served.
+                let opath_alone = flags & libc::O_PATH != 0 && f.dirs().len() < 2;
+                if st.is_dir() && !opath_alone {
                     if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_CREAT != 0 {
                         return Err(Errno::EISDIR);
                     }

@@ -1,5 +1,6 @@
 //! The `viewfs` service: mount requests checked and turned into the file
-//! system of their mode, with permissions and exceptions layered on top.
+//! system of their mode, with permissions, exceptions and `O_PATH` fds
+//! ([`crate::path_fds`]) layered on top.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::layer::Layer;
 use crate::merge::MergeFs;
 use crate::move_fs::move_fs;
 use crate::options::{self, Mode, MountOptions};
+use crate::path_fds::PathFds;
 use crate::perm::PermFs;
 use crate::source::{canonical, is_within};
 
@@ -92,15 +94,12 @@ pub fn build(
     } else {
         Arc::new(PermFs::new(fs, opts.perm, creds))
     };
-    if opts.except.is_empty() {
-        Ok(fs)
+    let fs: Arc<dyn FileSystem> = if opts.except.is_empty() {
+        fs
     } else {
-        Ok(Arc::new(ExceptFs::new(
-            fs,
-            Layer::new(io, target),
-            opts.except,
-        )))
-    }
+        Arc::new(ExceptFs::new(fs, Layer::new(io, target), opts.except))
+    };
+    Ok(Arc::new(PathFds::new(fs)))
 }
 
 /// SOURCE resolved in the view below the mount and checked as mount(2)

@@ -357,6 +357,11 @@ fn served_reads_never_hand_over_target_files() {
     let o = fs.open(Path::new("/etc/conf"), libc::O_RDONLY, 0).unwrap();
     assert!(matches!(o, Opened::Served(_)));
     let plain = cow(&t, false);
+    let o = plain.open(Path::new("/etc/conf"), libc::O_PATH, 0).unwrap();
+    assert!(matches!(o, Opened::Served(_)), "O_PATH of TARGET's file");
+    write(&plain, "/etc/keep", libc::O_APPEND, "!");
+    let o = plain.open(Path::new("/etc/keep"), libc::O_PATH, 0).unwrap();
+    assert!(matches!(o, Opened::Backed(_)), "O_PATH of the layer's file");
     let o = plain
         .open(Path::new("/etc/conf"), libc::O_RDONLY, 0)
         .unwrap();

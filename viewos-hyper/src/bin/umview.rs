@@ -18,6 +18,7 @@ fn registry() -> ModuleRegistry {
     let mut r = ModuleRegistry::new();
     r.register("unreal", viewos_core::testing::Unreal::create);
     r.register("faulty", viewos_core::testing::Faulty::create);
+    r.register("viewfs", viewfs::ViewFs::create);
     r
 }
 
