@@ -804,3 +804,66 @@ fn tree_state_sees_every_change() {
     assert_ne!(tree_state(t.path()), a);
     let _: PathBuf = t.join("x");
 }
+
+#[test]
+fn per_path_permission_rules_from_a_file() {
+    let t = TempDir::new("viewfs-rules");
+    t.write("src/pub/f", "p");
+    t.write("src/secret/s", "s");
+    t.write("src/secret/open/o", "o");
+    let rules = t.write(
+        "rules",
+        "# per-path rules\n/secret mode=0700 uid=42\nsecret/open mode=0755\n",
+    );
+    let d = t.join("view");
+    std::fs::create_dir(&d).expect("mkdir");
+    let spec = format!(
+        "viewfs,move,mode=0644,gid=9,rules={},source={},target={}",
+        rules.display(),
+        t.join("src").display(),
+        d.display()
+    );
+    let script = format!(
+        "cd {d} && stat -c '%n %a %u %g' pub pub/f secret secret/s secret/open/o",
+        d = q(&d)
+    );
+    let out = in_view(&spec, &script, Mode::View);
+    out.assert_ok();
+    let uid = std::fs::metadata(t.join("src/pub/f")).expect("stat").uid();
+    assert_eq!(
+        out.out(),
+        format!("pub 755 {uid} 9\npub/f 644 {uid} 9\nsecret 700 42 9\nsecret/s 700 42 9\nsecret/open/o 755 42 9\n"),
+        "{}",
+        out.dump()
+    );
+    // A rules file that does not parse: the mount fails with EINVAL.
+    std::fs::write(&rules, "/x size=1\n").expect("write");
+    let script = format!(
+        "{vm} -t viewfs -o rules={r} {s} {d}",
+        vm = viewmount(),
+        r = q(&rules),
+        s = q(&t.join("src")),
+        d = q(&d)
+    );
+    let out = in_view("viewfs", &script, Mode::View);
+    assert_eq!(out.status.shell(), 32, "{}", out.dump());
+    assert!(out.err().contains("Invalid argument"), "{}", out.dump());
+}
+
+#[test]
+fn a_mount_point_shows_in_its_parent_listing() {
+    let t = TempDir::new("viewfs-mountpoint");
+    t.write("src/f", "s");
+    t.mkdir("parent/existing");
+    let target = t.join("parent/virtual");
+    let spec = format!(
+        "viewfs,move,source={},target={}",
+        t.join("src").display(),
+        target.display()
+    );
+    let script = format!("ls {p}; cat {p}/virtual/f", p = q(&t.join("parent")));
+    let out = in_view(&spec, &script, Mode::View);
+    out.assert_ok();
+    assert_eq!(out.out(), "existing\nvirtual\ns", "{}", out.dump());
+    assert!(!target.exists());
+}

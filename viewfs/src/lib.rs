@@ -12,9 +12,10 @@
 //! | `cow` | TARGET as it is, then as changed | SOURCE, a layer with whiteouts ([`whiteout`]) |
 //! | `mincow` | the same | TARGET where the user may write, SOURCE otherwise |
 //!
-//! `mode=OCTAL`, `uid=N`, `gid=N` redefine permissions over any mode
-//! ([`perm`]); `except=PATH[:PATH]` leaves sub-paths of TARGET out
-//! ([`except`]). The options are listed in [`options`].
+//! `mode=OCTAL`, `uid=N`, `gid=N` and `rules=FILE` redefine permissions
+//! over any mode ([`perm`], [`rules`]); `except=PATH[:PATH]` leaves
+//! sub-paths of TARGET out ([`except`]). The options are listed in
+//! [`options`].
 //!
 //! Every mode does its I/O through the view below its mount (the `io`
 //! handed to [`viewos_core::Service::mount`], see [`layer`]), so viewfs
@@ -53,6 +54,7 @@ pub mod move_fs;
 pub mod options;
 pub mod path_fds;
 pub mod perm;
+pub mod rules;
 pub mod service;
 pub mod source;
 pub mod whiteout;

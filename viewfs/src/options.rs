@@ -8,6 +8,7 @@
 //! | `move` (default), `hide`, `merge`, `cow`, `mincow` | the mode (also `mode=NAME`) |
 //! | `mode=OCTAL` | permission bits every file shows (directories also get `x` where `r` is given) |
 //! | `uid=N`, `gid=N` | the owner and group every file shows |
+//! | `rules=FILE` | per-path `mode=`/`uid=`/`gid=` rules (see [`crate::rules`]); FILE is an absolute path of the view |
 //! | `served` | `cow`: TARGET's files opened for reading are served, not handed over as real fds |
 //! | `except=PATH[:PATH...]` | sub-paths of TARGET left out of the mount (they show the tree below it); relative to TARGET, a leading `/` allowed |
 //! | `ro`, `rw`, `nosuid`, `nodev`, `noexec`, ... | generic mount flags (the host applies `ro`) |
@@ -86,6 +87,8 @@ pub struct MountOptions {
     /// `cow`: TARGET's files opened for reading are served, not handed
     /// over, so no call on them can reach TARGET.
     pub served: bool,
+    /// A file of per-path permission rules (`rules=`, absolute).
+    pub rules: Option<PathBuf>,
 }
 
 /// Generic mount flags, accepted and left to the host.
@@ -155,6 +158,7 @@ pub fn parse(options: &str) -> Result<MountOptions, Errno> {
             ("gid", Some(v)) => out.perm.gid = Some(number(v, 10)?),
             ("except", Some(v)) => out.except.extend(except_paths(v)?),
             ("served", None) => out.served = true,
+            ("rules", Some(v)) if v.starts_with('/') => out.rules = Some(PathBuf::from(v)),
             (g, None) if GENERIC.contains(&g) => {}
             _ => return Err(Errno::EINVAL),
         }
@@ -224,6 +228,10 @@ mod tests {
         assert_eq!(parse("merge").unwrap().mode, Mode::Merge);
         assert!(parse("move").unwrap().perm.is_empty());
         assert!(parse("cow,served").unwrap().served);
+        assert_eq!(
+            parse("rules=/etc/r").unwrap().rules,
+            Some(PathBuf::from("/etc/r"))
+        );
     }
 
     #[test]
@@ -242,6 +250,8 @@ mod tests {
             "except=/",
             "source=/x",
             "hide=1",
+            "rules=relative",
+            "rules",
         ] {
             assert_eq!(parse(bad), Err(Errno::EINVAL), "{bad}");
         }

@@ -1,5 +1,6 @@
-//! Permission redefinition (`mode=`, `uid=`, `gid=`): what `stat` reports
-//! and what access checks see, over any mode's tree.
+//! Permission redefinition (`mode=`, `uid=`, `gid=`, and per path with
+//! `rules=FILE`, see [`crate::rules`]): what `stat` reports and what
+//! access checks see, over any mode's tree.
 //!
 //! Every status is rewritten: `mode=` replaces the permission bits of
 //! every file but symlinks (directories also get `x` where `r` is given,
@@ -19,6 +20,7 @@ use viewos_core::{DirEntry, Errno, FileHandle, FileStat, FileSystem, FsStat, Ope
 use crate::access::{check, Creds};
 use crate::layer::{into_handle, parent_of};
 use crate::options::Perm;
+use crate::rules::Rules;
 
 /// The permission bits `perm` gives a file of type `file_type`.
 fn bits_for(mode: u32, file_type: u32) -> u32 {
@@ -48,18 +50,22 @@ pub fn rewrite(perm: &Perm, mut st: FileStat) -> FileStat {
 /// Another tree with permissions redefined (see the module docs).
 pub struct PermFs {
     inner: Arc<dyn FileSystem>,
-    perm: Perm,
+    rules: Rules,
     creds: Creds,
 }
 
 impl PermFs {
-    /// `inner` with `perm` applied, checked for a user with `creds`.
-    pub fn new(inner: Arc<dyn FileSystem>, perm: Perm, creds: Creds) -> PermFs {
-        PermFs { inner, perm, creds }
+    /// `inner` with `rules` applied, checked for a user with `creds`.
+    pub fn new(inner: Arc<dyn FileSystem>, rules: Rules, creds: Creds) -> PermFs {
+        PermFs {
+            inner,
+            rules,
+            creds,
+        }
     }
 
     fn stat(&self, p: &Path) -> Result<FileStat, Errno> {
-        Ok(rewrite(&self.perm, self.inner.lstat(p)?))
+        Ok(rewrite(&self.rules.at(p), self.inner.lstat(p)?))
     }
 
     /// Search permission on every directory from the root to `p`'s parent.
@@ -96,7 +102,7 @@ impl FileSystem for PermFs {
         self.search(p)?;
         match self.inner.lstat(p) {
             Ok(st) if flags & libc::O_PATH == 0 => {
-                let st = rewrite(&self.perm, st);
+                let st = rewrite(&self.rules.at(p), st);
                 let writes =
                     flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
                 let mut want = if writes { libc::W_OK } else { 0 };
@@ -114,7 +120,7 @@ impl FileSystem for PermFs {
         let handle = into_handle(self.inner.open(p, flags, mode)?)?;
         Ok(Opened::Served(Box::new(PermFile {
             inner: handle,
-            perm: self.perm,
+            perm: self.rules.at(p),
         })))
     }
 
@@ -287,12 +293,13 @@ mod tests {
         }
     }
 
-    fn perm(mode: Option<u32>, uid: Option<u32>) -> Perm {
-        Perm {
+    fn perm(mode: Option<u32>, uid: Option<u32>) -> Rules {
+        let base = Perm {
             mode,
             uid,
             gid: Some(77),
-        }
+        };
+        Rules::parse(base, "").unwrap()
     }
 
     #[test]

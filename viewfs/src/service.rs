@@ -17,6 +17,7 @@ use crate::move_fs::move_fs;
 use crate::options::{self, Mode, MountOptions};
 use crate::path_fds::PathFds;
 use crate::perm::PermFs;
+use crate::rules::Rules;
 use crate::source::{canonical, is_within};
 
 /// The viewfs module (`umview -p viewfs[,SPEC]`, `um_add_service viewfs`).
@@ -89,10 +90,14 @@ pub fn build(
             }
         }
     };
-    let fs: Arc<dyn FileSystem> = if opts.perm.is_empty() {
+    let rules = match &opts.rules {
+        Some(file) => Rules::read(opts.perm, &*io, &canonical(&*io, file)?)?,
+        None => Rules::parse(opts.perm, "")?,
+    };
+    let fs: Arc<dyn FileSystem> = if rules.is_empty() {
         fs
     } else {
-        Arc::new(PermFs::new(fs, opts.perm, creds))
+        Arc::new(PermFs::new(fs, rules, creds))
     };
     let fs: Arc<dyn FileSystem> = if opts.except.is_empty() {
         fs
