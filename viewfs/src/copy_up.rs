@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use viewos_core::{Errno, FileHandle, FileStat, SetTime};
 
-use crate::cow_lookup::find;
+use crate::cow_lookup::Lookup;
 use crate::layer::{parent_of, Layer};
 
 /// Directories of the layer made writable for an operation, given their
@@ -42,7 +42,8 @@ pub fn temp_in(dir: &Path) -> PathBuf {
 
 /// Makes sure the layer has the directory `dir` and every directory above
 /// it, copying them from TARGET.
-pub fn ensure_dir<'a>(upper: &'a Layer, lower: &Layer, dir: &Path) -> Result<ModeGuard<'a>, Errno> {
+pub fn ensure_dir<'a>(look: &'a Lookup, dir: &Path) -> Result<ModeGuard<'a>, Errno> {
+    let (upper, lower) = (look.upper(), look.lower());
     let mut guard = ModeGuard {
         upper,
         restore: Vec::new(),
@@ -51,7 +52,7 @@ pub fn ensure_dir<'a>(upper: &'a Layer, lower: &Layer, dir: &Path) -> Result<Mod
     chain.reverse();
     let mut made: Vec<(&Path, FileStat)> = Vec::new();
     for d in chain.into_iter().skip(1) {
-        let node = find(upper, lower, d)?;
+        let node = look.find(d)?;
         match node.upper {
             Some(st) if st.is_dir() => continue,
             Some(_) => return Err(Errno::ENOTDIR),
@@ -71,6 +72,7 @@ pub fn ensure_dir<'a>(upper: &'a Layer, lower: &Layer, dir: &Path) -> Result<Mod
             guard.restore.push((d.to_path_buf(), bits));
         }
         made.push((d, st));
+        look.invalidate();
     }
     // Making each directory's child changed its times: TARGET's again.
     for (d, st) in made {
@@ -82,18 +84,13 @@ pub fn ensure_dir<'a>(upper: &'a Layer, lower: &Layer, dir: &Path) -> Result<Mod
 /// Copies what TARGET has at `p` (status `st`) into the layer; without
 /// `with_data` a regular file is copied empty (it is about to be
 /// truncated).
-pub fn copy(
-    upper: &Layer,
-    lower: &Layer,
-    p: &Path,
-    st: &FileStat,
-    with_data: bool,
-) -> Result<(), Errno> {
+pub fn copy(look: &Lookup, p: &Path, st: &FileStat, with_data: bool) -> Result<(), Errno> {
     if st.is_dir() {
-        return ensure_dir(upper, lower, p).map(drop);
+        return ensure_dir(look, p).map(drop);
     }
+    let (upper, lower) = (look.upper(), look.lower());
     let parent = parent_of(p);
-    let _guard = ensure_dir(upper, lower, parent)?;
+    let _guard = ensure_dir(look, parent)?;
     let parent_st = upper.lstat(parent)?;
     let tmp = temp_in(parent);
     let made = (|| {
@@ -202,9 +199,9 @@ mod tests {
     use std::sync::Arc;
     use viewos_core::real::RealFs;
 
-    fn layers(t: &TestDir) -> (Layer, Layer) {
+    fn lookup(t: &TestDir) -> Lookup {
         t.mkdir("up");
-        (
+        Lookup::new(
             Layer::new(Arc::new(RealFs), t.join("up")),
             Layer::new(Arc::new(RealFs), t.join("low")),
         )
@@ -216,9 +213,10 @@ mod tests {
         let f = t.write("low/a/b/f", "hello");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
         std::os::unix::fs::symlink("f", t.join("low/a/b/l")).unwrap();
-        let (up, low) = layers(&t);
+        let look = lookup(&t);
+        let low = look.lower().clone();
         let st = low.lstat(Path::new("/a/b/f")).unwrap();
-        copy(&up, &low, Path::new("/a/b/f"), &st, true).unwrap();
+        copy(&look, Path::new("/a/b/f"), &st, true).unwrap();
         assert_eq!(t.read("up/a/b/f").as_deref(), Some("hello"));
         let m = std::fs::metadata(t.join("up/a/b/f")).unwrap();
         assert_eq!(m.mode() & 0o7777, 0o640);
@@ -228,13 +226,13 @@ mod tests {
         assert_eq!(copied.mtime(), dir.mtime());
         assert_eq!(copied.mode(), dir.mode());
         let lst = low.lstat(Path::new("/a/b/l")).unwrap();
-        copy(&up, &low, Path::new("/a/b/l"), &lst, true).unwrap();
+        copy(&look, Path::new("/a/b/l"), &lst, true).unwrap();
         assert_eq!(
             std::fs::read_link(t.join("up/a/b/l")).unwrap(),
             Path::new("f")
         );
         // Without data: an empty copy.
-        copy(&up, &low, Path::new("/a/b/f"), &st, false).unwrap();
+        copy(&look, Path::new("/a/b/f"), &st, false).unwrap();
         assert_eq!(t.read("up/a/b/f").as_deref(), Some(""));
         // No temporary names are left.
         let names: Vec<_> = std::fs::read_dir(t.join("up/a/b")).unwrap().collect();
@@ -251,9 +249,9 @@ mod tests {
         use std::os::unix::fs::FileExt;
         f.write_at(b"end", (64 << 20) - 3).unwrap();
         f.write_at(b"start", 0).unwrap();
-        let (up, low) = layers(&t);
-        let st = low.lstat(Path::new("/sparse")).unwrap();
-        copy(&up, &low, Path::new("/sparse"), &st, true).unwrap();
+        let look = lookup(&t);
+        let st = look.lower().lstat(Path::new("/sparse")).unwrap();
+        copy(&look, Path::new("/sparse"), &st, true).unwrap();
         let m = std::fs::metadata(t.join("up/sparse")).unwrap();
         assert_eq!(m.len(), 64 << 20);
         assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
@@ -267,9 +265,9 @@ mod tests {
         let t = TestDir::new("copy-ro-dir");
         t.write("low/ro/sub/f", "x");
         std::fs::set_permissions(t.join("low/ro"), std::fs::Permissions::from_mode(0o555)).unwrap();
-        let (up, low) = layers(&t);
+        let look = lookup(&t);
         {
-            let _g = ensure_dir(&up, &low, Path::new("/ro/sub")).unwrap();
+            let _g = ensure_dir(&look, Path::new("/ro/sub")).unwrap();
             let m = std::fs::metadata(t.join("up/ro")).unwrap();
             assert_eq!(m.mode() & 0o777, 0o755);
         }

@@ -12,11 +12,15 @@
 //! is tried on TARGET first), and falls back to the layer only for what
 //! TARGET refuses (`EACCES`, `EPERM`, `EROFS`).
 //!
-//! Directories are served ([`ListedDir`]): their listings are the union,
-//! and names looked up from them stay in the view. Files are handed over
-//! as real fds of the layer's or TARGET's file (TARGET's only for
-//! reading; with `-o served`, those are served too, so that no call on
-//! them reaches TARGET).
+//! Directories the layer has are served ([`ListedDir`]): their listings
+//! are the union, and names looked up from them stay in the view.
+//! TARGET's directories the layer has not touched (or holds empty, as
+//! the layer's root before any change) are handed over as real fds: the kernel lists them exactly, and since their real paths are the
+//! view's, names looked up from them come back through the view. Files
+//! are handed over as real fds of the layer's or TARGET's file (TARGET's
+//! only for reading). With `-o served`, TARGET's files and directories
+//! are served too, so that no call on an fd (`fchmod` of a read-only fd)
+//! can reach TARGET.
 //!
 //! What is not supported: renaming a directory that has TARGET contents
 //! (`EXDEV`, as overlayfs without `redirect_dir`: `mv` copies instead),
@@ -25,18 +29,20 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use viewos_core::{Errno, FileStat, FileSystem, FsStat, Opened, SetTime};
 
 use crate::access::{check, Creds};
 use crate::copy_up::{copy, ensure_dir, temp_in};
-use crate::cow_lookup::{find, Node};
+use crate::cow_lookup::{Lookup, Node};
 use crate::layer::{into_handle, name_of, parent_of, Entry, Layer};
 use crate::listing::{union, ListedDir};
 use crate::whiteout;
 
 /// The file system of a `cow` or `mincow` mount.
 pub struct CowFs {
+    look: Arc<Lookup>,
     upper: Layer,
     lower: Layer,
     /// `mincow`: change TARGET in place where the user may.
@@ -44,6 +50,16 @@ pub struct CowFs {
     /// Serve TARGET's files opened for reading instead of handing them over.
     served: bool,
     creds: Creds,
+}
+
+/// Drops what the lookups remember when a change is done (see
+/// [`Lookup::invalidate`]).
+struct Changing<'a>(&'a Lookup);
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate();
+    }
 }
 
 /// Errors that mean "not allowed here": `mincow` then uses the layer.
@@ -65,8 +81,9 @@ fn reserved(p: &Path) -> Result<(), Errno> {
 
 /// The listing of the directory `p`: the layer's entries (markers left
 /// out), then TARGET's that are neither whited out nor the layer's.
-fn listing(upper: &Layer, lower: &Layer, p: &Path) -> Result<Vec<Entry>, Errno> {
-    let node = find(upper, lower, p)?;
+fn listing(look: &Lookup, p: &Path) -> Result<Vec<Entry>, Errno> {
+    let (upper, lower) = (look.upper(), look.lower());
+    let node = look.find(p)?;
     let mut lists = Vec::new();
     let mut hidden: HashSet<Vec<u8>> = HashSet::new();
     if node.upper.is_some_and(|u| u.is_dir()) {
@@ -95,6 +112,7 @@ impl CowFs {
     /// `mincow`. Checks are made for a user with `creds`.
     pub fn new(upper: Layer, lower: Layer, min: bool, creds: Creds) -> CowFs {
         CowFs {
+            look: Arc::new(Lookup::new(upper.clone(), lower.clone())),
             upper,
             lower,
             min,
@@ -109,8 +127,14 @@ impl CowFs {
         self
     }
 
+    /// Marks the start of a change: lookups forget what they learnt when
+    /// the returned guard goes.
+    fn changing(&self) -> Changing<'_> {
+        Changing(&self.look)
+    }
+
     fn node(&self, p: &Path) -> Result<Node, Errno> {
-        find(&self.upper, &self.lower, p)
+        self.look.find(p)
     }
 
     fn shown(&self, p: &Path) -> Result<(Node, FileStat), Errno> {
@@ -138,7 +162,7 @@ impl CowFs {
     fn copy_up(&self, p: &Path, node: &Node, with_data: bool) -> Result<(), Errno> {
         match (node.upper, node.lower) {
             (Some(_), _) => Ok(()),
-            (None, Some(st)) => copy(&self.upper, &self.lower, p, &st, with_data),
+            (None, Some(st)) => copy(&self.look, p, &st, with_data),
             (None, None) => Err(Errno::ENOENT),
         }
     }
@@ -180,7 +204,7 @@ impl CowFs {
             }
         }
         let parent = parent_of(p);
-        let _guard = ensure_dir(&self.upper, &self.lower, parent)?;
+        let _guard = ensure_dir(&self.look, parent)?;
         if self.lower.lstat_opt(p)?.is_none() {
             return make(&self.upper, p);
         }
@@ -222,7 +246,7 @@ impl CowFs {
                 r => return r,
             }
         }
-        let _guard = ensure_dir(&self.upper, &self.lower, parent_of(p))?;
+        let _guard = ensure_dir(&self.look, parent_of(p))?;
         if node.lower.is_some() {
             whiteout::add(&self.upper, p)?;
         }
@@ -251,17 +275,21 @@ impl CowFs {
     }
 
     fn is_empty_dir(&self, p: &Path) -> Result<bool, Errno> {
-        Ok(listing(&self.upper, &self.lower, p)?
-            .iter()
-            .all(|e| e.is_dot()))
+        Ok(listing(&self.look, p)?.iter().all(|e| e.is_dot()))
+    }
+
+    /// True if the layer's directory `p` holds nothing (no entry, no
+    /// marker): TARGET's listing is then exactly the view's.
+    fn layer_dir_is_empty(&self, p: &Path) -> Result<bool, Errno> {
+        Ok(self.upper.list(p)?.iter().all(|e| e.is_dot()))
     }
 
     fn open_dir(&self, p: &Path) -> Result<Opened, Errno> {
-        let (up, low, path) = (self.upper.clone(), self.lower.clone(), p.to_path_buf());
-        let (up2, low2, path2) = (self.upper.clone(), self.lower.clone(), p.to_path_buf());
+        let (look, path) = (self.look.clone(), p.to_path_buf());
+        let (look2, path2) = (self.look.clone(), p.to_path_buf());
         let dir = ListedDir::new(
-            Box::new(move || listing(&up, &low, &path)),
-            Box::new(move || find(&up2, &low2, &path2)?.stat().ok_or(Errno::ENOENT)),
+            Box::new(move || listing(&look, &path)),
+            Box::new(move || look2.find(&path2)?.stat().ok_or(Errno::ENOENT)),
         )?;
         Ok(Opened::Served(Box::new(dir)))
     }
@@ -283,6 +311,15 @@ impl CowFs {
         if st.is_dir() {
             if writes(flags) || flags & libc::O_CREAT != 0 {
                 return Err(Errno::EISDIR);
+            }
+            // TARGET's directory alone is listed exactly by the kernel, and
+            // names looked up from it come back through the view (its real
+            // path is the view's).
+            let exact = node.lower_only() || (node.merged() && self.layer_dir_is_empty(p)?);
+            if exact && !self.served && flags & libc::O_PATH == 0 {
+                if let Some(o) = self.lower.open_in_place(p, flags)? {
+                    return Ok(o);
+                }
             }
             return self.open_dir(p);
         }
@@ -321,7 +358,7 @@ impl CowFs {
         dst: &Node,
     ) -> Result<(), Errno> {
         self.copy_up(from, src, true)?;
-        let _guard = ensure_dir(&self.upper, &self.lower, parent_of(to))?;
+        let _guard = ensure_dir(&self.look, parent_of(to))?;
         if let Some(d) = dst.upper {
             if d.is_dir() {
                 self.clear_markers(to)?;
@@ -342,6 +379,7 @@ impl CowFs {
 
 impl FileSystem for CowFs {
     fn open(&self, p: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
+        let _changing = (writes(flags) || flags & libc::O_CREAT != 0).then(|| self.changing());
         let node = self.node(p)?;
         match node.stat() {
             Some(st) => {
@@ -389,6 +427,7 @@ impl FileSystem for CowFs {
     }
 
     fn mkdir(&self, p: &Path, mode: u32) -> Result<(), Errno> {
+        let _changing = self.changing();
         if self.node(p)?.exists() {
             return Err(Errno::EEXIST);
         }
@@ -396,6 +435,7 @@ impl FileSystem for CowFs {
     }
 
     fn rmdir(&self, p: &Path) -> Result<(), Errno> {
+        let _changing = self.changing();
         if p == Path::new("/") {
             return Err(Errno::EBUSY);
         }
@@ -410,6 +450,7 @@ impl FileSystem for CowFs {
     }
 
     fn unlink(&self, p: &Path) -> Result<(), Errno> {
+        let _changing = self.changing();
         let (node, st) = self.shown(p)?;
         if st.is_dir() {
             return Err(Errno::EISDIR);
@@ -418,6 +459,7 @@ impl FileSystem for CowFs {
     }
 
     fn rename(&self, from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
+        let _changing = self.changing();
         let (src, sst) = self.shown(from)?;
         let dst = self.node(to)?;
         if from == to {
@@ -468,6 +510,7 @@ impl FileSystem for CowFs {
     }
 
     fn link(&self, from: &Path, to: &Path) -> Result<(), Errno> {
+        let _changing = self.changing();
         let (src, sst) = self.shown(from)?;
         if sst.is_dir() {
             return Err(Errno::EPERM);
@@ -487,7 +530,7 @@ impl FileSystem for CowFs {
             }
         }
         self.copy_up(from, &src, true)?;
-        let _guard = ensure_dir(&self.upper, &self.lower, parent_of(to))?;
+        let _guard = ensure_dir(&self.look, parent_of(to))?;
         self.upper
             .fs()
             .link(&self.upper.at(from), &self.upper.at(to))?;
@@ -495,6 +538,7 @@ impl FileSystem for CowFs {
     }
 
     fn symlink(&self, target: &Path, p: &Path) -> Result<(), Errno> {
+        let _changing = self.changing();
         if self.node(p)?.exists() {
             return Err(Errno::EEXIST);
         }
@@ -502,18 +546,22 @@ impl FileSystem for CowFs {
     }
 
     fn chmod(&self, p: &Path, mode: u32) -> Result<(), Errno> {
+        let _changing = self.changing();
         self.change(p, true, |l| l.fs().chmod(&l.at(p), mode))
     }
 
     fn chown(&self, p: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+        let _changing = self.changing();
         self.change(p, true, |l| l.fs().chown(&l.at(p), uid, gid))
     }
 
     fn utimens(&self, p: &Path, atime: SetTime, mtime: SetTime) -> Result<(), Errno> {
+        let _changing = self.changing();
         self.change(p, true, |l| l.fs().utimens(&l.at(p), atime, mtime))
     }
 
     fn mknod(&self, p: &Path, mode: u32, rdev: u64) -> Result<(), Errno> {
+        let _changing = self.changing();
         if self.node(p)?.exists() {
             return Err(Errno::EEXIST);
         }
@@ -527,6 +575,7 @@ impl FileSystem for CowFs {
     }
 
     fn setxattr(&self, p: &Path, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
+        let _changing = self.changing();
         self.change(p, true, |l| l.fs().setxattr(&l.at(p), name, value, flags))
     }
 
@@ -537,6 +586,7 @@ impl FileSystem for CowFs {
     }
 
     fn removexattr(&self, p: &Path, name: &[u8]) -> Result<(), Errno> {
+        let _changing = self.changing();
         self.change(p, true, |l| l.fs().removexattr(&l.at(p), name))
     }
 
@@ -545,6 +595,7 @@ impl FileSystem for CowFs {
     }
 
     fn truncate(&self, p: &Path, len: u64) -> Result<(), Errno> {
+        let _changing = self.changing();
         self.change(p, len != 0, |l| l.fs().truncate(&l.at(p), len))
     }
 }

@@ -3,14 +3,17 @@
 //! directories applied (see [`crate::whiteout`]).
 //!
 //! A lookup walks the layer from its root while the layer has the
-//! directories on the way, so a path in an untouched part of TARGET costs
-//! a few failing lookups in the layer and one in TARGET.
+//! directories on the way, and remembers the walk for each directory, so
+//! a path in an untouched part of TARGET costs one lookup in TARGET.
 
-use std::path::{Component, Path, PathBuf};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use viewos_core::{Errno, FileStat};
 
-use crate::layer::Layer;
+use crate::layer::{name_of, Layer};
 use crate::whiteout;
 
 /// What a copy-on-write mount has at one path.
@@ -68,80 +71,154 @@ impl Node {
     }
 }
 
-/// Looks `p` up in `upper` (the layer) over `lower` (TARGET).
-pub fn find(upper: &Layer, lower: &Layer, p: &Path) -> Result<Node, Errno> {
-    use std::os::unix::ffi::OsStrExt;
-    let names: Vec<&std::ffi::OsStr> = p
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    let root = Path::new("/");
-    let upper_root = upper.lstat_opt(root)?.filter(|s| s.is_dir());
-    // The layer has the directory reached so far.
-    let mut upper_here = upper_root.is_some();
-    // TARGET is not hidden above.
-    let mut lower_ok = !(upper_here && whiteout::is_opaque(upper, root)?);
-    if names.is_empty() {
-        let lower_st = if lower_ok {
-            lower.lstat_opt(root)?
-        } else {
-            None
-        };
-        let opaque = upper_here && !lower_ok;
-        return Ok(Node {
-            upper: upper_root,
-            lower: lower_st,
-            opaque,
-        });
+/// What the walk knows after a directory of the view.
+#[derive(Clone, Copy, Debug)]
+struct DirState {
+    /// The layer has this directory.
+    upper_here: bool,
+    /// TARGET is not hidden here (no opaque directory on the way).
+    lower_ok: bool,
+}
+
+/// The most directories remembered before the memory starts again.
+const MAX_REMEMBERED: usize = 1 << 16;
+
+/// Lookups in a layer over TARGET, remembering what the walk found for
+/// the directories on the way. The memory is dropped at every change the
+/// mount makes ([`Lookup::invalidate`]); like overlayfs, a layer must not
+/// be changed by anyone else while it is mounted.
+pub struct Lookup {
+    upper: Layer,
+    lower: Layer,
+    generation: AtomicU64,
+    dirs: Mutex<HashMap<PathBuf, DirState>>,
+}
+
+impl Lookup {
+    /// Lookups in `upper` (the layer) over `lower` (TARGET).
+    pub fn new(upper: Layer, lower: Layer) -> Lookup {
+        Lookup {
+            upper,
+            lower,
+            generation: AtomicU64::new(0),
+            dirs: Mutex::new(HashMap::new()),
+        }
     }
-    let mut cur = PathBuf::from("/");
-    let last = names.len() - 1;
-    for (i, name) in names.iter().enumerate() {
-        cur.push(name);
-        let reserved = whiteout::is_reserved(name.as_bytes());
-        let up = if upper_here && !reserved {
-            upper.lstat_opt(&cur)?
-        } else {
-            None
-        };
-        if i < last {
-            match up {
-                Some(st) if st.is_dir() => {
-                    if lower_ok && whiteout::is_opaque(upper, &cur)? {
-                        lower_ok = false;
-                    }
-                }
-                Some(_) => return Err(Errno::ENOTDIR),
-                None => {
-                    if upper_here && lower_ok && whiteout::is_whiteout(upper, &cur)? {
-                        return Err(Errno::ENOENT);
-                    }
-                    upper_here = false;
+
+    /// The layer.
+    pub fn upper(&self) -> &Layer {
+        &self.upper
+    }
+
+    /// TARGET.
+    pub fn lower(&self) -> &Layer {
+        &self.lower
+    }
+
+    /// Forgets what was learnt: the layer changed.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, DirState>> {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The walk's state after the directory `d`: `ENOENT` if a whiteout
+    /// removed it, `ENOTDIR` if the layer has a non-directory there.
+    fn dir_state(&self, d: &Path) -> Result<DirState, Errno> {
+        if let Some(s) = self.lock().get(d) {
+            return Ok(*s);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let state = match d.parent() {
+            None => {
+                let upper_here = self.upper.lstat_opt(d)?.is_some_and(|s| s.is_dir());
+                DirState {
+                    upper_here,
+                    lower_ok: !(upper_here && whiteout::is_opaque(&self.upper, d)?),
                 }
             }
-            continue;
+            Some(parent) => {
+                let ps = self.dir_state(parent)?;
+                let reserved = whiteout::is_reserved(name_of(d));
+                let up = if ps.upper_here && !reserved {
+                    self.upper.lstat_opt(d)?
+                } else {
+                    None
+                };
+                match up {
+                    Some(st) if st.is_dir() => DirState {
+                        upper_here: true,
+                        lower_ok: ps.lower_ok && !whiteout::is_opaque(&self.upper, d)?,
+                    },
+                    Some(_) => return Err(Errno::ENOTDIR),
+                    None => {
+                        if ps.upper_here && ps.lower_ok && whiteout::is_whiteout(&self.upper, d)? {
+                            return Err(Errno::ENOENT);
+                        }
+                        DirState {
+                            upper_here: false,
+                            lower_ok: ps.lower_ok,
+                        }
+                    }
+                }
+            }
+        };
+        let mut dirs = self.lock();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if dirs.len() >= MAX_REMEMBERED {
+                dirs.clear();
+            }
+            dirs.insert(d.to_path_buf(), state);
         }
-        let mut lower_st = if lower_ok {
-            lower.lstat_opt(&cur)?
+        Ok(state)
+    }
+
+    /// Looks `p` up in the layer over TARGET.
+    pub fn find(&self, p: &Path) -> Result<Node, Errno> {
+        let Some(parent) = p.parent() else {
+            let root = self.dir_state(p)?;
+            let upper = self.upper.lstat_opt(p)?.filter(|s| s.is_dir());
+            let lower = if root.lower_ok {
+                self.lower.lstat_opt(p)?
+            } else {
+                None
+            };
+            return Ok(Node {
+                upper,
+                lower,
+                opaque: root.upper_here && !root.lower_ok,
+            });
+        };
+        let ps = self.dir_state(parent)?;
+        let up = if ps.upper_here && !whiteout::is_reserved(name_of(p)) {
+            self.upper.lstat_opt(p)?
         } else {
             None
         };
-        if up.is_none() && upper_here && lower_st.is_some() && whiteout::is_whiteout(upper, &cur)? {
-            lower_st = None;
+        let mut lower = if ps.lower_ok {
+            self.lower.lstat_opt(p)?
+        } else {
+            None
+        };
+        if up.is_none()
+            && ps.upper_here
+            && lower.is_some()
+            && whiteout::is_whiteout(&self.upper, p)?
+        {
+            lower = None;
         }
         let opaque = up.is_some_and(|u| u.is_dir())
-            && lower_st.is_some_and(|l| l.is_dir())
-            && whiteout::is_opaque(upper, &cur)?;
-        return Ok(Node {
+            && lower.is_some_and(|l| l.is_dir())
+            && whiteout::is_opaque(&self.upper, p)?;
+        Ok(Node {
             upper: up,
-            lower: lower_st,
+            lower,
             opaque,
-        });
+        })
     }
-    Err(Errno::ENOENT)
 }
 
 #[cfg(test)]
@@ -151,8 +228,8 @@ mod tests {
     use std::sync::Arc;
     use viewos_core::real::RealFs;
 
-    fn layers(t: &TestDir) -> (Layer, Layer) {
-        (
+    fn lookup(t: &TestDir) -> Lookup {
+        Lookup::new(
             Layer::new(Arc::new(RealFs), t.join("up")),
             Layer::new(Arc::new(RealFs), t.join("low")),
         )
@@ -170,8 +247,8 @@ mod tests {
         t.write("up/b/.wh..wh..opq", "");
         t.write("up/b/new", "n");
         t.write("up/.wh.file", "");
-        let (up, low) = layers(&t);
-        let f = |p: &str| find(&up, &low, Path::new(p)).unwrap();
+        let look = lookup(&t);
+        let f = |p: &str| look.find(Path::new(p)).unwrap();
         assert!(f("/a").merged());
         assert_eq!(f("/a/f").stat().unwrap().size, 6);
         assert!(!f("/a/gone").exists());
@@ -189,6 +266,13 @@ mod tests {
         // Markers are not entries.
         assert!(!f("/a/.wh.gone").exists());
         assert!(f("/").merged());
-        assert_eq!(find(&up, &low, Path::new("/a/f/x")), Err(Errno::ENOTDIR));
+        assert_eq!(look.find(Path::new("/a/f/x")), Err(Errno::ENOTDIR));
+        // What is remembered goes with a change.
+        assert!(f("/a/gone2").lower.is_none());
+        t.write("low/a/gone2", "x");
+        assert!(f("/a/gone2").exists());
+        std::fs::remove_dir_all(t.join("up/a")).unwrap();
+        look.invalidate();
+        assert_eq!(f("/a/f").stat().unwrap().size, 5);
     }
 }

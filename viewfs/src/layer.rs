@@ -98,6 +98,23 @@ impl Layer {
         Ok(out)
     }
 
+    /// Opens `rel` as a real fd whose kernel path is `rel`'s path in this
+    /// layer, or `None` (another file system serves it, or sends it
+    /// elsewhere). For the TARGET layer that path is the view's own: names
+    /// the program looks up relative to the fd, `..` included, come back
+    /// through the view.
+    pub fn open_in_place(&self, rel: &Path, flags: i32) -> Result<Option<Opened>, Errno> {
+        use std::os::fd::AsRawFd;
+        let Opened::Backed(fd) = self.io.open(&self.at(rel), flags, 0)? else {
+            return Ok(None);
+        };
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        Ok(match real {
+            Ok(r) if r == self.at(rel) => Some(Opened::Backed(fd)),
+            _ => None,
+        })
+    }
+
     /// Creates the empty regular file `rel` (mode 0600) if it is not there.
     pub fn touch(&self, rel: &Path) -> Result<(), Errno> {
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC;
@@ -169,7 +186,29 @@ mod tests {
         l.touch(Path::new("/d/new")).unwrap();
         assert!(t.join("d/new").is_file());
         l.remove_if_there(Path::new("/d/new")).unwrap();
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        assert!(l.open_in_place(Path::new("/d"), flags).unwrap().is_some());
+        // Through a moved tree the kernel's path is elsewhere.
+        let moved = Layer::new(
+            crate::move_fs::move_fs(t.path().into(), Arc::new(RealFs)),
+            "/",
+        );
+        assert!(moved
+            .open_in_place(Path::new("/d"), flags)
+            .unwrap()
+            .is_none());
         l.remove_if_there(Path::new("/d/new")).unwrap();
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        assert!(l.open_in_place(Path::new("/d"), flags).unwrap().is_some());
+        // Through a moved tree the kernel's path is elsewhere.
+        let moved = Layer::new(
+            crate::move_fs::move_fs(t.path().into(), Arc::new(RealFs)),
+            "/",
+        );
+        assert!(moved
+            .open_in_place(Path::new("/d"), flags)
+            .unwrap()
+            .is_none());
         assert_eq!(name_of(Path::new("/d/new")), b"new");
         assert_eq!(parent_of(Path::new("/d")), Path::new("/"));
     }

@@ -142,6 +142,13 @@ impl FileSystem for MergeFs {
                     if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_CREAT != 0 {
                         return Err(Errno::EISDIR);
                     }
+                    // TARGET's directory alone: the kernel lists it, and
+                    // names looked up from it come back through the view.
+                    if i == 1 && f.dirs().len() == 1 {
+                        if let Some(o) = self.layers[1].open_in_place(p, flags)? {
+                            return Ok(o);
+                        }
+                    }
                     return self.open_dir(p);
                 }
                 let l = &self.layers[i];

@@ -356,6 +356,14 @@ fn served_reads_never_hand_over_target_files() {
     let fs = cow(&t, false).serving_reads(true);
     let o = fs.open(Path::new("/etc/conf"), libc::O_RDONLY, 0).unwrap();
     assert!(matches!(o, Opened::Served(_)));
+    let dir = libc::O_RDONLY | libc::O_DIRECTORY;
+    assert!(matches!(
+        fs.open(Path::new("/dir"), dir, 0).unwrap(),
+        Opened::Served(_)
+    ));
+    // Without `served`, TARGET's untouched directories are real fds.
+    let o = cow(&t, false).open(Path::new("/dir"), dir, 0).unwrap();
+    assert!(matches!(o, Opened::Backed(_)));
     let plain = cow(&t, false);
     let o = plain.open(Path::new("/etc/conf"), libc::O_PATH, 0).unwrap();
     assert!(matches!(o, Opened::Served(_)), "O_PATH of TARGET's file");
