@@ -496,78 +496,97 @@ fn merge_shows_the_union_without_duplicates() {
     assert!(!t.join("dst/only-dst").exists(), "merge writes through");
 }
 
-#[test]
-fn mincow_copies_only_what_the_user_could_not_write() {
-    let setpriv = require_tool("setpriv", "util-linux");
-    let t = TempDir::new("viewfs-mincow");
+/// True if the tests run as root.
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `argv` run by an unprivileged user: `nobody` (through setpriv, after
+/// `owned` is given to it) when the tests run as root, the tests' own user
+/// otherwise.
+fn unprivileged(t: &TempDir, owned: &[PathBuf], argv: &[&str]) -> Cmd {
     std::fs::set_permissions(
         t.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .expect("chmod");
-    t.write("target/root-owned/f", "root's");
-    t.write("target/users/g", "user's");
-    t.mkdir("layer");
-    let nobody = |p: &Path| std::os::unix::fs::chown(p, Some(65534), Some(65534)).expect("chown");
-    nobody(&t.join("target/users"));
-    nobody(&t.join("target/users/g"));
-    nobody(&t.join("layer"));
-    let d = t.join("target");
-    let script = format!(
-        "cd {d} && echo changed > root-owned/f && echo changed > users/g && touch root-owned/new users/new && cat root-owned/f users/g && ls root-owned users",
-        d = q(&d)
-    );
+    let mut words: Vec<String> = Vec::new();
+    if is_root() {
+        for p in owned {
+            std::os::unix::fs::chown(p, Some(65534), Some(65534)).expect("chown");
+        }
+        let setpriv = require_tool("setpriv", "util-linux");
+        words.push(setpriv.display().to_string());
+        words.extend(["--reuid=65534", "--regid=65534", "--clear-groups"].map(String::from));
+    }
+    words.push(viewos_tests::umview_bin().display().to_string());
+    words.extend(argv.iter().map(|w| w.to_string()));
+    Cmd::new(words).cwd("/")
+}
+
+#[test]
+fn mincow_copies_only_what_the_user_could_not_write() {
+    // /etc is root's: an unprivileged user can change nothing there in
+    // place. The user's own tree is changed in place.
+    let t = TempDir::new("viewfs-mincow");
+    t.write("mine/g", "user's");
+    t.write("mine/gone", "x");
+    t.mkdir("layer-etc");
+    t.mkdir("layer-mine");
+    let mine = t.join("mine");
+    let owned = [
+        mine.clone(),
+        t.join("mine/g"),
+        t.join("mine/gone"),
+        t.join("layer-etc"),
+        t.join("layer-mine"),
+    ];
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
     let spec = format!(
-        "viewfs,mincow,source={},target={}",
-        t.join("layer").display(),
-        d.display()
+        "viewfs,mincow,source={},target=/etc;mincow,source={},target={}",
+        t.join("layer-etc").display(),
+        t.join("layer-mine").display(),
+        mine.display()
     );
-    let out = Cmd::new([
-        setpriv.as_os_str(),
-        "--reuid=65534".as_ref(),
-        "--regid=65534".as_ref(),
-        "--clear-groups".as_ref(),
-        viewos_tests::umview_bin().as_os_str(),
-        "-p".as_ref(),
-        spec.as_ref(),
-        "bash".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ])
-    .cwd("/")
-    .run(Mode::Native);
+    let script = format!(
+        "echo 'viewfs:x:1:1::/:/bin/false' >> /etc/passwd && tail -n 1 /etc/passwd && \
+         touch /etc/viewfs-new && rm /etc/hostname && ls /etc/viewfs-new && test ! -e /etc/hostname && \
+         cd {m} && echo changed > g && touch new && rm gone && ls && cat g",
+        m = q(&mine)
+    );
+    let out = unprivileged(&t, &owned, &["-p", &spec, "bash", "-c", &script]).run(Mode::Native);
     out.assert_ok();
     assert_eq!(
         out.out(),
-        "changed\nchanged\nroot-owned:\nf\nnew\n\nusers:\ng\nnew\n",
+        "viewfs:x:1:1::/:/bin/false\n/etc/viewfs-new\ng\nnew\nchanged\n",
         "{}",
         out.dump()
     );
-    let read = |p: &str| std::fs::read_to_string(t.join(p)).ok();
-    assert_eq!(read("target/root-owned/f").as_deref(), Some("root's"));
-    assert_eq!(read("layer/root-owned/f").as_deref(), Some("changed\n"));
-    assert!(t.join("layer/root-owned/new").is_file());
+    let read = |p: &Path| std::fs::read_to_string(p).ok();
     assert_eq!(
-        read("target/users/g").as_deref(),
+        read(Path::new("/etc/passwd")).as_deref(),
+        Some(passwd.as_str())
+    );
+    assert!(!Path::new("/etc/viewfs-new").exists());
+    let layer = t.join("layer-etc");
+    assert!(read(&layer.join("passwd")).is_some_and(|p| p.ends_with("/bin/false\n")));
+    assert!(layer.join("viewfs-new").is_file(), "made in the layer");
+    assert!(layer.join(".wh.hostname").is_file(), "removed in the layer");
+    assert_eq!(
+        read(&mine.join("g")).as_deref(),
         Some("changed\n"),
         "written in place"
     );
-    assert!(t.join("target/users/new").is_file());
-    assert!(
-        !t.join("layer/users").exists(),
-        "nothing copied for what the user may write"
-    );
+    assert!(mine.join("new").is_file() && !mine.join("gone").exists());
+    let untouched = std::fs::read_dir(t.join("layer-mine"))
+        .expect("layer")
+        .count();
+    assert_eq!(untouched, 0, "nothing copied for what the user may write");
 }
 
 #[test]
 fn permissions_are_redefined_for_stat_and_access() {
-    let setpriv = require_tool("setpriv", "util-linux");
     let t = TempDir::new("viewfs-perm");
-    std::fs::set_permissions(
-        t.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
     t.write("src/f", "data");
     t.write("src/d/g", "g");
     let f = t.join("src/f");
@@ -584,35 +603,21 @@ fn permissions_are_redefined_for_stat_and_access() {
         "cd {d} && stat -c '%a %u %g' f d && stat -c '%a' - < f && test -x f || echo no-x; test -r f && echo r; test -w f && echo w; cat f; echo; echo x > f || echo denied",
         d = q(&d)
     );
-    // Root reads and writes whatever the bits say.
-    let out = in_view(&spec, &script, Mode::View);
+    let shown = "444 1234 77\n555 1234 77\n444\nno-x\nr\n";
+    if is_root() {
+        // Root reads and writes whatever the bits say.
+        let out = in_view(&spec, &script, Mode::View);
+        out.assert_ok();
+        assert_eq!(out.out(), format!("{shown}w\ndata\n"), "{}", out.dump());
+        std::fs::write(&f, "data").expect("write");
+    }
+    // A user is checked against the redefined bits (the real file is
+    // writable by anyone).
+    let out = unprivileged(&t, &[], &["-p", &spec, "bash", "-c", &script]).run(Mode::Native);
     out.assert_ok();
     assert_eq!(
         out.out(),
-        "444 1234 77\n555 1234 77\n444\nno-x\nr\nw\ndata\n",
-        "{}",
-        out.dump()
-    );
-    std::fs::write(&f, "data").expect("write");
-    // Another user is checked against the redefined bits.
-    let out = Cmd::new([
-        setpriv.as_os_str(),
-        "--reuid=65534".as_ref(),
-        "--regid=65534".as_ref(),
-        "--clear-groups".as_ref(),
-        viewos_tests::umview_bin().as_os_str(),
-        "-p".as_ref(),
-        spec.as_ref(),
-        "bash".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ])
-    .cwd("/")
-    .run(Mode::Native);
-    out.assert_ok();
-    assert_eq!(
-        out.out(),
-        "444 1234 77\n555 1234 77\n444\nno-x\nr\ndata\ndenied\n",
+        format!("{shown}data\ndenied\n"),
         "{}",
         out.dump()
     );
@@ -866,4 +871,58 @@ fn a_mount_point_shows_in_its_parent_listing() {
     out.assert_ok();
     assert_eq!(out.out(), "existing\nvirtual\ns", "{}", out.dump());
     assert!(!target.exists());
+}
+
+/// `fchmod` on a read-only fd of one of TARGET's files (python's
+/// `os.fchmod`, `chmod` through a descriptor).
+const FCHMOD_RDONLY: &str = r#"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fchmod(fd, 0o600)
+print(oct(os.fstat(fd).st_mode & 0o777), oct(os.stat(sys.argv[1]).st_mode & 0o777))
+"#;
+
+fn fchmod_through_a_read_only_fd(options: &str) -> (Outcome, TempDir) {
+    let t = TempDir::new("viewfs-fchmod");
+    let f = t.write("target/f", "data");
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    t.mkdir("layer");
+    let spec = format!(
+        "viewfs,{options},source={},target={}",
+        t.join("layer").display(),
+        t.join("target").display()
+    );
+    let py = python3();
+    let out = Cmd::new([
+        py.as_os_str(),
+        "-c".as_ref(),
+        FCHMOD_RDONLY.as_ref(),
+        f.as_os_str(),
+    ])
+    .umview_opts(["-p", &spec])
+    .run(Mode::View);
+    (out, t)
+}
+
+#[test]
+fn cow_served_keeps_fd_changes_out_of_the_target() {
+    let (out, t) = fchmod_through_a_read_only_fd("cow,served");
+    out.assert_ok();
+    assert_eq!(out.out(), "0o600 0o600\n", "{}", out.dump());
+    let real = std::fs::metadata(t.join("target/f")).expect("stat").mode();
+    assert_eq!(real & 0o777, 0o644, "TARGET changed");
+    let copy = std::fs::metadata(t.join("layer/f"))
+        .expect("copied up")
+        .mode();
+    assert_eq!(copy & 0o777, 0o600);
+}
+
+#[test]
+#[ignore = "host gap: fchmod/fchown/futimens/fsetxattr on a real (backed) fd run natively, so on a read-only fd of a cow mount's TARGET file they reach TARGET (use -o served until the host sends them to the mount)"]
+fn cow_keeps_fd_changes_out_of_the_target() {
+    let (out, t) = fchmod_through_a_read_only_fd("cow");
+    out.assert_ok();
+    let real = std::fs::metadata(t.join("target/f")).expect("stat").mode();
+    assert_eq!(real & 0o777, 0o644, "TARGET changed");
 }

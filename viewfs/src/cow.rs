@@ -35,6 +35,7 @@ use viewos_core::{Errno, FileStat, FileSystem, FsStat, Opened, SetTime};
 
 use crate::access::{check, Creds};
 use crate::copy_up::{copy, ensure_dir, temp_in};
+use crate::cow_file::CowFile;
 use crate::cow_lookup::{Lookup, Node};
 use crate::layer::{into_handle, name_of, parent_of, Entry, Layer};
 use crate::listing::{union, ListedDir};
@@ -152,10 +153,28 @@ impl CowFs {
         }
     }
 
-    /// True if `mincow` may try `p`'s directory in place: the view shows
-    /// TARGET's directory alone there.
+    /// True if `mincow` may try a new name `p` in place: TARGET's
+    /// directory shows through where it goes.
     fn in_place_parent(&self, p: &Path) -> Result<bool, Errno> {
-        Ok(self.min && self.node(parent_of(p))?.lower_only())
+        Ok(self.min && self.node(parent_of(p))?.lower_listed())
+    }
+
+    /// `op` tried in place on TARGET for the new name `p` (`mincow`):
+    /// `None` if TARGET refused, so the layer must take it. A whiteout of
+    /// the name goes, as the new name is TARGET's.
+    fn try_in_place<T>(
+        &self,
+        p: &Path,
+        op: impl FnOnce() -> Result<T, Errno>,
+    ) -> Result<Option<T>, Errno> {
+        match op() {
+            Err(e) if refused(e) => Ok(None),
+            Err(e) => Err(e),
+            Ok(v) => {
+                whiteout::remove(&self.upper, p)?;
+                Ok(Some(v))
+            }
+        }
     }
 
     /// Makes sure the layer has what the view shows at `p`.
@@ -198,9 +217,8 @@ impl CowFs {
     ) -> Result<T, Errno> {
         reserved(p)?;
         if self.in_place_parent(p)? {
-            match make(&self.lower, p) {
-                Err(e) if refused(e) => {}
-                r => return r,
+            if let Some(v) = self.try_in_place(p, || make(&self.lower, p))? {
+                return Ok(v);
             }
         }
         let parent = parent_of(p);
@@ -332,7 +350,9 @@ impl CowFs {
             // through /proc/self/fd/N must not reach TARGET.
             let path_handle = flags & libc::O_PATH != 0;
             if (self.served || path_handle) && !self.min {
-                return Ok(Opened::Served(into_handle(opened)?));
+                let h = into_handle(opened)?;
+                let file = CowFile::new(h, self.look.clone(), p.to_path_buf());
+                return Ok(Opened::Served(Box::new(file)));
             }
             return Ok(opened);
         }
@@ -493,13 +513,9 @@ impl FileSystem for CowFs {
             && self.in_place_parent(from)?
             && self.in_place_parent(to)?
         {
-            match self
-                .lower
-                .fs()
-                .rename(&self.lower.at(from), &self.lower.at(to), flags)
-            {
-                Err(e) if refused(e) => {}
-                r => return r,
+            let (a, b) = (self.lower.at(from), self.lower.at(to));
+            if let Some(()) = self.try_in_place(to, || self.lower.fs().rename(&a, &b, flags))? {
+                return Ok(());
             }
         }
         if sst.is_dir() && src.lower.is_some() {
@@ -520,13 +536,9 @@ impl FileSystem for CowFs {
         }
         reserved(to)?;
         if self.min && src.lower_only() && self.in_place_parent(to)? {
-            match self
-                .lower
-                .fs()
-                .link(&self.lower.at(from), &self.lower.at(to))
-            {
-                Err(e) if refused(e) => {}
-                r => return r,
+            let (a, b) = (self.lower.at(from), self.lower.at(to));
+            if let Some(()) = self.try_in_place(to, || self.lower.fs().link(&a, &b))? {
+                return Ok(());
             }
         }
         self.copy_up(from, &src, true)?;

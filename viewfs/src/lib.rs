@@ -26,17 +26,25 @@
 //! - [`options`]: option strings; [`source`]: SOURCE resolved and checked;
 //! - [`layer`]: a tree of the view below; [`listing`]: served listings;
 //! - one file per mode: [`move_fs`], [`hide`], [`merge`], [`cow`] (with
-//!   [`cow_lookup`], [`copy_up`] and [`whiteout`]);
+//!   [`cow_lookup`], [`copy_up`], [`cow_file`] and [`whiteout`]);
 //! - [`perm`] and [`access`]: redefined permissions and the checks they
 //!   need; [`except`]: paths left out; [`path_fds`]: `O_PATH` opens as
 //!   fds the host can install.
 //!
 //! ## Limits of the host API
-//! The calls a service receives carry no credentials: access checks use
-//! those of the host process (the user's). Open files a mode hands over
-//! as real fds (`Opened::Backed`) are the kernel's from then on, so a
-//! `fchmod` on a read-only fd of a cow mount's unchanged file would reach
-//! the real file; `-o served` makes cow and mincow serve such files.
+//! - The calls a service receives carry no credentials: access checks
+//!   ([`perm`], `mincow`) use those of the host process (the user's).
+//! - Files and untouched TARGET directories a mode hands over as real fds
+//!   are the kernel's from then on: `fchmod`, `fchown`, `futimens` or
+//!   `fsetxattr` on a read-only fd of a cow mount's TARGET file would
+//!   reach TARGET. `-o served` makes cow serve them ([`cow_file`]).
+//! - A mount cannot take a name out of its real parent's listing: a
+//!   hidden TARGET is `ENOENT` but still listed in its parent.
+//! - Programs cannot yet be run from a tree mounted on `/` (the host
+//!   resolves its own exec rewrite through the mount, and the kernel loads
+//!   the ELF interpreter from the real root).
+//! - A layer must not be changed by others while it is mounted (lookups
+//!   remember what they found, as overlayfs does).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -44,6 +52,7 @@
 pub mod access;
 pub mod copy_up;
 pub mod cow;
+pub mod cow_file;
 pub mod cow_lookup;
 pub mod except;
 pub mod hide;

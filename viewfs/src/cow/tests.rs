@@ -334,6 +334,9 @@ fn mincow_changes_in_place_what_it_may_and_copies_the_rest() {
     assert_eq!(t.read("low/free/new").as_deref(), Some("new"));
     assert!(t.join("low/free/d").is_dir());
     assert!(!t.join("up/free").exists(), "nothing copied");
+    // The layer's root is always there: TARGET's shows through it.
+    write(&fs, "/at-root", libc::O_CREAT, "r");
+    assert_eq!(t.read("low/at-root").as_deref(), Some("r"));
     write(&fs, "/ro/f", libc::O_TRUNC, "copied");
     write(&fs, "/ro/new", libc::O_CREAT, "in layer");
     fs.chmod(Path::new("/ro/f"), 0o600).unwrap();
