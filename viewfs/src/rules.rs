@@ -82,7 +82,7 @@ impl Rules {
         let mut data = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = h.read(data.len() as u64, &mut buf)?;
+            let n = h.read(data.len() as u64, &mut buf)?.min(buf.len());
             if n == 0 {
                 break;
             }
