@@ -43,6 +43,7 @@ chmod 1777 "$STAGE"
 
 TOTAL_PASS=0
 TOTAL_FAIL=0
+TOTAL_IGNORED=0
 FAILED_RUNS=()
 
 run_suite() { # $1 = label, rest = command prefix to run as someone
@@ -64,6 +65,9 @@ run_suite() { # $1 = label, rest = command prefix to run as someone
         f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
         TOTAL_PASS=$((TOTAL_PASS + ${p:-0}))
         TOTAL_FAIL=$((TOTAL_FAIL + ${f:-0}))
+        local i
+        i=$(sed -nE 's/.* ([0-9]+) ignored.*/\1/p' <<<"$line")
+        TOTAL_IGNORED=$((TOTAL_IGNORED + ${i:-0}))
         if [ "$rc" != 0 ]; then
             FAILED_RUNS+=("$(basename "$b") as $label (exit $rc)")
             [ -n "$f" ] && [ "$f" != 0 ] || TOTAL_FAIL=$((TOTAL_FAIL + 1))
@@ -85,5 +89,9 @@ echo
 if [ "${#FAILED_RUNS[@]}" -gt 0 ]; then
     printf 'failed: %s\n' "${FAILED_RUNS[@]}"
 fi
-echo "${TOTAL_PASS} passed, ${TOTAL_FAIL} failed"
+echo "${TOTAL_PASS} passed, ${TOTAL_FAIL} failed, ${TOTAL_IGNORED} ignored"
+if [ "$TOTAL_IGNORED" != 0 ]; then
+    echo "test.sh: ${TOTAL_IGNORED} tests are ignored: features not built yet (each prints its reason;"
+    echo "         list them with: cargo test --workspace -- --ignored --list)"
+fi
 [ "$TOTAL_FAIL" = 0 ] && [ "${#FAILED_RUNS[@]}" = 0 ]

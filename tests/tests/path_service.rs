@@ -7,7 +7,7 @@
 //! `/unreal` does not exist on the real file system, so a command that
 //! succeeds on a `/unreal/...` path proves that the view answered it.
 
-use viewos_tests::{Cmd, Mode, TempDir};
+use viewos_tests::{python3, Cmd, Mode, TempDir};
 
 fn in_view(script: &str) -> Cmd {
     Cmd::sh(script).umview_opts(["-p", "unreal"])
@@ -544,4 +544,30 @@ print(open("etc/hostname").read() == open("/etc/hostname").read(), os.path.isdir
     // Outside a view the real root has no such entry.
     let native = Cmd::sh("ls / | grep -cx unreal").run(Mode::Native);
     assert_eq!(native.out(), "0\n", "{}", native.dump());
+}
+
+#[test]
+fn o_path_opens_and_moves_into_directories_work_on_a_mount() {
+    // The kernel's fd passing refuses O_PATH files: the program opens them
+    // itself through the host's /proc fd. coreutils' `mv FILE DIR/` opens
+    // DIR with O_PATH.
+    let t = TempDir::new("opath");
+    let py = python3().display().to_string();
+    for mode in Mode::VIEWS {
+        t.write("x/f", "data\n");
+        t.mkdir("x/d");
+        let x = format!("/unreal{}", t.join("x").display());
+        let script = format!(
+            r#"mv "{x}/f" "{x}/d/" && ls "{x}/d"
+"{py}" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_PATH)
+print(os.path.samestat(os.fstat(fd), os.stat(sys.argv[1])), os.listdir(sys.argv[1] + "/d"))
+' "{x}""#
+        );
+        let view = Cmd::bash(&script).umview_opts(["-p", "unreal"]).run(mode);
+        view.assert_ok();
+        assert_eq!(view.out(), "f\nTrue ['f']\n", "{}", view.dump());
+        let _ = std::fs::remove_dir_all(t.join("x"));
+    }
 }

@@ -135,6 +135,15 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             }
             // Register rewrites are for calls stopped at the tracer.
             Verdict::RewriteCall { .. } | Verdict::Calls(_) => resp.error = -libc::ENOSYS,
+            Verdict::InstallFd { fd: file, .. } if is_path_only(file.as_raw_fd()) => {
+                let Verdict::InstallFd { fd: file, cloexec } = verdict else {
+                    continue;
+                };
+                // The kernel's fd passing refuses O_PATH files: the program
+                // opens it itself, through the host's /proc fd.
+                escalate(ctx, tid, entry.nr, Escalated::Reopen { fd: file, cloexec });
+                continue;
+            }
             Verdict::InstallFd { fd: file, cloexec } => {
                 match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
                     // Installed, and the call answered with its number.
@@ -157,6 +166,13 @@ fn serve(listener: &OwnedFd, ctx: &Context) {
             unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
         }
     }
+}
+
+/// True for an `O_PATH` file.
+fn is_path_only(fd: i32) -> bool {
+    // SAFETY: F_GETFL on an fd we own.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_PATH != 0
 }
 
 /// Hands thread `tid`'s waiting call `nr` to the tracer.

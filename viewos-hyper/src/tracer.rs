@@ -365,6 +365,21 @@ impl Tracer {
                     }
                 }
             }
+            Escalated::Reopen { fd, cloexec } => {
+                let Ok(regs) = ptrace::get_regs(tid) else {
+                    return;
+                };
+                if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != esc.nr {
+                    // Made again by itself: it comes back.
+                    return;
+                }
+                // The restarted call becomes the open of the host's fd.
+                if reopen_in_tracee(tid, &fd, cloexec).is_ok() {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.held_for_life = Some(fd);
+                    }
+                }
+            }
             Escalated::InjectFdFilter => match inject::begin(tid, esc.nr) {
                 Ok(Some(inj)) => {
                     if let Some(t) = self.threads.get_mut(&tid) {

@@ -21,6 +21,7 @@ fn registry() -> ModuleRegistry {
     r.register("realnet", viewos_core::testing::RealNet::create);
     r.register("echodev", viewos_core::testing::EchoDev::create);
     r.register("hostname", viewos_core::testing::HostName::create);
+    r.register("viewfs", viewfs::ViewFs::create);
     r
 }
 

@@ -138,6 +138,14 @@ pub enum Escalated {
     },
     /// Add the fd filter to the caller's process.
     InjectFdFilter,
+    /// Have the call open this host fd through `/proc/HOST/fd/N` (an
+    /// `O_PATH` file, which the supervisor cannot install).
+    Reopen {
+        /// The file, kept open while the thread lives.
+        fd: OwnedFd,
+        /// The program's copy is close-on-exec.
+        cloexec: bool,
+    },
 }
 
 /// What a handler sees besides the call itself.
