@@ -818,7 +818,8 @@ fn per_path_permission_rules_from_a_file() {
     t.write("src/secret/open/o", "o");
     let rules = t.write(
         "rules",
-        "# per-path rules\n/secret mode=0700 uid=42\nsecret/open mode=0755\n",
+        // Searchable by others: the test also runs as a user who is not 42.
+        "# per-path rules\n/secret mode=0711 uid=42\nsecret/open mode=0755\n",
     );
     let d = t.join("view");
     std::fs::create_dir(&d).expect("mkdir");
@@ -837,7 +838,7 @@ fn per_path_permission_rules_from_a_file() {
     let uid = std::fs::metadata(t.join("src/pub/f")).expect("stat").uid();
     assert_eq!(
         out.out(),
-        format!("pub 755 {uid} 9\npub/f 644 {uid} 9\nsecret 700 42 9\nsecret/s 700 42 9\nsecret/open/o 755 42 9\n"),
+        format!("pub 755 {uid} 9\npub/f 644 {uid} 9\nsecret 711 42 9\nsecret/s 711 42 9\nsecret/open/o 755 42 9\n"),
         "{}",
         out.dump()
     );
