@@ -73,10 +73,6 @@ pub(super) fn on_served_waiting(
                     return Verdict::Calls(Plan::wait());
                 }
             }
-            Err(e) if e == Errno::new(libc::EPIPE) && events & WRITABLE != 0 && !dontwait => {
-                raise_sigpipe(call.tid);
-                return Verdict::Error(e);
-            }
             Ok(v) => return Verdict::Return(v),
             Err(e) => return Verdict::Error(e),
         }
@@ -85,18 +81,23 @@ pub(super) fn on_served_waiting(
     Verdict::Calls(Plan::wait())
 }
 
-/// A write on a broken pipe or socket: the kernel sends the writing thread
-/// `SIGPIPE` (and fails the call with `EPIPE`).
-pub(super) fn raise_sigpipe(tid: i32) {
-    // SAFETY: tgkill with plain integer arguments.
-    unsafe {
-        libc::syscall(
-            libc::SYS_tgkill,
-            crate::resolve::tgid_of(tid),
-            tid,
-            libc::SIGPIPE,
-        )
-    };
+/// A write that failed with `EPIPE` (a broken pipe or socket): the kernel
+/// also sends the writing thread `SIGPIPE`.
+pub(super) fn broken_pipe(tid: i32, v: Verdict) -> Verdict {
+    if let Verdict::Error(e) = &v {
+        if *e == Errno::new(libc::EPIPE) {
+            // SAFETY: tgkill with plain integer arguments.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_tgkill,
+                    crate::resolve::tgid_of(tid),
+                    tid,
+                    libc::SIGPIPE,
+                )
+            };
+        }
+    }
+    v
 }
 
 /// Where a transfer happens: at the description's offset (which moves), or
@@ -241,9 +242,10 @@ pub fn read(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// Implements write(2).
 pub fn write(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served_waiting(ctx, call, 0, WRITABLE, false, |f| {
+    let v = on_served_waiting(ctx, call, 0, WRITABLE, false, |f| {
         do_write(f, call.tid, &[(a[1], a[2])], At::Cursor)
-    })
+    });
+    broken_pipe(call.tid, v)
 }
 
 /// Implements pread64(2).
@@ -288,10 +290,11 @@ pub fn readv(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// Implements writev(2), pwritev(2), pwritev2(2).
 pub fn writev(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served_waiting(ctx, call, 0, WRITABLE, false, |f| {
+    let v = on_served_waiting(ctx, call, 0, WRITABLE, false, |f| {
         let iov = read_iov(call.tid, a[1], a[2])?;
         do_write(f, call.tid, &iov, vectored_at(call)?)
-    })
+    });
+    broken_pipe(call.tid, v)
 }
 
 /// Implements lseek(2). On a directory the offset is the listing cookie.

@@ -16,7 +16,7 @@ use viewos_core::handle::{READABLE, WRITABLE};
 use viewos_core::socket::Received;
 use viewos_core::{Errno, SocketHandle};
 
-use super::sys_fd::{gather, on_served_waiting, raise_sigpipe, read_iov, scatter, MAX_TRANSFER};
+use super::sys_fd::{broken_pipe, gather, on_served_waiting, read_iov, scatter, MAX_TRANSFER};
 use super::sys_open::served;
 use super::{Call, Context, Verdict};
 use crate::memory;
@@ -222,16 +222,13 @@ fn send_on(s: &dyn SocketHandle, data: &[u8], flags: i32, to: Option<&[u8]>) -> 
 }
 
 /// The outcome of a send: `SIGPIPE` for a broken connection unless
-/// `MSG_NOSIGNAL` (the waiting wrapper raises it for plain writes only).
+/// `MSG_NOSIGNAL`.
 fn sending(call: &Call<'_>, flags: i32, v: Verdict) -> Verdict {
     if flags & libc::MSG_NOSIGNAL == 0 {
-        if let Verdict::Error(e) = &v {
-            if *e == Errno::new(libc::EPIPE) {
-                raise_sigpipe(call.tid);
-            }
-        }
+        broken_pipe(call.tid, v)
+    } else {
+        v
     }
-    v
 }
 
 /// The error for a send whose data could not be read (`e`): a stream
