@@ -149,10 +149,7 @@ impl RealSocket {
             stream: false,
             watcher,
         };
-        s.stream = s
-            .get_option(libc::SOL_SOCKET, libc::SO_TYPE, 4)
-            .map(|v| v.get(..4) == Some(&libc::SOCK_STREAM.to_ne_bytes()[..]))
-            .unwrap_or(false);
+        s.stream = crate::socket::is_stream(&s);
         s
     }
 

@@ -131,6 +131,12 @@ pub trait SocketHandle: FileHandle {
     }
 }
 
+/// True for a stream socket (its `SO_TYPE` is `SOCK_STREAM`).
+pub fn is_stream(s: &dyn SocketHandle) -> bool {
+    s.get_option(libc::SOL_SOCKET, libc::SO_TYPE, 4)
+        .is_ok_and(|v| v.get(..4) == Some(&libc::SOCK_STREAM.to_ne_bytes()[..]))
+}
+
 /// The address an IPv4 or IPv6 `struct sockaddr` holds; `EINVAL` for a
 /// short one, `EAFNOSUPPORT` for another family.
 pub fn to_socket_addr(raw: &[u8]) -> Result<SocketAddr, Errno> {

@@ -30,7 +30,6 @@ use crate::ptrace;
 const SECCOMP_SET_MODE_FILTER: u64 = 1;
 const SECCOMP_FILTER_FLAG_TSYNC: u64 = 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u64 = 1 << 2;
-const ERESTARTSYS: i64 = 512;
 /// Length of the `syscall` instruction.
 const SYSCALL_INSN_LEN: u64 = 2;
 
@@ -67,7 +66,7 @@ impl Injection {
 pub fn begin(tid: i32, nr: u64) -> Result<Option<Injection>, Errno> {
     let esrch = |_| Errno::new(libc::ESRCH);
     let regs = ptrace::get_regs(tid).map_err(esrch)?;
-    if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != nr {
+    if !ptrace::restarting(&regs, nr) {
         return Ok(None);
     }
     let prog = fd_filter().program_bytes();

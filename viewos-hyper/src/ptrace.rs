@@ -114,6 +114,17 @@ pub fn syscall_info(tid: i32) -> io::Result<SyscallStop> {
     })
 }
 
+/// The kernel's "make the call again" code, which its signal code turns
+/// into a restart, or `EINTR` after a handler without `SA_RESTART`.
+pub const ERESTARTSYS: i64 = 512;
+
+/// True if `regs` are those of a thread whose call `nr` was interrupted
+/// and is about to be made again (`-ERESTARTSYS`); false if it was not
+/// (a signal came first).
+pub fn restarting(regs: &libc::user_regs_struct, nr: u64) -> bool {
+    regs.rax as i64 == -ERESTARTSYS && regs.orig_rax == nr
+}
+
 /// Reads all general registers of `tid`.
 pub fn get_regs(tid: i32) -> io::Result<libc::user_regs_struct> {
     let mut regs = std::mem::MaybeUninit::<libc::user_regs_struct>::zeroed();

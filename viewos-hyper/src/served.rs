@@ -192,8 +192,9 @@ impl ServedFile {
         *self.flags.lock() & libc::O_NONBLOCK == 0
     }
 
-    /// Makes the placeholder poll as the handle does now.
-    pub fn refresh(&self) {
+    /// Makes the placeholder poll as the handle does now; returns the
+    /// handle's readiness.
+    pub fn refresh(&self) -> u32 {
         let bits = self.handle.poll();
         let want = match (bits & READ_EVENTS != 0, bits & WRITE_EVENTS != 0) {
             (true, true) => BOTH,
@@ -201,12 +202,12 @@ impl ServedFile {
             (false, _) => WRITE_ONLY,
         };
         let mut have = self.in_pipe.lock();
-        if *have == want {
-            return;
+        if *have != want {
+            if let Ok(n) = set_pipe_fill(&self.reader, *have, want) {
+                *have = n;
+            }
         }
-        if let Ok(n) = set_pipe_fill(&self.reader, *have, want) {
-            *have = n;
-        }
+        bits
     }
 }
 
@@ -296,18 +297,7 @@ impl Waiters {
                 self.kick.wait(&mut woken);
             }
             drop(woken);
-            let tracer = self.tracer.load(Ordering::Acquire);
-            if tracer > 0 {
-                // SAFETY: tgkill to a thread of our own process.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_tgkill,
-                        libc::getpid(),
-                        tracer,
-                        crate::tracer::wake_signal(),
-                    )
-                };
-            }
+            crate::tracer::wake_thread(self.tracer.load(Ordering::Acquire));
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
@@ -489,8 +479,8 @@ impl ServedFiles {
         let waiters = self.waiters.clone();
         file.handle.watch(Notifier::new(move || {
             if let Some(f) = weak.upgrade() {
-                f.refresh();
-                waiters.ready(f.ino, f.handle.poll());
+                let bits = f.refresh();
+                waiters.ready(f.ino, bits);
             }
         }));
         file.refresh();

@@ -80,10 +80,6 @@ impl Plan {
     }
 }
 
-/// The kernel's "restart the call" code, which its signal code turns into
-/// `EINTR` or a restart (`SA_RESTART`).
-const ERESTARTSYS: i64 = 512;
-
 /// A sequence under way in one thread.
 #[derive(Debug)]
 pub struct Sequence {
@@ -150,7 +146,7 @@ impl Sequence {
             // Interrupted, by the host or a signal: the kernel restarts the
             // call unless a handler without SA_RESTART runs.
             let mut regs = self.saved;
-            regs.rax = (-ERESTARTSYS) as u64;
+            regs.rax = (-ptrace::ERESTARTSYS) as u64;
             let _ = ptrace::set_regs(tid, &regs);
             return false;
         }

@@ -122,7 +122,11 @@ extern "C" fn on_wake(_: libc::c_int) {}
 
 /// Wakes the tracer thread of `ctx`.
 pub fn wake(ctx: &Context) {
-    let tid = ctx.tracer_tid.load(Ordering::Acquire);
+    wake_thread(ctx.tracer_tid.load(Ordering::Acquire));
+}
+
+/// Wakes tracer thread `tid` (0: not started yet, nothing to wake).
+pub fn wake_thread(tid: i32) {
     if tid > 0 {
         // SAFETY: tgkill to a thread of our own process.
         unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, wake_signal()) };
@@ -347,34 +351,21 @@ impl Tracer {
     /// supervisor: the kernel is about to make the call again
     /// (`-ERESTARTSYS`); point its path argument at the new path first.
     fn rewrite_interrupted(&mut self, tid: i32, esc: crate::syscalls::Escalation) {
-        const ERESTARTSYS: i64 = 512;
+        // A rewrite is for a call waiting to be made again; one that is not
+        // (a signal came first) will be made again by itself, and handed
+        // over again.
+        let restarting = || ptrace::get_regs(tid).is_ok_and(|r| ptrace::restarting(&r, esc.nr));
         match esc.what {
             Escalated::Rewrite { arg, path, hold } => {
-                let Ok(regs) = ptrace::get_regs(tid) else {
-                    return;
-                };
-                if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != esc.nr {
-                    // The call is not waiting to be restarted (a signal
-                    // came first): it will be made again, and handed over
-                    // again.
-                    return;
-                }
-                if rewrite_path_arg(tid, arg, &path).is_ok() {
+                if restarting() && rewrite_path_arg(tid, arg, &path).is_ok() {
                     if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
                         t.held_for_life = Some(h);
                     }
                 }
             }
             Escalated::Reopen { fd, cloexec } => {
-                let Ok(regs) = ptrace::get_regs(tid) else {
-                    return;
-                };
-                if regs.rax as i64 != -ERESTARTSYS || regs.orig_rax != esc.nr {
-                    // Made again by itself: it comes back.
-                    return;
-                }
                 // The restarted call becomes the open of the host's fd.
-                if reopen_in_tracee(tid, &fd, cloexec).is_ok() {
+                if restarting() && reopen_in_tracee(tid, &fd, cloexec).is_ok() {
                     if let Some(t) = self.threads.get_mut(&tid) {
                         t.held_for_life = Some(fd);
                     }

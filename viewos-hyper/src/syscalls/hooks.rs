@@ -24,6 +24,13 @@ impl CallerMemory for Tracee {
 /// it; `None` when every one lets it go on.
 pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     let nr = call.entry.nr as i64;
+    // With a filter, only the numbers it stops for hooks can be hooked:
+    // the view's other trapped calls (every path call) skip the services.
+    if let Some(hooked) = &ctx.hooked {
+        if hooked.binary_search(&nr).is_err() {
+            return None;
+        }
+    }
     let view = ctx.view.read();
     let memory = Tracee(call.tid);
     let request = SyscallRequest {

@@ -10,7 +10,7 @@ use crate::merged_dir::{extras_of, MergedDir};
 use viewos_core::device::DeviceKind;
 use viewos_core::mounts::Mount;
 use viewos_core::real_file::RealFile;
-use viewos_core::{Errno, FileHandle, FileStat, Interest, Opened};
+use viewos_core::{Errno, FileHandle, FileStat, FileSystem, Interest, Opened};
 
 use super::sys_path::{arg_fd, target, target_of, umask_of, Target};
 use super::{Call, Context, Verdict};
@@ -231,15 +231,7 @@ fn real_device(
         std::fs::symlink_metadata(&abs)
     };
     let st = FileStat::from_metadata(&meta.ok()?);
-    let access = |mode| {
-        let c = std::ffi::CString::new(abs.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-        // SAFETY: access of a NUL-terminated path we own.
-        if unsafe { libc::access(c.as_ptr(), mode) } == 0 {
-            Ok(())
-        } else {
-            Err(Errno::from(std::io::Error::last_os_error()))
-        }
-    };
+    let access = |mode| viewos_core::real::RealFs.access(&abs, mode);
     open_claimed_device(ctx, call, &st, abs.clone(), flags, access)
 }
 

@@ -235,10 +235,7 @@ fn sending(call: &Call<'_>, flags: i32, v: Verdict) -> Verdict {
 /// socket that cannot send reports that first, as the kernel checks the
 /// connection before it copies the data.
 fn state_first(s: &dyn SocketHandle, e: Errno) -> Errno {
-    let stream = s
-        .get_option(libc::SOL_SOCKET, libc::SO_TYPE, 4)
-        .is_ok_and(|v| v.get(..4) == Some(&libc::SOCK_STREAM.to_ne_bytes()[..]));
-    if stream {
+    if viewos_core::socket::is_stream(s) {
         if let Err(state) = s.send(&[], 0, None) {
             return state;
         }
