@@ -200,6 +200,7 @@ pub fn parse_preload(spec: &str) -> Result<Vec<MountRequest>, Errno> {
             fstype: "viewfs".into(),
             flags: if ro { libc::MS_RDONLY } else { 0 },
             options,
+            fd: None,
         });
     }
     Ok(out)

@@ -158,6 +158,7 @@ mod tests {
             fstype: "viewfs".into(),
             flags: 0,
             options: options.into(),
+            fd: None,
         }
     }
 

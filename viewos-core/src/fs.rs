@@ -153,6 +153,38 @@ pub struct MountRequest {
     pub flags: u64,
     /// The option string (`-o`).
     pub options: String,
+    /// The caller's open file that the option `fd=N` names, when the
+    /// options have one: libfuse's mount(2) passes the `/dev/fuse` it
+    /// opened this way. The host puts a copy of the calling process's fd N
+    /// here. `None` without such an option, and for mounts made at load or
+    /// with `-p`.
+    pub fd: Option<SharedFd>,
+}
+
+/// An open file shared by reference, as [`MountRequest::fd`] carries it.
+/// Two `SharedFd`s are equal when they are the same copy.
+#[derive(Clone, Debug)]
+pub struct SharedFd(std::sync::Arc<OwnedFd>);
+
+impl SharedFd {
+    /// Wraps an open file.
+    pub fn new(fd: OwnedFd) -> SharedFd {
+        SharedFd(std::sync::Arc::new(fd))
+    }
+}
+
+impl PartialEq for SharedFd {
+    fn eq(&self, other: &SharedFd) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedFd {}
+
+impl std::os::fd::AsFd for SharedFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
 }
 
 /// A file a [`FileSystem`] opened for a program.

@@ -124,7 +124,7 @@ pub mod testing;
 mod view;
 
 pub use errno::Errno;
-pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, Timespec};
+pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, SharedFd, Timespec};
 pub use handle::{DirEntry, FileHandle, Notifier};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};

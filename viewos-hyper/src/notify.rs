@@ -12,7 +12,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ptrace::SyscallEntry;
 use crate::syscalls::{self, Call, Context, Escalated, Escalation, Verdict};
@@ -54,7 +56,7 @@ struct Resp {
     flags: u32,
 }
 
-/// Starts the supervisor thread(s) for `listener`.
+/// Starts the supervisor for `listener`.
 pub fn start(listener: OwnedFd, ctx: Arc<Context>) -> io::Result<()> {
     // SAFETY: SET_FLAGS takes the flag word itself as its argument (not a
     // pointer). Older kernels lack the flag: the listener works, slower.
@@ -65,106 +67,197 @@ pub fn start(listener: OwnedFd, ctx: Arc<Context>) -> io::Result<()> {
             SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
         );
     }
-    let threads = SUPERVISOR_THREADS;
-    let listener = Arc::new(listener);
-    for _ in 0..threads {
-        let listener = listener.clone();
-        let ctx = ctx.clone();
-        std::thread::Builder::new()
-            .name("viewos-supervisor".into())
-            .spawn(move || serve(&listener, &ctx))?;
-    }
+    let pool = Arc::new(Pool {
+        listener,
+        ctx,
+        receivers: AtomicUsize::new(1),
+        answering: AtomicUsize::new(0),
+        calls: AtomicU64::new(0),
+        done: AtomicBool::new(false),
+    });
+    let receiver = pool.clone();
+    std::thread::Builder::new()
+        .name("viewos-supervisor".into())
+        .spawn(move || receiver.receive())?;
+    let watcher = pool.clone();
+    std::thread::Builder::new()
+        .name("viewos-sup-watch".into())
+        .spawn(move || watcher.watch())?;
     Ok(())
 }
 
-/// Supervisor threads per listener. Several threads blocked on one
-/// listener were measured slower than one (make -j2: 2.5x native against
-/// 2.3x, single-threaded programs 10-25% slower per call): the kernel's
-/// wake-up of "some waiter" does not keep the caller and its supervisor on
-/// one CPU the way a single waiter with the sync flag does.
-const SUPERVISOR_THREADS: usize = 1;
+/// How long one call may keep the receiving thread before another thread
+/// starts receiving the listener's calls.
+const TAKEOVER_AFTER: Duration = Duration::from_millis(10);
 
-fn serve(listener: &OwnedFd, ctx: &Context) {
-    let fd = listener.as_raw_fd();
-    loop {
-        // RECV blocks until a call arrives (a blocking RECV is woken on the
-        // caller's CPU with the sync flag, and costs no extra poll).
-        let mut notif = Notif::default();
-        // SAFETY: RECV fills a zeroed seccomp_notif we own.
-        if unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &mut notif as *mut Notif) } != 0 {
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                // ENOENT: a caller was interrupted, or nobody uses the filter
-                // any more; a poll tells which.
-                _ if listener_orphaned(fd) => return,
-                _ => continue,
-            }
-        }
-        let entry = SyscallEntry {
-            arch: notif.data.arch,
-            nr: notif.data.nr as u32 as u64,
-            args: notif.data.args,
-            stack_pointer: 0,
-        };
-        let tid = notif.pid as i32;
-        let verdict = syscalls::dispatch(ctx, &Call { tid, entry: &entry });
-        let mut resp = Resp {
-            id: notif.id,
-            ..Resp::default()
-        };
-        match &verdict {
-            // Letting the call run needs no check that the caller is still
-            // the same thread: the kernel runs it or nothing happens.
-            Verdict::Native => resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
-            Verdict::Return(v) => resp.val = *v,
-            Verdict::Error(e) => resp.error = -e.raw(),
-            Verdict::RewritePath { .. } => {
-                let Verdict::RewritePath { arg, path, hold } = verdict else {
-                    continue;
-                };
-                // No answer: the tracer interrupts the waiting call,
-                // rewrites it, and the kernel makes it again.
-                escalate(ctx, tid, entry.nr, Escalated::Rewrite { arg, path, hold });
-                continue;
-            }
-            Verdict::InjectFdFilter => {
-                // No answer: the tracer adds the fd filter to the caller's
-                // process and the kernel makes the call again.
-                escalate(ctx, tid, entry.nr, Escalated::InjectFdFilter);
-                continue;
-            }
-            // Register rewrites are for calls stopped at the tracer.
-            Verdict::RewriteCall { .. } | Verdict::Calls(_) => resp.error = -libc::ENOSYS,
-            Verdict::InstallFd { fd: file, .. } if is_path_only(file.as_raw_fd()) => {
-                let Verdict::InstallFd { fd: file, cloexec } = verdict else {
-                    continue;
-                };
-                // The kernel's fd passing refuses O_PATH files: the program
-                // opens it itself, through the host's /proc fd.
-                escalate(ctx, tid, entry.nr, Escalated::Reopen { fd: file, cloexec });
-                continue;
-            }
-            Verdict::InstallFd { fd: file, cloexec } => {
-                match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
-                    // Installed, and the call answered with its number.
-                    Ok(()) => continue,
-                    Err(libc::ENOENT) => continue,
-                    // The program has no free fd (EMFILE) or the like.
-                    Err(e) => resp.error = -e,
+/// The threads serving one listener.
+///
+/// One thread receives and answers the calls: one thread blocked on a
+/// listener is what keeps the caller and its supervisor on one CPU (the
+/// sync wake-up), and several threads blocked on it were measured slower
+/// (the kernel wakes them all). But a call can take long: a service waiting
+/// for a FUSE server that is itself a program of the view, whose own calls
+/// come to this listener. So a watcher looks every [`TAKEOVER_AFTER`]: if
+/// the same call has kept the receiving thread all that time, the watcher
+/// becomes a receiver itself (and a new watcher starts). A receiver that
+/// finishes its call while another receives leaves, so the pool shrinks
+/// back to one receiver once the long calls end.
+struct Pool {
+    listener: OwnedFd,
+    ctx: Arc<Context>,
+    /// Threads receiving calls.
+    receivers: AtomicUsize,
+    /// Receivers answering a call right now.
+    answering: AtomicUsize,
+    /// Calls received so far.
+    calls: AtomicU64,
+    /// Nobody uses the filter any more.
+    done: AtomicBool,
+}
+
+impl Pool {
+    /// A receiving thread: answers calls until the listener is orphaned,
+    /// or until it finishes a call while another thread receives.
+    fn receive(self: Arc<Self>) {
+        let fd = self.listener.as_raw_fd();
+        loop {
+            // RECV blocks until a call arrives (a blocking RECV is woken on
+            // the caller's CPU with the sync flag, and costs no extra poll).
+            let mut notif = Notif::default();
+            // SAFETY: RECV fills a zeroed seccomp_notif we own.
+            if unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &mut notif as *mut Notif) } != 0 {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // ENOENT: a caller was interrupted, or nobody uses the
+                    // filter any more; a poll tells which.
+                    _ if listener_orphaned(fd) => {
+                        self.done.store(true, Ordering::Release);
+                        self.receivers.fetch_sub(1, Ordering::AcqRel);
+                        return;
+                    }
+                    _ => continue,
                 }
             }
+            self.calls.fetch_add(1, Ordering::AcqRel);
+            self.answering.fetch_add(1, Ordering::AcqRel);
+            answer(fd, &self.ctx, &notif);
+            self.answering.fetch_sub(1, Ordering::AcqRel);
+            let receivers = self.receivers.load(Ordering::Acquire);
+            if receivers > 1 && self.answering.load(Ordering::Acquire) < receivers - 1 {
+                // Another receiver is free (it took over while this call
+                // was long): leave, if still not the last one.
+                let before = self.receivers.fetch_sub(1, Ordering::AcqRel);
+                if before > 1 {
+                    return;
+                }
+                self.receivers.fetch_add(1, Ordering::AcqRel);
+            }
         }
-        // An answer made from the caller's memory must go to that caller
-        // (its id could have been reused if it died meanwhile).
-        // SAFETY: ID_VALID reads a u64 we own.
-        let valid = verdict.is_native()
-            || unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &notif.id as *const u64) }
-                == 0;
-        if valid {
-            // SAFETY: SEND reads a seccomp_notif_resp we own. A failure means
-            // the caller was interrupted: its call will be made again.
-            unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
+    }
+
+    /// True when every receiver is answering a call.
+    fn all_busy(&self) -> bool {
+        self.answering.load(Ordering::Acquire) >= self.receivers.load(Ordering::Acquire)
+    }
+
+    /// The watcher: wakes every [`TAKEOVER_AFTER`] and starts receiving if
+    /// every receiver has been answering a call all that time (busy at
+    /// both looks, and no call received in between).
+    fn watch(self: Arc<Self>) {
+        let mut last = None;
+        loop {
+            std::thread::sleep(TAKEOVER_AFTER);
+            if self.done.load(Ordering::Acquire) {
+                return;
+            }
+            let now = self.all_busy().then(|| self.calls.load(Ordering::Acquire));
+            if now.is_some() && now == last {
+                // Become a receiver; a new watcher takes this one's place.
+                self.receivers.fetch_add(1, Ordering::AcqRel);
+                let watcher = self.clone();
+                // Without a new watcher (no thread could be made), this
+                // receiver still serves; only later long calls wait.
+                let _ = std::thread::Builder::new()
+                    .name("viewos-sup-watch".into())
+                    .spawn(move || watcher.watch());
+                if self.ctx.log.enabled() {
+                    self.ctx.log.line(format_args!(
+                        "supervisor: a call is taking long; another thread receives"
+                    ));
+                }
+                return self.receive();
+            }
+            last = now;
         }
+    }
+}
+
+/// Dispatches one received call and answers it (or hands it to the
+/// tracer).
+fn answer(fd: i32, ctx: &Context, notif: &Notif) {
+    let entry = SyscallEntry {
+        arch: notif.data.arch,
+        nr: notif.data.nr as u32 as u64,
+        args: notif.data.args,
+        stack_pointer: 0,
+    };
+    let tid = notif.pid as i32;
+    let verdict = syscalls::dispatch(ctx, &Call { tid, entry: &entry });
+    let mut resp = Resp {
+        id: notif.id,
+        ..Resp::default()
+    };
+    match &verdict {
+        // Letting the call run needs no check that the caller is still
+        // the same thread: the kernel runs it or nothing happens.
+        Verdict::Native => resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+        Verdict::Return(v) => resp.val = *v,
+        Verdict::Error(e) => resp.error = -e.raw(),
+        Verdict::RewritePath { .. } => {
+            let Verdict::RewritePath { arg, path, hold } = verdict else {
+                return;
+            };
+            // No answer: the tracer interrupts the waiting call,
+            // rewrites it, and the kernel makes it again.
+            escalate(ctx, tid, entry.nr, Escalated::Rewrite { arg, path, hold });
+            return;
+        }
+        Verdict::InjectFdFilter => {
+            // No answer: the tracer adds the fd filter to the caller's
+            // process and the kernel makes the call again.
+            escalate(ctx, tid, entry.nr, Escalated::InjectFdFilter);
+            return;
+        }
+        // Register rewrites are for calls stopped at the tracer.
+        Verdict::RewriteCall { .. } | Verdict::Calls(_) => resp.error = -libc::ENOSYS,
+        Verdict::InstallFd { fd: file, .. } if is_path_only(file.as_raw_fd()) => {
+            let Verdict::InstallFd { fd: file, cloexec } = verdict else {
+                return;
+            };
+            // The kernel's fd passing refuses O_PATH files: the program
+            // opens it itself, through the host's /proc fd.
+            escalate(ctx, tid, entry.nr, Escalated::Reopen { fd: file, cloexec });
+            return;
+        }
+        Verdict::InstallFd { fd: file, cloexec } => {
+            match install_fd(fd, notif.id, file.as_raw_fd(), *cloexec) {
+                // Installed, and the call answered with its number.
+                Ok(()) => return,
+                Err(libc::ENOENT) => return,
+                // The program has no free fd (EMFILE) or the like.
+                Err(e) => resp.error = -e,
+            }
+        }
+    }
+    // An answer made from the caller's memory must go to that caller
+    // (its id could have been reused if it died meanwhile).
+    // SAFETY: ID_VALID reads a u64 we own.
+    let valid = verdict.is_native()
+        || unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &notif.id as *const u64) } == 0;
+    if valid {
+        // SAFETY: SEND reads a seccomp_notif_resp we own. A failure means
+        // the caller was interrupted: its call will be made again.
+        unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
     }
 }
 

@@ -326,6 +326,7 @@ fn pathless_mount(service: &str, what: &str) -> Mount {
             fstype: service.into(),
             flags: 0,
             options: String::new(),
+            fd: None,
         },
         service: service.into(),
         fs: Arc::new(NoFileSystem),

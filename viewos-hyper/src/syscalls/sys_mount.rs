@@ -10,10 +10,11 @@
 //! unprivileged user). umount2 of a view's mount point removes the latest
 //! mount there.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use viewos_core::{Errno, MountRequest};
+use viewos_core::{Errno, MountRequest, SharedFd};
 
 use super::{Call, Context, Verdict};
 use crate::memory;
@@ -65,6 +66,40 @@ fn optional_string(tid: i32, addr: u64, max: usize) -> Result<String, Errno> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The number of an `fd=N` option (libfuse names its `/dev/fuse` so).
+fn fd_option(options: &str) -> Option<i32> {
+    options
+        .split(',')
+        .find_map(|o| o.strip_prefix("fd="))
+        .and_then(|n| n.parse().ok())
+}
+
+/// A copy of fd `n` of the process of thread `tid` (`pidfd_getfd`).
+/// `EINVAL` if it has no such fd, as the kernel's FUSE mount answers.
+fn copy_caller_fd(tid: i32, n: i32) -> Result<OwnedFd, Errno> {
+    if n < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let pid = resolve::tgid_of(tid);
+    // SAFETY: pidfd_open and pidfd_getfd take integers and return new fds,
+    // each owned at once.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return Err(Errno::from(std::io::Error::last_os_error()));
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
+        let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0);
+        if fd < 0 {
+            return Err(match Errno::from(std::io::Error::last_os_error()) {
+                e if e == Errno::EBADF => Errno::EINVAL,
+                e => e,
+            });
+        }
+        Ok(OwnedFd::from_raw_fd(fd as i32))
+    }
+}
+
 /// Implements mount(2).
 pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
@@ -85,12 +120,17 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
         let source = optional_string(call.tid, a[0], libc::PATH_MAX as usize)?;
         let target = mount_point(ctx, call.tid, a[1])?;
         let options = optional_string(call.tid, a[4], MAX_DATA)?;
+        let fd = match fd_option(&options) {
+            Some(n) => Some(SharedFd::new(copy_caller_fd(call.tid, n)?)),
+            None => None,
+        };
         Ok::<_, Errno>(MountRequest {
             source,
             target,
             fstype,
             flags: a[3],
             options,
+            fd,
         })
     })();
     let request = match request {
@@ -144,5 +184,32 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
             }
         }
         Err(_) => Verdict::Native,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_options_are_found() {
+        assert_eq!(fd_option("fd=5,rootmode=40000,user_id=0"), Some(5));
+        assert_eq!(fd_option("rootmode=40000,fd=12"), Some(12));
+        assert_eq!(fd_option("rw,nofd=3"), None);
+        assert_eq!(fd_option("fd=x"), None);
+        assert_eq!(fd_option(""), None);
+    }
+
+    #[test]
+    fn a_callers_fd_is_copied() {
+        let tid = std::process::id() as i32;
+        let fd = copy_caller_fd(tid, 0);
+        // Our own stdin exists under cargo test (or is closed: EINVAL).
+        match fd {
+            Ok(f) => assert!(f.as_raw_fd() > 2),
+            Err(e) => assert_eq!(e, Errno::EINVAL),
+        }
+        assert_eq!(copy_caller_fd(tid, 1 << 20).err(), Some(Errno::EINVAL));
+        assert_eq!(copy_caller_fd(tid, -1).err(), Some(Errno::EINVAL));
     }
 }
