@@ -12,7 +12,7 @@
 //!   server over an `AF_UNIX` `SOCK_SEQPACKET` pair (one message = one
 //!   request or reply, as on `/dev/fuse`): the INIT handshake, many
 //!   requests in flight, `ENOTCONN` when the server is gone;
-//! - [`fuse_fs`], [`file`], [`nodes`], [`client`], [`perm`]: the
+//! - [`fuse_fs`], [`file`](mod@file), [`nodes`], [`client`], [`perm`]: the
 //!   server's tree as a `viewos_core::FileSystem` (path to node id by
 //!   LOOKUP, open files served by READ/WRITE/READDIR);
 //! - [`serve`]: an in-process [`fuser::Filesystem`] as the server of a
