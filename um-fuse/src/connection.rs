@@ -392,6 +392,45 @@ mod tests {
     }
 
     #[test]
+    fn unmount_gives_counted_nodes_back() {
+        use crate::client::Client;
+        use std::sync::mpsc;
+        let (client, server) = pair().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // LOOKUP answers node 13; every request is reported.
+        let fake = FakeServer::start(server, move |h, args| {
+            let _ = tx.send((h.opcode, h.nodeid, args.to_vec()));
+            match h.opcode {
+                1 => {
+                    let mut e = crate::wire::Enc::new();
+                    let entry = proto::EntryOut {
+                        nodeid: 13,
+                        entry_valid: proto::Valid { sec: 60, nsec: 0 },
+                        ..proto::EntryOut::default()
+                    };
+                    entry.encode(&mut e);
+                    Some(Ok(e.0))
+                }
+                _ => Some(Err(libc::ENOSYS)),
+            }
+        });
+        let conn = Connection::new(client, Config::default()).unwrap();
+        let c = Client::new(conn, 0);
+        let p = std::path::Path::new("/ab");
+        assert_eq!(c.lookup(1, b"ab", p).unwrap().nodeid, 13);
+        assert_eq!(c.lookup(1, b"ab", p).unwrap().nodeid, 13);
+        assert_eq!(c.nodes.get(p), Some(13));
+        // Dropping the client forgets node 13's two lookups, then DESTROYs.
+        drop(c);
+        fake.join();
+        let seen: Vec<_> = rx.try_iter().collect();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!((seen[0].0, seen[0].1, &seen[0].2[..]), (1, 1, &b"ab\0"[..]));
+        assert_eq!((seen[2].0, seen[2].1), (2, 13));
+        assert_eq!(seen[2].2, proto::forget_in(2));
+    }
+
+    #[test]
     fn old_protocols_are_refused() {
         let (client, server) = pair().unwrap();
         let fake = FakeServer::with_init(server, 7, 8, |_, _| Some(Err(libc::ENOSYS)));

@@ -276,6 +276,40 @@ mod tests {
     }
 
     #[test]
+    fn human_mounts_check_permissions_for_the_given_ids() {
+        let d = std::env::temp_dir().join(format!("umfuse-human-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let _clean = Dir(d.clone());
+        std::fs::write(d.join("private"), "p").unwrap();
+        std::fs::write(d.join("public"), "p").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        std::fs::set_permissions(d.join("private"), mode(0o600)).unwrap();
+        std::fs::set_permissions(d.join("public"), mode(0o644)).unwrap();
+        std::fs::set_permissions(&d, mode(0o755)).unwrap();
+        // A stranger: neither the owner nor root, nor in the group.
+        let fs = mount("umfusereal", &d, "human,uid=54321,gid=54321").unwrap();
+        let p = Path::new;
+        assert_eq!(
+            fs.open(p("/private"), libc::O_RDONLY, 0).err(),
+            Some(Errno::EACCES)
+        );
+        assert!(fs.open(p("/public"), libc::O_RDONLY, 0).is_ok());
+        assert_eq!(
+            fs.open(p("/public"), libc::O_WRONLY, 0).err(),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(fs.access(p("/public"), libc::W_OK), Err(Errno::EACCES));
+        assert_eq!(fs.mkdir(p("/new"), 0o755), Err(Errno::EACCES));
+        assert_eq!(fs.chmod(p("/public"), 0o777), Err(Errno::EPERM));
+        assert!(!d.join("new").exists());
+        // Omnipotent (the default): the server alone decides.
+        let fs = mount("umfusereal", &d, "").unwrap();
+        assert!(fs.open(p("/public"), libc::O_RDONLY, 0).is_ok());
+    }
+
+    #[test]
     fn read_only_null_and_bad_mounts() {
         let d = std::env::temp_dir();
         let fs = mount("umfusereal", &d, "ro").unwrap();
