@@ -58,8 +58,8 @@ With no module loaded the view is transparent.
 
 Options:
   -p, --preload MODULE[,OPTS]  load a module at start (repeatable); a name
-                               (built in: viewfs, unreal, faulty, realnet,
-                               echodev, hostname), or the path of a
+                               (built in: viewfs, umfuse, unreal, faulty,
+                               realnet, echodev, hostname), or the path of a
                                shared library (LD_LIBRARY_PATH is searched
                                as by the dynamic loader)
   -V, --viewname NAME          name of the view (see viewname, vuname)

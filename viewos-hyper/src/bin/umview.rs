@@ -22,6 +22,7 @@ fn registry() -> ModuleRegistry {
     r.register("echodev", viewos_core::testing::EchoDev::create);
     r.register("hostname", viewos_core::testing::HostName::create);
     r.register("viewfs", viewfs::ViewFs::create);
+    r.register("umfuse", um_fuse::UmFuse::create);
     r
 }
 

@@ -1,0 +1,443 @@
+//! A FUSE client connection: requests to a FUSE server and their replies,
+//! over one socket that keeps message boundaries.
+//!
+//! The transport is an `AF_UNIX` `SOCK_SEQPACKET` socket pair ([`pair`]):
+//! one message is one request or one reply, exactly as reads and writes of
+//! `/dev/fuse` are, so the server's end is a plain fd that an in-process
+//! `fuser` session, or an unmodified FUSE program, can use as its
+//! `/dev/fuse`.
+//!
+//! [`Connection::new`] does the `FUSE_INIT` handshake. Then any number of
+//! host threads may call [`Connection::request`] at once: each request gets
+//! its own `unique` number and a slot; one reader thread takes every reply
+//! off the socket and wakes the thread waiting on that number. When the
+//! server goes away (its end is closed, or it dies), every waiting and
+//! every later request fails with `ENOTCONN`: nothing waits forever on a
+//! dead server.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
+use viewos_core::Errno;
+
+use crate::proto::{self, InHeader, InitIn, InitOut, Opcode, OutHeader};
+use crate::wire::{Dec, Enc};
+
+/// The largest WRITE (and READ) this client sends: 128 KiB, what the
+/// kernel uses by default.
+pub const MAX_TRANSFER: usize = 128 * 1024;
+
+/// A connected socket pair for one FUSE session: `(client, server)`. The
+/// server's end is what a FUSE server reads requests from and writes
+/// replies to, as it would `/dev/fuse`.
+pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Errno::new(e as i32))
+}
+
+/// Who the requests are from, and whether to log them.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `uid` of every request header.
+    pub uid: u32,
+    /// `gid` of every request header.
+    pub gid: u32,
+    /// Log every request and its answer to stderr, with this label.
+    pub debug: Option<String>,
+}
+
+/// What a request is waiting for: its reply, or the reason it will get
+/// none.
+type Answer = Result<Vec<u8>, Errno>;
+
+/// One request in flight.
+#[derive(Default)]
+struct Slot {
+    answer: Mutex<Option<Answer>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn fill(&self, a: Answer) {
+        *lock(&self.answer) = Some(a);
+        self.ready.notify_all();
+    }
+
+    fn wait(&self) -> Answer {
+        let mut g = lock(&self.answer);
+        loop {
+            if let Some(a) = g.take() {
+                return a;
+            }
+            g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The requests in flight, and whether the server is gone.
+#[derive(Default)]
+struct Pending {
+    slots: HashMap<u64, Arc<Slot>>,
+    dead: bool,
+}
+
+/// State shared with the reader thread.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+}
+
+impl Shared {
+    /// The server is gone: every waiter gets `ENOTCONN`.
+    fn disconnect(&self) {
+        let slots = {
+            let mut p = lock(&self.pending);
+            p.dead = true;
+            std::mem::take(&mut p.slots)
+        };
+        for s in slots.into_values() {
+            s.fill(Err(Errno::new(libc::ENOTCONN)));
+        }
+    }
+}
+
+/// A FUSE session seen from the client (see the module docs).
+pub struct Connection {
+    sock: OwnedFd,
+    shared: Arc<Shared>,
+    config: Config,
+    next_unique: AtomicU64,
+    init: InitOut,
+    max_write: usize,
+    max_read: usize,
+    closed: AtomicBool,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Connection {
+    /// Starts a session over `sock` (the client end of [`pair`]): starts
+    /// the reader thread and does the `FUSE_INIT` handshake. A server that
+    /// speaks another major version, or one older than 7.9, is `EPROTO`.
+    pub fn new(sock: OwnedFd, config: Config) -> Result<Connection, Errno> {
+        let shared = Arc::new(Shared::default());
+        let reader_sock = sock.try_clone().map_err(Errno::from)?;
+        let buf_len = MAX_TRANSFER + 64 * 1024 + 4096;
+        let sh = shared.clone();
+        let label = config.debug.clone();
+        let reader = std::thread::Builder::new()
+            .name("umfuse-reader".into())
+            .spawn(move || read_replies(reader_sock, sh, buf_len, label))
+            .map_err(Errno::from)?;
+        let mut conn = Connection {
+            sock,
+            shared,
+            config,
+            next_unique: AtomicU64::new(2),
+            init: InitOut::default(),
+            max_write: 4096,
+            max_read: MAX_TRANSFER,
+            closed: AtomicBool::new(false),
+            reader: Mutex::new(Some(reader)),
+        };
+        conn.handshake()?;
+        Ok(conn)
+    }
+
+    fn handshake(&mut self) -> Result<(), Errno> {
+        use proto::init_flags::*;
+        let mut e = Enc::new();
+        InitIn {
+            major: proto::KERNEL_VERSION,
+            minor: proto::KERNEL_MINOR_VERSION,
+            max_readahead: MAX_TRANSFER as u32,
+            flags: ASYNC_READ | ATOMIC_O_TRUNC | BIG_WRITES | DONT_MASK | MAX_PAGES,
+        }
+        .encode(&mut e);
+        let reply = self.request(Opcode::Init, 0, &[&e.0])?;
+        let out = InitOut::decode(&mut Dec::new(&reply))?;
+        if out.major != proto::KERNEL_VERSION || out.minor < 9 {
+            return Err(Errno::new(libc::EPROTO));
+        }
+        self.max_write = (out.max_write as usize).clamp(4096, MAX_TRANSFER);
+        if out.flags & MAX_PAGES != 0 && out.max_pages > 0 {
+            self.max_read = (out.max_pages as usize * 4096).clamp(4096, MAX_TRANSFER);
+        }
+        self.init = out;
+        Ok(())
+    }
+
+    /// The server's answer to `FUSE_INIT`.
+    pub fn init(&self) -> &InitOut {
+        &self.init
+    }
+
+    /// True if the server accepted capability `flag` (`proto::init_flags`).
+    pub fn has(&self, flag: u32) -> bool {
+        self.init.flags & flag != 0
+    }
+
+    /// The largest WRITE to send.
+    pub fn max_write(&self) -> usize {
+        self.max_write
+    }
+
+    /// The largest READ to ask for.
+    pub fn max_read(&self) -> usize {
+        self.max_read
+    }
+
+    fn message(&self, op: Opcode, nodeid: u64, unique: u64, args: &[&[u8]]) -> Vec<u8> {
+        let len = InHeader::SIZE + args.iter().map(|a| a.len()).sum::<usize>();
+        let mut e = Enc(Vec::with_capacity(len));
+        InHeader {
+            len: len as u32,
+            opcode: op as u32,
+            unique,
+            nodeid,
+            uid: self.config.uid,
+            gid: self.config.gid,
+            pid: std::process::id(),
+        }
+        .encode(&mut e);
+        for a in args {
+            e.bytes(a);
+        }
+        e.into_bytes()
+    }
+
+    fn send(&self, msg: &[u8]) -> Result<(), Errno> {
+        loop {
+            match socket::send(self.sock.as_raw_fd(), msg, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) => {
+                    return Err(Errno::new(libc::ENOTCONN))
+                }
+                Err(e) => return Err(Errno::new(e as i32)),
+            }
+        }
+    }
+
+    /// Sends request `op` on `nodeid` with `args` (the operation's
+    /// structures and names, in order) and waits for its reply: the bytes
+    /// after the reply header, or the server's errno.
+    pub fn request(&self, op: Opcode, nodeid: u64, args: &[&[u8]]) -> Result<Vec<u8>, Errno> {
+        let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
+        let msg = self.message(op, nodeid, unique, args);
+        if op.no_reply() {
+            self.log(op, nodeid, unique, None);
+            return self.send(&msg).map(|()| Vec::new());
+        }
+        let slot = Arc::new(Slot::default());
+        {
+            let mut p = lock(&self.shared.pending);
+            if p.dead {
+                return Err(Errno::new(libc::ENOTCONN));
+            }
+            p.slots.insert(unique, slot.clone());
+        }
+        if let Err(e) = self.send(&msg) {
+            lock(&self.shared.pending).slots.remove(&unique);
+            self.log(op, nodeid, unique, Some(&Err(e)));
+            return Err(e);
+        }
+        let answer = slot.wait();
+        self.log(op, nodeid, unique, Some(&answer));
+        answer
+    }
+
+    fn log(&self, op: Opcode, nodeid: u64, unique: u64, answer: Option<&Answer>) {
+        let Some(label) = &self.config.debug else {
+            return;
+        };
+        let what = match answer {
+            None => "sent".to_string(),
+            Some(Ok(b)) => format!("ok, {} bytes", b.len()),
+            Some(Err(e)) => e.name().to_string(),
+        };
+        eprintln!(
+            "umfuse {label}: #{unique} {} node {nodeid}: {what}",
+            op.name()
+        );
+    }
+
+    /// Ends the session: `DESTROY` (answered before the server stops
+    /// reading), then the socket is shut down and the reader joined. Later
+    /// requests fail with `ENOTCONN`. Called by `Drop` too.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.request(Opcode::Destroy, 0, &[]);
+        let _ = socket::shutdown(self.sock.as_raw_fd(), socket::Shutdown::Both);
+        if let Some(r) = lock(&self.reader).take() {
+            let _ = r.join();
+        }
+        self.shared.disconnect();
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The reader thread: routes each reply to its waiter until the socket
+/// ends.
+fn read_replies(sock: OwnedFd, shared: Arc<Shared>, buf_len: usize, label: Option<String>) {
+    let mut buf = vec![0u8; buf_len];
+    loop {
+        let n = match socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        };
+        let got = &buf[..n.min(buf.len())];
+        let Ok(header) = OutHeader::decode(&mut Dec::new(got)) else {
+            continue;
+        };
+        if header.unique == 0 {
+            continue; // a notification: none is asked for
+        }
+        let Some(slot) = lock(&shared.pending).slots.remove(&header.unique) else {
+            if let Some(l) = &label {
+                eprintln!("umfuse {l}: reply to unknown request #{}", header.unique);
+            }
+            continue;
+        };
+        let answer = if n > buf.len() || header.len as usize != n {
+            Err(Errno::EIO)
+        } else if header.error == 0 {
+            Ok(got[OutHeader::SIZE..].to_vec())
+        } else if (-4095..0).contains(&header.error) {
+            Err(Errno::new(-header.error))
+        } else {
+            Err(Errno::EIO)
+        };
+        slot.fill(answer);
+    }
+    shared.disconnect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeServer;
+
+    #[test]
+    fn handshake_and_concurrent_requests_are_routed() {
+        // The fake server answers GETATTR with the node id in the reply
+        // body: each of the threads must get the answer to its own request.
+        let (client, server) = pair().unwrap();
+        let fake = FakeServer::start(server, |h, _| match h.opcode {
+            3 => Some(Ok(h.nodeid.to_ne_bytes().to_vec())),
+            _ => Some(Err(libc::ENOSYS)),
+        });
+        let conn = Arc::new(Connection::new(client, Config::default()).unwrap());
+        assert_eq!(conn.init().minor, proto::KERNEL_MINOR_VERSION);
+        assert_eq!(conn.max_write(), MAX_TRANSFER);
+        let threads: Vec<_> = (0..8u64)
+            .map(|i| {
+                let c = conn.clone();
+                std::thread::spawn(move || {
+                    for j in 0..50u64 {
+                        let id = 100 * i + j;
+                        let r = c.request(Opcode::Getattr, id, &[&[0u8; 16]]).unwrap();
+                        assert_eq!(r, id.to_ne_bytes());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(conn.request(Opcode::Readlink, 1, &[]), Err(Errno::ENOSYS));
+        drop(conn);
+        fake.join();
+    }
+
+    #[test]
+    fn a_dead_server_fails_pending_and_later_requests() {
+        let (client, server) = pair().unwrap();
+        // Answers INIT, then swallows one request and dies.
+        let fake = FakeServer::start(server, |h, _| match h.opcode {
+            3 => None,
+            _ => Some(Err(libc::ENOSYS)),
+        });
+        let conn = Connection::new(client, Config::default()).unwrap();
+        assert_eq!(
+            conn.request(Opcode::Getattr, 1, &[&[0u8; 16]]),
+            Err(Errno::new(libc::ENOTCONN))
+        );
+        assert_eq!(
+            conn.request(Opcode::Getattr, 1, &[&[0u8; 16]]),
+            Err(Errno::new(libc::ENOTCONN))
+        );
+        fake.join();
+    }
+
+    #[test]
+    fn unmount_gives_counted_nodes_back() {
+        use crate::client::Client;
+        use std::sync::mpsc;
+        let (client, server) = pair().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // LOOKUP answers node 13; every request is reported.
+        let fake = FakeServer::start(server, move |h, args| {
+            let _ = tx.send((h.opcode, h.nodeid, args.to_vec()));
+            match h.opcode {
+                1 => {
+                    let mut e = crate::wire::Enc::new();
+                    let entry = proto::EntryOut {
+                        nodeid: 13,
+                        entry_valid: proto::Valid { sec: 60, nsec: 0 },
+                        ..proto::EntryOut::default()
+                    };
+                    entry.encode(&mut e);
+                    Some(Ok(e.0))
+                }
+                _ => Some(Err(libc::ENOSYS)),
+            }
+        });
+        let conn = Connection::new(client, Config::default()).unwrap();
+        let c = Client::new(conn, 0);
+        let p = std::path::Path::new("/ab");
+        assert_eq!(c.lookup(1, b"ab", p).unwrap().nodeid, 13);
+        assert_eq!(c.lookup(1, b"ab", p).unwrap().nodeid, 13);
+        assert_eq!(c.nodes.get(p), Some(13));
+        // Dropping the client forgets node 13's two lookups, then DESTROYs.
+        drop(c);
+        fake.join();
+        let seen: Vec<_> = rx.try_iter().collect();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!((seen[0].0, seen[0].1, &seen[0].2[..]), (1, 1, &b"ab\0"[..]));
+        assert_eq!((seen[2].0, seen[2].1), (2, 13));
+        assert_eq!(seen[2].2, proto::forget_in(2));
+    }
+
+    #[test]
+    fn old_protocols_are_refused() {
+        let (client, server) = pair().unwrap();
+        let fake = FakeServer::with_init(server, 7, 8, |_, _| Some(Err(libc::ENOSYS)));
+        assert_eq!(
+            Connection::new(client, Config::default()).err(),
+            Some(Errno::new(libc::EPROTO))
+        );
+        fake.join();
+    }
+}

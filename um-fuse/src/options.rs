@@ -1,0 +1,167 @@
+//! The option strings of umfuse: `mount -t umfuseNAME -o OPTIONS` and
+//! `umview -p umfuse,SPEC[;SPEC...]`.
+//!
+//! Mount options, comma separated:
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `ro` | read-only: every change is `EROFS` |
+//! | `rw`, `rw+` | read-write (the default; `rw+` is the seeds' spelling) |
+//! | `human` | permission checks from the files' attributes, for the view's user (see [`crate::perm`]); otherwise the mount is *omnipotent*: the file system alone decides |
+//! | `uid=N`, `gid=N` | who `human` checks are for, and the ids of every request |
+//! | `fsname=NAME` | a name for the mount (logs) |
+//! | `debug` | every FUSE request and its answer on stderr |
+//! | `nosuid`, `nodev`, `noexec`, `allow_other`, `default_permissions`, ... | generic options, accepted (the last one is `human`) |
+//!
+//! Anything else is `EINVAL`, with a line on stderr naming it.
+//!
+//! A `-p` spec is `type=umfuseNAME,source=SOURCE,target=TARGET` plus mount
+//! options: a mount made when the module is loaded. Specs are separated
+//! by `;`; `-p umfuse` alone mounts nothing.
+
+use viewos_core::{Errno, MountRequest};
+
+/// The parsed options of one mount.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `ro`.
+    pub read_only: bool,
+    /// `human` (or `default_permissions`).
+    pub human: bool,
+    /// `debug`.
+    pub debug: bool,
+    /// `fsname=`.
+    pub fsname: Option<String>,
+    /// `uid=`.
+    pub uid: Option<u32>,
+    /// `gid=`.
+    pub gid: Option<u32>,
+}
+
+/// Options accepted and left to the host.
+const GENERIC: [&str; 20] = [
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "defaults",
+    "noatime",
+    "atime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nodiratime",
+    "lazytime",
+    "silent",
+    "allow_other",
+    "allow_root",
+    "auto_unmount",
+];
+
+fn bad(option: &str) -> Errno {
+    eprintln!("umfuse: unknown or malformed mount option `{option}`");
+    Errno::EINVAL
+}
+
+fn id(option: &str, v: &str) -> Result<u32, Errno> {
+    v.parse().map_err(|_| bad(option))
+}
+
+/// Parses `-o` options (see the module docs); `flags` are mount(2)'s
+/// (`MS_RDONLY` is `ro`).
+pub fn parse(options: &str, flags: u64) -> Result<MountOptions, Errno> {
+    let mut out = MountOptions {
+        read_only: flags & libc::MS_RDONLY != 0,
+        ..MountOptions::default()
+    };
+    for o in options.split(',').filter(|o| !o.is_empty()) {
+        match o.split_once('=') {
+            None => match o {
+                "ro" => out.read_only = true,
+                "rw" | "rw+" => {}
+                "human" | "default_permissions" => out.human = true,
+                "debug" => out.debug = true,
+                g if GENERIC.contains(&g) => {}
+                _ => return Err(bad(o)),
+            },
+            Some(("uid", v)) => out.uid = Some(id(o, v)?),
+            Some(("gid", v)) => out.gid = Some(id(o, v)?),
+            Some(("fsname", v)) if !v.is_empty() => out.fsname = Some(v.to_string()),
+            Some(_) => return Err(bad(o)),
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the `-p umfuse,SPEC;SPEC` specs into the mounts to make at
+/// load; each must name a type, a source and a target, and its options
+/// must parse.
+pub fn parse_preload(specs: &str) -> Result<Vec<MountRequest>, Errno> {
+    let mut out = Vec::new();
+    for spec in specs.split(';').filter(|s| !s.is_empty()) {
+        let mut req = MountRequest::default();
+        let mut rest = Vec::new();
+        for o in spec.split(',').filter(|o| !o.is_empty()) {
+            match o.split_once('=') {
+                Some(("type", v)) => req.fstype = v.to_string(),
+                Some(("source", v)) => req.source = v.to_string(),
+                Some(("target", v)) if v.starts_with('/') => req.target = v.into(),
+                _ => rest.push(o),
+            }
+        }
+        req.options = rest.join(",");
+        parse(&req.options, 0)?;
+        if !req.fstype.starts_with("umfuse") || req.source.is_empty() {
+            return Err(bad(spec));
+        }
+        if req.target.as_os_str().is_empty() {
+            return Err(bad(spec));
+        }
+        if req.options.split(',').any(|o| o == "ro") {
+            req.flags |= libc::MS_RDONLY;
+        }
+        out.push(req);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_unknown_ones_are_refused() {
+        let o = parse("ro,human,uid=5,gid=6,fsname=x,debug,nosuid", 0).unwrap();
+        assert!(o.read_only && o.human && o.debug);
+        assert_eq!(
+            (o.uid, o.gid, o.fsname.as_deref()),
+            (Some(5), Some(6), Some("x"))
+        );
+        assert_eq!(parse("rw+", 0).unwrap(), MountOptions::default());
+        assert!(parse("", libc::MS_RDONLY).unwrap().read_only);
+        assert_eq!(parse("bogus", 0), Err(Errno::EINVAL));
+        assert_eq!(parse("uid=x", 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn preload_specs() {
+        let m = parse_preload(
+            "type=umfusereal,source=/a,target=/b,ro;type=umfusenull,source=none,target=/c",
+        )
+        .unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].fstype.as_str(), m[0].options.as_str()),
+            ("umfusereal", "ro")
+        );
+        assert_eq!(m[0].flags, libc::MS_RDONLY);
+        assert_eq!(m[1].target, std::path::Path::new("/c"));
+        assert!(parse_preload("").unwrap().is_empty());
+        assert!(parse_preload("type=umfusereal,source=/a").is_err());
+        assert!(parse_preload("type=ext2,source=/a,target=/b").is_err());
+    }
+}

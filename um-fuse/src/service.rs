@@ -1,0 +1,333 @@
+//! The `umfuse` service: `mount -t umfuseNAME` picks the submodule NAME,
+//! starts it as the FUSE server of a new session, and mounts the session's
+//! tree ([`FuseFs`]).
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use viewos_core::{Errno, FileSystem, MountRequest, Service};
+
+use crate::client::Client;
+use crate::connection::{self, Connection};
+use crate::fuse_fs::{FuseFs, Policy};
+use crate::options;
+use crate::perm::Creds;
+
+/// Starts a submodule's server on the server end of a session.
+type Starter =
+    Arc<dyn Fn(&MountRequest, Arc<dyn FileSystem>, OwnedFd) -> Result<(), Errno> + Send + Sync>;
+
+/// The prefix of every umfuse mount type.
+pub const PREFIX: &str = "umfuse";
+
+/// Collects the submodules of a [`UmFuse`] service.
+pub struct Builder {
+    subs: Vec<(String, Starter)>,
+    initial: Vec<MountRequest>,
+}
+
+impl Builder {
+    /// Registers a submodule: `mount -t umfuseNAME SOURCE TARGET` calls
+    /// `make(request, io)` for a new `fuser::Filesystem` and serves the
+    /// mount with it. `io` is the view as it was before the mount (see
+    /// `viewos_core::nesting`): do the file system's own I/O through it.
+    /// Every mount gets its own file system and session, so one submodule
+    /// may be mounted several times at once. A later registration of the
+    /// same name replaces the earlier.
+    pub fn filesystem<FS, F>(mut self, name: &str, make: F) -> Builder
+    where
+        FS: fuser::Filesystem,
+        F: Fn(&MountRequest, Arc<dyn FileSystem>) -> Result<FS, Errno> + Send + Sync + 'static,
+    {
+        let label = name.to_string();
+        let start: Starter =
+            Arc::new(move |req, io, server| crate::serve::spawn(make(req, io)?, server, &label));
+        self.subs.retain(|(n, _)| n != name);
+        self.subs.push((name.to_string(), start));
+        self
+    }
+
+    /// Mounts to make when the service is loaded.
+    pub fn initial_mounts(mut self, mounts: Vec<MountRequest>) -> Builder {
+        self.initial = mounts;
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> UmFuse {
+        UmFuse {
+            subs: self.subs,
+            initial: self.initial,
+        }
+    }
+}
+
+/// The umfuse module (`umview -p umfuse`, `um_add_service umfuse`).
+pub struct UmFuse {
+    subs: Vec<(String, Starter)>,
+    initial: Vec<MountRequest>,
+}
+
+impl UmFuse {
+    /// A builder holding the built-in submodules (`umfusenull`,
+    /// `umfusereal`); add your own with [`Builder::filesystem`].
+    pub fn builder() -> Builder {
+        Builder {
+            subs: Vec::new(),
+            initial: Vec::new(),
+        }
+        .filesystem("null", |_, _| Ok(crate::null::NullFs::new()))
+        .filesystem("real", crate::real::RealFuse::for_mount)
+    }
+
+    /// The factory for a module registry: `options` are `-p` specs (see
+    /// [`crate::options`]); bad ones are `EINVAL`.
+    pub fn create(options: &str) -> Result<Box<dyn Service>, Errno> {
+        let initial = options::parse_preload(options)?;
+        Ok(Box::new(UmFuse::builder().initial_mounts(initial).build()))
+    }
+
+    fn submodule(&self, fstype: &str) -> Option<&Starter> {
+        let name = fstype.strip_prefix(PREFIX)?;
+        self.subs.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
+/// A device number of its own for each mount (major 0, as the kernel's
+/// anonymous devices).
+fn new_dev() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0x900);
+    let minor = NEXT.fetch_add(1, Ordering::Relaxed);
+    ((minor & !0xff) << 12) | (minor & 0xff)
+}
+
+impl Service for UmFuse {
+    fn name(&self) -> &str {
+        "umfuse"
+    }
+
+    fn description(&self) -> &str {
+        "virtual file systems (user level FUSE)"
+    }
+
+    fn mounts_file_systems(&self) -> bool {
+        true
+    }
+
+    fn handles_fstype(&self, fstype: &str) -> bool {
+        self.submodule(fstype).is_some()
+    }
+
+    fn mount(
+        &self,
+        request: &MountRequest,
+        io: Arc<dyn FileSystem>,
+    ) -> Result<Arc<dyn FileSystem>, Errno> {
+        let start = self.submodule(&request.fstype).ok_or(Errno::ENODEV)?;
+        let opts = options::parse(&request.options, request.flags)?;
+        let mut creds = Creds::of_process();
+        if let Some(u) = opts.uid {
+            creds.uid = u;
+        }
+        if let Some(g) = opts.gid {
+            creds.gid = g;
+            creds.groups.clear();
+        }
+        let (client_end, server_end) = connection::pair()?;
+        start(request, io, server_end)?;
+        let label = opts
+            .fsname
+            .clone()
+            .unwrap_or_else(|| format!("{} on {}", request.fstype, request.target.display()));
+        let conn = Connection::new(
+            client_end,
+            connection::Config {
+                uid: creds.uid,
+                gid: creds.gid,
+                debug: opts.debug.then_some(label),
+            },
+        )?;
+        let client = Arc::new(Client::new(conn, new_dev()));
+        let policy = Policy {
+            read_only: opts.read_only,
+            human: opts.human.then(|| creds.clone()),
+            creds,
+        };
+        Ok(Arc::new(FuseFs::new(client, policy)))
+    }
+
+    fn initial_mounts(&self) -> Vec<MountRequest> {
+        self.initial.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use viewos_core::real::RealFs;
+    use viewos_core::{Opened, SetTime, Timespec};
+
+    use super::*;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn mount(kind: &str, source: &Path, options: &str) -> Result<Arc<dyn FileSystem>, Errno> {
+        let s = UmFuse::builder().build();
+        let req = MountRequest {
+            source: source.to_string_lossy().into_owned(),
+            target: "/mnt".into(),
+            fstype: kind.into(),
+            flags: 0,
+            options: options.into(),
+        };
+        s.mount(&req, Arc::new(RealFs))
+    }
+
+    fn served(o: Opened) -> Box<dyn viewos_core::FileHandle> {
+        match o {
+            Opened::Served(h) => h,
+            _ => panic!("not served"),
+        }
+    }
+
+    #[test]
+    fn real_passthrough_end_to_end_in_process() {
+        let d = std::env::temp_dir().join(format!("umfuse-real-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/f"), "hello").unwrap();
+        let _clean = Dir(d.clone());
+        let fs = mount("umfusereal", &d, "").unwrap();
+        let p = Path::new;
+        assert_eq!(fs.lstat(p("/sub/f")).unwrap().size, 5);
+        assert_eq!(fs.lstat(p("/nope")), Err(Errno::ENOENT));
+        assert!(fs.lstat(p("/")).unwrap().is_dir());
+        // Create, write across several WRITEs, read back.
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let h = served(
+            fs.open(p("/sub/g"), libc::O_CREAT | libc::O_WRONLY, 0o640)
+                .unwrap(),
+        );
+        assert_eq!(h.write(0, &big), Ok(big.len()));
+        drop(h);
+        assert_eq!(std::fs::read(d.join("sub/g")).unwrap(), big);
+        let h = served(fs.open(p("/sub/g"), libc::O_RDONLY, 0).unwrap());
+        let mut back = vec![0u8; big.len() + 10];
+        assert_eq!(h.read(0, &mut back), Ok(big.len()));
+        assert_eq!(&back[..big.len()], &big[..]);
+        assert_eq!(h.stat().unwrap().size, big.len() as u64);
+        drop(h);
+        assert_eq!(
+            fs.open(
+                p("/sub/g"),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+                0o600
+            )
+            .err(),
+            Some(Errno::EEXIST)
+        );
+        // Names.
+        fs.mkdir(p("/sub/dir"), 0o755).unwrap();
+        fs.symlink(p("g"), p("/sub/link")).unwrap();
+        assert_eq!(fs.readlink(p("/sub/link")).unwrap(), p("g"));
+        fs.link(p("/sub/g"), p("/sub/hard")).unwrap();
+        assert_eq!(fs.lstat(p("/sub/g")).unwrap().nlink, 2);
+        fs.rename(p("/sub/hard"), p("/sub/dir/moved"), 0).unwrap();
+        assert!(d.join("sub/dir/moved").exists());
+        assert_eq!(fs.lstat(p("/sub/hard")), Err(Errno::ENOENT));
+        fs.chmod(p("/sub/g"), 0o600).unwrap();
+        assert_eq!(fs.lstat(p("/sub/g")).unwrap().mode & 0o777, 0o600);
+        let t = Timespec {
+            sec: 981173106,
+            nsec: 0,
+        };
+        fs.utimens(p("/sub/g"), SetTime::Omit, SetTime::At(t))
+            .unwrap();
+        assert_eq!(fs.lstat(p("/sub/g")).unwrap().mtime, t);
+        fs.truncate(p("/sub/g"), 3).unwrap();
+        assert_eq!(std::fs::metadata(d.join("sub/g")).unwrap().len(), 3);
+        assert_eq!(fs.rmdir(p("/sub/dir")), Err(Errno::ENOTEMPTY));
+        fs.unlink(p("/sub/dir/moved")).unwrap();
+        fs.rmdir(p("/sub/dir")).unwrap();
+        fs.access(p("/sub/g"), libc::R_OK).unwrap();
+        assert!(fs.statfs(p("/")).unwrap().blocks > 0);
+        // Listing.
+        let dir = served(
+            fs.open(p("/sub"), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+                .unwrap(),
+        );
+        let mut names = Vec::new();
+        dir.read_dir(0, &mut |e| {
+            names.push(String::from_utf8_lossy(e.name).into_owned());
+            true
+        })
+        .unwrap();
+        names.sort();
+        assert_eq!(names, [".", "..", "f", "g", "link"]);
+        drop(dir);
+        drop(fs);
+    }
+
+    #[test]
+    fn human_mounts_check_permissions_for_the_given_ids() {
+        let d = std::env::temp_dir().join(format!("umfuse-human-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let _clean = Dir(d.clone());
+        std::fs::write(d.join("private"), "p").unwrap();
+        std::fs::write(d.join("public"), "p").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        std::fs::set_permissions(d.join("private"), mode(0o600)).unwrap();
+        std::fs::set_permissions(d.join("public"), mode(0o644)).unwrap();
+        std::fs::set_permissions(&d, mode(0o755)).unwrap();
+        // A stranger: neither the owner nor root, nor in the group.
+        let fs = mount("umfusereal", &d, "human,uid=54321,gid=54321").unwrap();
+        let p = Path::new;
+        assert_eq!(
+            fs.open(p("/private"), libc::O_RDONLY, 0).err(),
+            Some(Errno::EACCES)
+        );
+        assert!(fs.open(p("/public"), libc::O_RDONLY, 0).is_ok());
+        assert_eq!(
+            fs.open(p("/public"), libc::O_WRONLY, 0).err(),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(fs.access(p("/public"), libc::W_OK), Err(Errno::EACCES));
+        assert_eq!(fs.mkdir(p("/new"), 0o755), Err(Errno::EACCES));
+        assert_eq!(fs.chmod(p("/public"), 0o777), Err(Errno::EPERM));
+        assert!(!d.join("new").exists());
+        // Omnipotent (the default): the server alone decides.
+        let fs = mount("umfusereal", &d, "").unwrap();
+        assert!(fs.open(p("/public"), libc::O_RDONLY, 0).is_ok());
+    }
+
+    #[test]
+    fn read_only_null_and_bad_mounts() {
+        let d = std::env::temp_dir();
+        let fs = mount("umfusereal", &d, "ro").unwrap();
+        assert_eq!(
+            fs.mkdir(Path::new("/x-umfuse-ro"), 0o755),
+            Err(Errno::EROFS)
+        );
+        let null = mount("umfusenull", Path::new("none"), "").unwrap();
+        assert!(null.lstat(Path::new("/")).unwrap().is_dir());
+        assert_eq!(null.lstat(Path::new("/a")), Err(Errno::ENOENT));
+        assert_eq!(null.mkdir(Path::new("/a"), 0o755), Err(Errno::EROFS));
+        assert_eq!(mount("umfusereal", &d, "bogus").err(), Some(Errno::EINVAL));
+        assert_eq!(
+            mount("umfusereal", Path::new("rel"), "").err(),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(mount("umfusenope", &d, "").err(), Some(Errno::ENODEV));
+        let s = UmFuse::builder().build();
+        assert!(s.handles_fstype("umfusereal") && !s.handles_fstype("umfusenope"));
+    }
+}
