@@ -16,3 +16,8 @@
 //! architecture; the service itself is tracked by its own issue.
 
 #![deny(unsafe_code)]
+
+/// Built-in submodules, each a `fuser::Filesystem` on a disk image:
+/// `umfusefat` (FAT12/16/32, read-write) and `umfuseiso9660` (read-only).
+pub mod fat;
+pub mod iso9660;
