@@ -26,7 +26,7 @@ pub(crate) mod time;
 mod volume;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use fuse::FatFs;
 pub use modify::SetAttr;
