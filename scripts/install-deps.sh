@@ -11,6 +11,8 @@ PACKAGES=(
     python3 tmux curl
     # the bench: hyperfine times, PRoot is the tool we compare with
     hyperfine proot
+    # um-fuse's fat and iso9660 tests make and check real images
+    dosfstools mtools genisoimage xorriso
 )
 
 SUDO=""

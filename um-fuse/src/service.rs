@@ -186,6 +186,7 @@ mod tests {
             fstype: kind.into(),
             flags: 0,
             options: options.into(),
+            fd: None,
         };
         s.mount(&req, Arc::new(RealFs))
     }

@@ -1,0 +1,5 @@
+//! Tests against images made by genisoimage, compared with the trees they
+//! were made from.
+
+mod corrupt;
+mod read;
