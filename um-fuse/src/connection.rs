@@ -125,7 +125,13 @@ pub struct Connection {
     max_read: usize,
     closed: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
+    /// The thread of an in-process server, waited for at close.
+    server: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// How long [`Connection::close`] waits for an in-process server to end
+/// (and write back what it holds) after the session is shut down.
+const SERVER_END_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Connection {
     /// Starts a session over `sock` (the client end of [`pair`]): starts
@@ -151,6 +157,7 @@ impl Connection {
             max_read: MAX_TRANSFER,
             closed: AtomicBool::new(false),
             reader: Mutex::new(Some(reader)),
+            server: Mutex::new(None),
         };
         conn.handshake()?;
         Ok(conn)
@@ -287,6 +294,23 @@ impl Connection {
             let _ = r.join();
         }
         self.shared.disconnect();
+        if let Some(server) = lock(&self.server).take() {
+            // Bounded: a server that never ends must not hold up the host.
+            let deadline = std::time::Instant::now() + SERVER_END_WAIT;
+            while !server.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            if server.is_finished() {
+                let _ = server.join();
+            }
+        }
+    }
+
+    /// Hands over the thread of an in-process server: [`Connection::close`]
+    /// waits (a bounded time) for it to end, so that the file system has
+    /// written back everything when the mount is gone.
+    pub fn own_server(&self, thread: JoinHandle<()>) {
+        *lock(&self.server) = Some(thread);
     }
 }
 

@@ -112,10 +112,11 @@
 
 pub mod attr;
 pub mod client;
-pub mod fat;
 pub mod connection;
+pub mod fat;
 pub mod file;
 pub mod fuse_fs;
+pub mod image;
 pub mod iso9660;
 pub mod nodes;
 pub mod null;

@@ -72,8 +72,9 @@ fn id(option: &str, v: &str) -> Result<u32, Errno> {
 }
 
 /// Parses `-o` options (see the module docs); `flags` are mount(2)'s
-/// (`MS_RDONLY` is `ro`).
-pub fn parse(options: &str, flags: u64) -> Result<MountOptions, Errno> {
+/// (`MS_RDONLY` is `ro`); `own` names the options of the submodule (bare
+/// words, or keys of `key=value`), accepted and left to it.
+pub fn parse(options: &str, flags: u64, own: &[&str]) -> Result<MountOptions, Errno> {
     let mut out = MountOptions {
         read_only: flags & libc::MS_RDONLY != 0,
         ..MountOptions::default()
@@ -85,12 +86,13 @@ pub fn parse(options: &str, flags: u64) -> Result<MountOptions, Errno> {
                 "rw" | "rw+" => {}
                 "human" | "default_permissions" => out.human = true,
                 "debug" => out.debug = true,
-                g if GENERIC.contains(&g) => {}
+                g if GENERIC.contains(&g) || own.contains(&g) => {}
                 _ => return Err(bad(o)),
             },
             Some(("uid", v)) => out.uid = Some(id(o, v)?),
             Some(("gid", v)) => out.gid = Some(id(o, v)?),
             Some(("fsname", v)) if !v.is_empty() => out.fsname = Some(v.to_string()),
+            Some((k, _)) if own.contains(&k) => {}
             Some(_) => return Err(bad(o)),
         }
     }
@@ -98,8 +100,8 @@ pub fn parse(options: &str, flags: u64) -> Result<MountOptions, Errno> {
 }
 
 /// Parses the `-p umfuse,SPEC;SPEC` specs into the mounts to make at
-/// load; each must name a type, a source and a target, and its options
-/// must parse.
+/// load; each must name a type, a source and a target (its options are
+/// checked when it is mounted, by umfuse and by its submodule).
 pub fn parse_preload(specs: &str) -> Result<Vec<MountRequest>, Errno> {
     let mut out = Vec::new();
     for spec in specs.split(';').filter(|s| !s.is_empty()) {
@@ -114,7 +116,6 @@ pub fn parse_preload(specs: &str) -> Result<Vec<MountRequest>, Errno> {
             }
         }
         req.options = rest.join(",");
-        parse(&req.options, 0)?;
         if !req.fstype.starts_with("umfuse") || req.source.is_empty() {
             return Err(bad(spec));
         }
@@ -135,16 +136,18 @@ mod tests {
 
     #[test]
     fn options_parse_and_unknown_ones_are_refused() {
-        let o = parse("ro,human,uid=5,gid=6,fsname=x,debug,nosuid", 0).unwrap();
+        let o = parse("ro,human,uid=5,gid=6,fsname=x,debug,nosuid", 0, &[]).unwrap();
         assert!(o.read_only && o.human && o.debug);
         assert_eq!(
             (o.uid, o.gid, o.fsname.as_deref()),
             (Some(5), Some(6), Some("x"))
         );
-        assert_eq!(parse("rw+", 0).unwrap(), MountOptions::default());
-        assert!(parse("", libc::MS_RDONLY).unwrap().read_only);
-        assert_eq!(parse("bogus", 0), Err(Errno::EINVAL));
-        assert_eq!(parse("uid=x", 0), Err(Errno::EINVAL));
+        assert_eq!(parse("rw+", 0, &[]).unwrap(), MountOptions::default());
+        assert!(parse("", libc::MS_RDONLY, &[]).unwrap().read_only);
+        assert_eq!(parse("bogus", 0, &[]), Err(Errno::EINVAL));
+        assert_eq!(parse("uid=x", 0, &[]), Err(Errno::EINVAL));
+        assert!(parse("umask=022,norock", 0, &["umask", "norock"]).is_ok());
+        assert_eq!(parse("umask=022", 0, &["norock"]), Err(Errno::EINVAL));
     }
 
     #[test]

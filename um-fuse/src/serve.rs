@@ -13,8 +13,14 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use viewos_core::Errno;
 
 /// Serves `fs` on `server` in a new thread named after `name`; the
-/// session ends when the client closes its end (or sends DESTROY).
-pub fn spawn<FS: fuser::Filesystem>(fs: FS, server: OwnedFd, name: &str) -> Result<(), Errno> {
+/// session ends when the client closes its end (or sends DESTROY). The
+/// thread ends once the file system is dropped (an image's pending writes
+/// are on it then): the returned handle waits for that.
+pub fn spawn<FS: fuser::Filesystem>(
+    fs: FS,
+    server: OwnedFd,
+    name: &str,
+) -> Result<std::thread::JoinHandle<()>, Errno> {
     std::thread::Builder::new()
         .name(format!("umfuse-{name}"))
         .spawn(move || {
@@ -27,6 +33,5 @@ pub fn spawn<FS: fuser::Filesystem>(fs: FS, server: OwnedFd, name: &str) -> Resu
                 let _ = session.run();
             }
         })
-        .map(|_| ())
         .map_err(Errno::from)
 }

@@ -5,25 +5,45 @@
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use viewos_core::{Errno, FileSystem, MountRequest, Service};
 
 use crate::client::Client;
 use crate::connection::{self, Connection};
 use crate::fuse_fs::{FuseFs, Policy};
+use crate::image::Image;
 use crate::options;
 use crate::perm::Creds;
 
 /// Starts a submodule's server on the server end of a session.
-type Starter =
-    Arc<dyn Fn(&MountRequest, Arc<dyn FileSystem>, OwnedFd) -> Result<(), Errno> + Send + Sync>;
+/// Returns the server's thread, which ends once the file system is dropped.
+type Starter = Arc<
+    dyn Fn(&MountRequest, Arc<dyn FileSystem>, OwnedFd) -> Result<JoinHandle<()>, Errno>
+        + Send
+        + Sync,
+>;
+
+/// The options of `umfusefat` besides umfuse's.
+const FAT_OPTIONS: &[&str] = &["umask", "fmask", "dmask"];
+
+/// The options of `umfuseiso9660` besides umfuse's.
+const ISO_OPTIONS: &[&str] = &["mode", "dmode", "map", "norock", "nojoliet"];
 
 /// The prefix of every umfuse mount type.
 pub const PREFIX: &str = "umfuse";
 
+/// A submodule: its name (after `umfuse`), how to start it, and the
+/// mount options of its own it accepts besides umfuse's.
+struct Sub {
+    name: String,
+    start: Starter,
+    options: Vec<String>,
+}
+
 /// Collects the submodules of a [`UmFuse`] service.
 pub struct Builder {
-    subs: Vec<(String, Starter)>,
+    subs: Vec<Sub>,
     initial: Vec<MountRequest>,
 }
 
@@ -35,7 +55,24 @@ impl Builder {
     /// Every mount gets its own file system and session, so one submodule
     /// may be mounted several times at once. A later registration of the
     /// same name replaces the earlier.
-    pub fn filesystem<FS, F>(mut self, name: &str, make: F) -> Builder
+    pub fn filesystem<FS, F>(self, name: &str, make: F) -> Builder
+    where
+        FS: fuser::Filesystem,
+        F: Fn(&MountRequest, Arc<dyn FileSystem>) -> Result<FS, Errno> + Send + Sync + 'static,
+    {
+        self.filesystem_with_options(name, &[], make)
+    }
+
+    /// Like [`Builder::filesystem`], for a file system that reads mount
+    /// options of its own from `request.options`: `options` names them
+    /// (`"umask"` accepts `umask=N`, `"norock"` the bare word), and umfuse
+    /// accepts them besides its own instead of refusing them.
+    pub fn filesystem_with_options<FS, F>(
+        mut self,
+        name: &str,
+        options: &[&str],
+        make: F,
+    ) -> Builder
     where
         FS: fuser::Filesystem,
         F: Fn(&MountRequest, Arc<dyn FileSystem>) -> Result<FS, Errno> + Send + Sync + 'static,
@@ -43,8 +80,12 @@ impl Builder {
         let label = name.to_string();
         let start: Starter =
             Arc::new(move |req, io, server| crate::serve::spawn(make(req, io)?, server, &label));
-        self.subs.retain(|(n, _)| n != name);
-        self.subs.push((name.to_string(), start));
+        self.subs.retain(|sub| sub.name != name);
+        self.subs.push(Sub {
+            name: name.to_string(),
+            start,
+            options: options.iter().map(|o| o.to_string()).collect(),
+        });
         self
     }
 
@@ -65,13 +106,14 @@ impl Builder {
 
 /// The umfuse module (`umview -p umfuse`, `um_add_service umfuse`).
 pub struct UmFuse {
-    subs: Vec<(String, Starter)>,
+    subs: Vec<Sub>,
     initial: Vec<MountRequest>,
 }
 
 impl UmFuse {
     /// A builder holding the built-in submodules (`umfusenull`,
-    /// `umfusereal`); add your own with [`Builder::filesystem`].
+    /// `umfusereal`, `umfusefat`, `umfuseiso9660`); add your own with
+    /// [`Builder::filesystem`].
     pub fn builder() -> Builder {
         Builder {
             subs: Vec::new(),
@@ -79,6 +121,18 @@ impl UmFuse {
         }
         .filesystem("null", |_, _| Ok(crate::null::NullFs::new()))
         .filesystem("real", crate::real::RealFuse::for_mount)
+        .filesystem_with_options("fat", FAT_OPTIONS, |req: &MountRequest, io| {
+            let ro = options::parse(&req.options, req.flags, FAT_OPTIONS)?.read_only;
+            let image = Image::open(req, &io, ro)?;
+            let mut opts = req.options.clone();
+            if ro {
+                opts.push_str(",ro");
+            }
+            crate::fat::FatFs::from_storage(image, &opts)
+        })
+        .filesystem_with_options("iso9660", ISO_OPTIONS, |req: &MountRequest, io| {
+            crate::iso9660::IsoFs::from_storage(Image::open(req, &io, true)?, &req.options)
+        })
     }
 
     /// The factory for a module registry: `options` are `-p` specs (see
@@ -88,9 +142,9 @@ impl UmFuse {
         Ok(Box::new(UmFuse::builder().initial_mounts(initial).build()))
     }
 
-    fn submodule(&self, fstype: &str) -> Option<&Starter> {
+    fn submodule(&self, fstype: &str) -> Option<&Sub> {
         let name = fstype.strip_prefix(PREFIX)?;
-        self.subs.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.subs.iter().find(|sub| sub.name == name)
     }
 }
 
@@ -124,8 +178,9 @@ impl Service for UmFuse {
         request: &MountRequest,
         io: Arc<dyn FileSystem>,
     ) -> Result<Arc<dyn FileSystem>, Errno> {
-        let start = self.submodule(&request.fstype).ok_or(Errno::ENODEV)?;
-        let opts = options::parse(&request.options, request.flags)?;
+        let sub = self.submodule(&request.fstype).ok_or(Errno::ENODEV)?;
+        let own: Vec<&str> = sub.options.iter().map(String::as_str).collect();
+        let opts = options::parse(&request.options, request.flags, &own)?;
         let mut creds = Creds::of_process();
         if let Some(u) = opts.uid {
             creds.uid = u;
@@ -135,7 +190,7 @@ impl Service for UmFuse {
             creds.groups.clear();
         }
         let (client_end, server_end) = connection::pair()?;
-        start(request, io, server_end)?;
+        let server = (sub.start)(request, io, server_end)?;
         let label = opts
             .fsname
             .clone()
@@ -148,6 +203,7 @@ impl Service for UmFuse {
                 debug: opts.debug.then_some(label),
             },
         )?;
+        conn.own_server(server);
         let client = Arc::new(Client::new(conn, new_dev()));
         let policy = Policy {
             read_only: opts.read_only,

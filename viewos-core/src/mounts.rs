@@ -61,6 +61,11 @@ impl MountTable {
         Some(self.mounts.remove(i))
     }
 
+    /// Removes the latest mount.
+    pub fn pop(&mut self) -> Option<Mount> {
+        self.mounts.pop()
+    }
+
     /// True if nothing is mounted.
     pub fn is_empty(&self) -> bool {
         self.mounts.is_empty()

@@ -147,6 +147,15 @@ impl View {
         self.mounts.remove(target).ok_or(Errno::EINVAL)
     }
 
+    /// Removes every mount, latest first, dropping each file system before
+    /// the ones below it (the view is ending). Returns nothing to keep:
+    /// each mount is dropped as it is removed.
+    pub fn umount_all(&mut self) {
+        while let Some(mount) = self.mounts.pop() {
+            drop(mount);
+        }
+    }
+
     /// The system call families the host must trap for this view: the
     /// host's own minimum plus every service's interest.
     pub fn interest(&self) -> Interest {

@@ -72,7 +72,24 @@ pub struct ServedFile {
     in_pipe: Mutex<usize>,
     /// A blocking connect is under way on this socket.
     pub connecting: AtomicBool,
+    /// Counted among the files alive until everything above is dropped
+    /// (declared last, so dropped last).
+    _live: Live,
 }
+
+/// One served file alive, in the table or still used by a call or a
+/// release (see [`ServedFiles::release_all`]).
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How long the end of a view waits for served files still being
+/// released (their handles may be answering a last call of the service).
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Bytes in a placeholder pipe for each readiness: readable and writable,
 /// only writable, only readable (two pages' worth of pipe, one full and
@@ -345,6 +362,8 @@ pub struct ServedFiles {
     pending: Mutex<HashMap<i32, Pending>>,
     /// Threads waiting in blocking calls.
     waiters: Arc<Waiters>,
+    /// Served files alive (see [`Live`]).
+    live: Arc<AtomicUsize>,
 }
 
 /// A new placeholder ([`ServedFiles::create`]).
@@ -388,6 +407,7 @@ impl ServedFiles {
             filtered: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
             waiters: Arc::new(Waiters::default()),
+            live: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -457,6 +477,10 @@ impl ServedFiles {
             copy: Mutex::new(None),
             shared_map: Default::default(),
             reader,
+            _live: {
+                self.live.fetch_add(1, Ordering::AcqRel);
+                Live(self.live.clone())
+            },
         });
         let mut ev = libc::epoll_event {
             events: 0,
@@ -552,6 +576,23 @@ impl ServedFiles {
                 // using it ends.
                 drop(file);
             }
+        }
+    }
+
+    /// Releases every file at the end of the view (no process is left to
+    /// close them): mappings are written back and the handles dropped.
+    /// Waits (a bounded time) for files another thread is still releasing,
+    /// so that their services have seen every release before the mounts
+    /// are closed.
+    pub fn release_all(&self) {
+        let files: Vec<_> = self.files.write().drain().map(|(_, f)| f).collect();
+        self.count.store(0, Ordering::Release);
+        for f in files {
+            let _ = f.write_back();
+        }
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        while self.live.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
 

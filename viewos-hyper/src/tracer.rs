@@ -307,6 +307,11 @@ impl Tracer {
                 }
             }
         }
+        // No process is left: close every served file, then every mount,
+        // latest first (a file system writes back what it holds, e.g. an
+        // image's pending blocks, before the host exits).
+        self.ctx.served.release_all();
+        self.ctx.view.write().umount_all();
         self.ctx.log.flush();
         // No process is left to use a placeholder cwd.
         self.ctx.dirs.clean_up();

@@ -1,11 +1,11 @@
 //! `umfusefat`: FAT12, FAT16 and FAT32 volumes (with VFAT long names),
 //! read-write, on a disk image, built on the `fatfs` crate.
 //!
-//! - [`FatVolume`](crate::fat::FatVolume) is the file system itself: ordinary methods by inode
+//! - [`FatVolume`] is the file system itself: ordinary methods by inode
 //!   number (`lookup`, `getattr`, `readdir`, `read`, `write`, `create`,
 //!   `mkdir`, `unlink`, `rmdir`, `rename`, `setattr`, `statfs`), which the
 //!   tests call directly.
-//! - [`FatFs`](crate::fat::FatFs) is the same volume as a `fuser::Filesystem`, a thin layer
+//! - [`FatFs`] is the same volume as a `fuser::Filesystem`, a thin layer
 //!   that the FUSE client of this crate serves a view from.
 //!
 //! FAT has no inode numbers, owners or modes: numbers are handed out per

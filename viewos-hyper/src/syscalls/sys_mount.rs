@@ -66,6 +66,41 @@ fn optional_string(tid: i32, addr: u64, max: usize) -> Result<String, Errno> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// A relative SOURCE that names an existing file of the view (an image in
+/// the cwd) becomes an absolute path of the view, as mount(8) makes it
+/// (services have no cwd); anything else (`none`, `host:/dir`) is left as
+/// it is.
+fn absolute_source(ctx: &Context, tid: i32, source: String) -> String {
+    if source.is_empty() || source.starts_with('/') {
+        return source;
+    }
+    let raw = source.as_bytes();
+    let view = ctx.view.read();
+    let exists = match resolve::resolve(
+        view.mounts(),
+        (&ctx.walks, &ctx.dirs),
+        tid,
+        (libc::AT_FDCWD, false),
+        raw,
+        false,
+    ) {
+        Ok(Resolved::Virtual { mount, path }) => mount.fs.lstat(&path).is_ok(),
+        Ok(Resolved::Real) => resolve::absolute(&ctx.dirs, tid, libc::AT_FDCWD, raw)
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok()),
+        Err(_) => false,
+    };
+    if !exists {
+        return source;
+    }
+    match resolve::absolute(&ctx.dirs, tid, libc::AT_FDCWD, raw) {
+        Some(abs) => {
+            let norm = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
+            norm.to_string_lossy().into_owned()
+        }
+        None => source,
+    }
+}
+
 /// The number of an `fd=N` option (libfuse names its `/dev/fuse` so).
 fn fd_option(options: &str) -> Option<i32> {
     options
@@ -118,6 +153,7 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
     }
     let request = (|| {
         let source = optional_string(call.tid, a[0], libc::PATH_MAX as usize)?;
+        let source = absolute_source(ctx, call.tid, source);
         let target = mount_point(ctx, call.tid, a[1])?;
         let options = optional_string(call.tid, a[4], MAX_DATA)?;
         let fd = match fd_option(&options) {
