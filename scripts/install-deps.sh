@@ -12,7 +12,7 @@ PACKAGES=(
     # the bench: hyperfine times, PRoot is the tool we compare with
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images
-    dosfstools mtools genisoimage xorriso
+    dosfstools mtools genisoimage xorriso e2fsprogs fuse2fs
 )
 
 SUDO=""

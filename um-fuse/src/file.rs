@@ -116,7 +116,11 @@ impl FileHandle for FuseFile {
     }
 
     fn stat(&self) -> Result<FileStat, Errno> {
-        let attr = self.client.getattr(self.nodeid, self.fh)?;
+        // As the kernel: the file handle goes with GETATTR only for a
+        // regular file (a directory's handle is the server's listing
+        // state; libfuse 2 servers such as fuse2fs refuse it).
+        let fh = if self.dir { None } else { self.fh };
+        let attr = self.client.getattr(self.nodeid, fh)?;
         Ok(self.client.stat(&attr))
     }
 

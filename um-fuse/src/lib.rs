@@ -19,8 +19,12 @@
 //!   mount, unchanged;
 //! - [`service`]: the [`UmFuse`] service and its submodules; [`options`]:
 //!   mount options (`ro`, `human`, `uid=`, `gid=`, `debug`, ...);
-//! - built-in submodules: [`null`] (`umfusenull`, an empty directory) and
-//!   [`real`] (`umfusereal`, a directory of the view served through FUSE).
+//! - built-in submodules: [`null`] (`umfusenull`, an empty directory),
+//!   [`real`] (`umfusereal`, a directory of the view served through FUSE),
+//!   [`fat`] (`umfusefat`) and [`iso9660`] (`umfuseiso9660`) on images
+//!   opened through the view ([`image`]);
+//! - [`dev_fuse`]: the view's `/dev/fuse` and the mounts of unmodified FUSE
+//!   programs (`fuse2fs`).
 //!
 //! ## A file system of your own
 //!
@@ -104,8 +108,10 @@
 //! - Every call on an open file of a mount stops at the host (files are
 //!   served, never real fds); `mmap` of such a file is a copy made by the
 //!   host.
-//! - Unmodified FUSE programs (a virtual `/dev/fuse`) are not served yet:
-//!   the transport is ready for them (the server end is a plain fd).
+//! - Unmodified FUSE programs ([`dev_fuse`]): the program's first FUSE
+//!   request is answered when the mount is first used; a call on the mount
+//!   made by the host's tracer thread (chdir into it as the very first
+//!   call) waits there for the program, which may itself need that thread.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -113,6 +119,7 @@
 pub mod attr;
 pub mod client;
 pub mod connection;
+pub mod dev_fuse;
 pub mod fat;
 pub mod file;
 pub mod fuse_fs;

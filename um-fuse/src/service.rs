@@ -11,6 +11,7 @@ use viewos_core::{Errno, FileSystem, MountRequest, Service};
 
 use crate::client::Client;
 use crate::connection::{self, Connection};
+use crate::dev_fuse::{self, Deferred, DevFuseNode, Sessions};
 use crate::fuse_fs::{FuseFs, Policy};
 use crate::image::Image;
 use crate::options;
@@ -100,6 +101,7 @@ impl Builder {
         UmFuse {
             subs: self.subs,
             initial: self.initial,
+            sessions: Arc::default(),
         }
     }
 }
@@ -108,6 +110,8 @@ impl Builder {
 pub struct UmFuse {
     subs: Vec<Sub>,
     initial: Vec<MountRequest>,
+    /// Sessions opened through the view's `/dev/fuse`, not mounted yet.
+    sessions: Arc<Sessions>,
 }
 
 impl UmFuse {
@@ -148,6 +152,38 @@ impl UmFuse {
     }
 }
 
+impl UmFuse {
+    /// The mount(2) of an unmodified FUSE program (type `fuse.TYPE`, its
+    /// `/dev/fuse` session as `fd=N`; see [`crate::dev_fuse`]).
+    fn mount_program(&self, request: &MountRequest) -> Result<Arc<dyn FileSystem>, Errno> {
+        let opts = dev_fuse::parse_kernel_options(&request.options)?;
+        let fd = request.fd.as_ref().ok_or(Errno::EINVAL)?;
+        let client_end = self.sessions.take(fd)?;
+        let creds = Creds {
+            uid: opts.user_id,
+            gid: opts.group_id,
+            groups: Vec::new(),
+        };
+        let policy = Policy {
+            read_only: request.flags & libc::MS_RDONLY != 0,
+            human: opts.default_permissions.then(|| creds.clone()),
+            creds: creds.clone(),
+        };
+        Ok(Arc::new(Deferred::new(move || {
+            let conn = Connection::new(
+                client_end,
+                connection::Config {
+                    uid: creds.uid,
+                    gid: creds.gid,
+                    debug: None,
+                },
+            )?;
+            let client = Arc::new(Client::new(conn, new_dev()));
+            Ok(Arc::new(FuseFs::new(client, policy)) as Arc<dyn FileSystem>)
+        })))
+    }
+}
+
 /// A device number of its own for each mount (major 0, as the kernel's
 /// anonymous devices).
 fn new_dev() -> u64 {
@@ -171,6 +207,8 @@ impl Service for UmFuse {
 
     fn handles_fstype(&self, fstype: &str) -> bool {
         self.submodule(fstype).is_some()
+            || fstype == dev_fuse::DEV_FUSE_TYPE
+            || dev_fuse::is_kernel_fuse_type(fstype)
     }
 
     fn mount(
@@ -178,6 +216,12 @@ impl Service for UmFuse {
         request: &MountRequest,
         io: Arc<dyn FileSystem>,
     ) -> Result<Arc<dyn FileSystem>, Errno> {
+        if request.fstype == dev_fuse::DEV_FUSE_TYPE {
+            return Ok(Arc::new(DevFuseNode::new(self.sessions.clone())));
+        }
+        if dev_fuse::is_kernel_fuse_type(&request.fstype) {
+            return self.mount_program(request);
+        }
         let sub = self.submodule(&request.fstype).ok_or(Errno::ENODEV)?;
         let own: Vec<&str> = sub.options.iter().map(String::as_str).collect();
         let opts = options::parse(&request.options, request.flags, &own)?;
@@ -214,7 +258,9 @@ impl Service for UmFuse {
     }
 
     fn initial_mounts(&self) -> Vec<MountRequest> {
-        self.initial.clone()
+        let mut all = vec![dev_fuse::dev_fuse_mount()];
+        all.extend(self.initial.iter().cloned());
+        all
     }
 }
 
