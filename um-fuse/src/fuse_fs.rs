@@ -88,7 +88,7 @@ impl FuseFs {
     /// `Ok` unless `human` mode refuses `mask` on `nodeid`.
     fn human_check(&self, nodeid: u64, mask: u32) -> Result<(), Errno> {
         match &self.policy.human {
-            Some(c) => c.check(&self.client.getattr(nodeid, None)?, mask),
+            Some(c) => perm::check(c, &self.client.getattr(nodeid, None)?, mask),
             None => Ok(()),
         }
     }
@@ -181,7 +181,7 @@ impl FuseFs {
     /// In `human` mode: the caller must own `path`.
     fn human_owner(&self, path: &Path) -> Result<(), Errno> {
         match &self.policy.human {
-            Some(c) => c.owns(&self.attr(path)?),
+            Some(c) => perm::owns(c, &self.attr(path)?),
             None => Ok(()),
         }
     }
@@ -224,7 +224,7 @@ impl FuseFs {
             if write {
                 mask |= perm::W;
             }
-            c.check(&attr, mask)?;
+            perm::check(c, &attr, mask)?;
         }
         let mut oflags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_CLOEXEC);
         let trunc = !is_dir && flags & libc::O_TRUNC != 0;
@@ -328,7 +328,7 @@ impl FileSystem for FuseFs {
             self.writable()?;
         }
         if let Some(c) = &self.policy.human {
-            return c.check(&self.attr(path)?, mask);
+            return perm::check(c, &self.attr(path)?, mask);
         }
         if !self.no_access.load(Ordering::Relaxed) {
             let r = self.on_node(path, |id| {
@@ -345,7 +345,7 @@ impl FileSystem for FuseFs {
         if mask == 0 {
             return Ok(());
         }
-        self.policy.creds.check(&attr, mask)
+        perm::check(&self.policy.creds, &attr, mask)
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
@@ -419,7 +419,7 @@ impl FileSystem for FuseFs {
 
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         if let Some(c) = &self.policy.human {
-            c.may_chown(&self.attr(path)?, uid, gid)?;
+            perm::may_chown(c, &self.attr(path)?, uid, gid)?;
         }
         let mut s = SetattrIn::default();
         if let Some(u) = uid {
@@ -441,9 +441,9 @@ impl FileSystem for FuseFs {
             let attr = self.attr(path)?;
             let explicit = matches!(atime, SetTime::At(_)) || matches!(mtime, SetTime::At(_));
             if explicit {
-                c.owns(&attr)?;
-            } else if c.owns(&attr).is_err() {
-                c.check(&attr, perm::W)?;
+                perm::owns(c, &attr)?;
+            } else if perm::owns(c, &attr).is_err() {
+                perm::check(c, &attr, perm::W)?;
             }
         }
         let mut s = SetattrIn::default();
@@ -552,7 +552,7 @@ impl FileSystem for FuseFs {
 
     fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {
         if let Some(c) = &self.policy.human {
-            c.check(&self.attr(path)?, perm::W)?;
+            perm::check(c, &self.attr(path)?, perm::W)?;
         }
         self.setattr(
             path,

@@ -89,7 +89,7 @@ impl PermFs {
     fn must_own(&self, p: &Path) -> Result<FileStat, Errno> {
         self.search(p)?;
         let st = self.stat(p)?;
-        if self.creds.owns(&st) {
+        if self.creds.owns(st.uid) {
             Ok(st)
         } else {
             Err(Errno::EPERM)

@@ -104,6 +104,7 @@
 #![warn(missing_docs)]
 
 pub mod control;
+pub mod creds;
 pub mod device;
 mod errno;
 pub mod fs;
