@@ -42,6 +42,7 @@ pub mod memory;
 pub mod merged_dir;
 pub mod modules;
 pub mod notify;
+pub mod pidfd;
 pub mod proc_mounts;
 pub mod ptrace;
 pub mod rc;

@@ -10,7 +10,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::HyperError;
@@ -187,7 +187,7 @@ pub fn spawn(
 }
 
 /// Copies the child's notification listener (whose number it wrote to the
-/// report pipe before stopping) into the host with `pidfd_getfd`.
+/// report pipe before stopping) into the host.
 fn take_listener(pid: i32, report_r: i32) -> Option<OwnedFd> {
     let mut num = [0u8; 4];
     // SAFETY: reading at most 4 bytes into our buffer.
@@ -196,17 +196,7 @@ fn take_listener(pid: i32, report_r: i32) -> Option<OwnedFd> {
         return None;
     }
     let target = i32::from_ne_bytes(num);
-    // SAFETY: pidfd_open and pidfd_getfd take integers and return new fds
-    // that we own (wrapped at once).
-    unsafe {
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
-        if pidfd < 0 {
-            return None;
-        }
-        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
-        let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0);
-        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as i32))
-    }
+    crate::pidfd::copy_fd(pid, target).ok()
 }
 
 /// What the child needs between fork and exec, all prepared before the fork.

@@ -10,7 +10,7 @@
 //! unprivileged user). umount2 of a view's mount point removes the latest
 //! mount there.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -109,30 +109,16 @@ fn fd_option(options: &str) -> Option<i32> {
         .and_then(|n| n.parse().ok())
 }
 
-/// A copy of fd `n` of the process of thread `tid` (`pidfd_getfd`).
+/// A copy of fd `n` of the process of thread `tid`.
 /// `EINVAL` if it has no such fd, as the kernel's FUSE mount answers.
 fn copy_caller_fd(tid: i32, n: i32) -> Result<OwnedFd, Errno> {
     if n < 0 {
         return Err(Errno::EINVAL);
     }
-    let pid = resolve::tgid_of(tid);
-    // SAFETY: pidfd_open and pidfd_getfd take integers and return new fds,
-    // each owned at once.
-    unsafe {
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
-        if pidfd < 0 {
-            return Err(Errno::from(std::io::Error::last_os_error()));
-        }
-        let pidfd = OwnedFd::from_raw_fd(pidfd as i32);
-        let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0);
-        if fd < 0 {
-            return Err(match Errno::from(std::io::Error::last_os_error()) {
-                e if e == Errno::EBADF => Errno::EINVAL,
-                e => e,
-            });
-        }
-        Ok(OwnedFd::from_raw_fd(fd as i32))
-    }
+    crate::pidfd::copy_fd(resolve::tgid_of(tid), n).map_err(|e| match Errno::from(e) {
+        e if e == Errno::EBADF => Errno::EINVAL,
+        e => e,
+    })
 }
 
 /// Implements mount(2).
@@ -226,6 +212,7 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn fd_options_are_found() {
