@@ -255,6 +255,20 @@ impl Mode {
     }
 }
 
+/// Quotes the path `p` for `sh`.
+pub fn quote_path(p: &Path) -> String {
+    shell_quote(&p.to_string_lossy())
+}
+
+/// Runs `argv` natively (outside any view) and returns its output; a
+/// program that cannot be started fails the test.
+pub fn run_native(argv: &[&str]) -> std::process::Output {
+    std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]))
+}
+
 /// Quotes `s` for `sh`.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()

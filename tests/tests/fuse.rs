@@ -7,11 +7,9 @@
 
 use std::path::Path;
 
-use viewos_tests::{python3, shell_quote, view_command, Cmd, Mode, Outcome, TempDir};
-
-fn q(p: &Path) -> String {
-    shell_quote(&p.to_string_lossy())
-}
+use viewos_tests::{
+    python3, quote_path as q, shell_quote, view_command, Cmd, Mode, Outcome, TempDir,
+};
 
 fn viewmount() -> String {
     q(&view_command("viewmount"))

@@ -4,21 +4,9 @@
 //! with the real tools (`fsck.fat -n`, mtools), or compared with the tree
 //! it was made from.
 
-use std::path::Path;
 use std::process::Command;
 
-use viewos_tests::{shell_quote, view_command, Cmd, Mode, TempDir};
-
-fn q(p: &Path) -> String {
-    shell_quote(&p.to_string_lossy())
-}
-
-fn run(argv: &[&str]) -> std::process::Output {
-    Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]))
-}
+use viewos_tests::{quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
 
 fn random_file(t: &TempDir, name: &str, len: u32) -> std::path::PathBuf {
     let data: Vec<u8> = (0..len)

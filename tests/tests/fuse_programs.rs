@@ -4,21 +4,7 @@
 //! it; after umount the image passes `e2fsck -fn` outside the view and
 //! holds the files with the right bytes.
 
-use std::path::Path;
-use std::process::Command;
-
-use viewos_tests::{shell_quote, view_command, Cmd, Mode, TempDir};
-
-fn q(p: &Path) -> String {
-    shell_quote(&p.to_string_lossy())
-}
-
-fn run(argv: &[&str]) -> std::process::Output {
-    Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]))
-}
+use viewos_tests::{quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
 
 #[test]
 fn fuse2fs_serves_an_ext4_image_in_a_view() {

@@ -7,7 +7,7 @@
 //! `/unreal` does not exist on the real file system, so a command that
 //! succeeds on a `/unreal/...` path proves that the view answered it.
 
-use viewos_tests::{python3, Cmd, Mode, TempDir};
+use viewos_tests::{python3, quote_path as q, Cmd, Mode, TempDir};
 
 fn in_view(script: &str) -> Cmd {
     Cmd::sh(script).umview_opts(["-p", "unreal"])
@@ -25,10 +25,6 @@ fn view_out(script: &str) -> String {
         }
     }
     first.unwrap_or_default()
-}
-
-fn q(p: &std::path::Path) -> String {
-    viewos_tests::shell_quote(&p.to_string_lossy())
 }
 
 #[test]

@@ -11,11 +11,9 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use viewos_tests::{python3, require_tool, shell_quote, view_command, Cmd, Mode, Outcome, TempDir};
-
-fn q(p: &Path) -> String {
-    shell_quote(&p.to_string_lossy())
-}
+use viewos_tests::{
+    python3, quote_path as q, require_tool, view_command, Cmd, Mode, Outcome, TempDir,
+};
 
 /// `bash -c script` under `umview -p SPEC` in `mode`.
 fn in_view(spec: &str, script: &str, mode: Mode) -> Outcome {
