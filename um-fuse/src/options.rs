@@ -19,6 +19,7 @@
 //! options: a mount made when the module is loaded. Specs are separated
 //! by `;`; `-p umfuse` alone mounts nothing.
 
+use viewos_core::fs::GENERIC_MOUNT_OPTIONS;
 use viewos_core::{Errno, MountRequest};
 
 /// The parsed options of one mount.
@@ -38,29 +39,9 @@ pub struct MountOptions {
     pub gid: Option<u32>,
 }
 
-/// Options accepted and left to the host.
-const GENERIC: [&str; 20] = [
-    "nosuid",
-    "suid",
-    "nodev",
-    "dev",
-    "noexec",
-    "exec",
-    "sync",
-    "async",
-    "defaults",
-    "noatime",
-    "atime",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nodiratime",
-    "lazytime",
-    "silent",
-    "allow_other",
-    "allow_root",
-    "auto_unmount",
-];
+/// FUSE's own options besides mount(8)'s generic ones, accepted and left
+/// to the host.
+const FUSE_GENERIC: [&str; 3] = ["allow_other", "allow_root", "auto_unmount"];
 
 fn bad(option: &str) -> Errno {
     eprintln!("umfuse: unknown or malformed mount option `{option}`");
@@ -86,7 +67,9 @@ pub fn parse(options: &str, flags: u64, own: &[&str]) -> Result<MountOptions, Er
                 "rw" | "rw+" => {}
                 "human" | "default_permissions" => out.human = true,
                 "debug" => out.debug = true,
-                g if GENERIC.contains(&g) || own.contains(&g) => {}
+                g if GENERIC_MOUNT_OPTIONS.contains(&g)
+                    || FUSE_GENERIC.contains(&g)
+                    || own.contains(&g) => {}
                 _ => return Err(bad(o)),
             },
             Some(("uid", v)) => out.uid = Some(id(o, v)?),

@@ -21,6 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
+use viewos_core::fs::GENERIC_MOUNT_OPTIONS;
 use viewos_core::{Errno, MountRequest};
 
 /// What a mount shows at its TARGET.
@@ -91,29 +92,6 @@ pub struct MountOptions {
     pub rules: Option<PathBuf>,
 }
 
-/// Generic mount flags, accepted and left to the host.
-const GENERIC: [&str; 19] = [
-    "ro",
-    "rw",
-    "nosuid",
-    "suid",
-    "nodev",
-    "dev",
-    "noexec",
-    "exec",
-    "sync",
-    "async",
-    "defaults",
-    "noatime",
-    "atime",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nodiratime",
-    "lazytime",
-    "silent",
-];
-
 fn number(v: &str, radix: u32) -> Result<u32, Errno> {
     u32::from_str_radix(v, radix).map_err(|_| Errno::EINVAL)
 }
@@ -159,7 +137,7 @@ pub fn parse(options: &str) -> Result<MountOptions, Errno> {
             ("except", Some(v)) => out.except.extend(except_paths(v)?),
             ("served", None) => out.served = true,
             ("rules", Some(v)) if v.starts_with('/') => out.rules = Some(PathBuf::from(v)),
-            (g, None) if GENERIC.contains(&g) => {}
+            (g, None) if g == "ro" || g == "rw" || GENERIC_MOUNT_OPTIONS.contains(&g) => {}
             _ => return Err(Errno::EINVAL),
         }
     }

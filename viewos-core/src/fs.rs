@@ -139,6 +139,29 @@ pub struct FsStat {
     pub flags: u64,
 }
 
+/// The generic mount(8) option words (`nosuid`, `noatime`, ...) that any
+/// file system accepts; the host, not the file system, gives them effect.
+/// `ro` and `rw` are not among them: a file system reads those itself.
+pub const GENERIC_MOUNT_OPTIONS: [&str; 17] = [
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "defaults",
+    "noatime",
+    "atime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nodiratime",
+    "lazytime",
+    "silent",
+];
+
 /// A `mount` request, as `mount -t TYPE -o OPTIONS SOURCE TARGET` or a
 /// module's own mounts at load.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
