@@ -366,4 +366,16 @@ pub trait FileSystem: Send + Sync {
         let _ = (path, len);
         Err(Errno::ENOSYS)
     }
+
+    /// For a mount on a device node (`/dev/hda`): the numbers `N` of the
+    /// nodes `TARGETN` beside the mount point that this file system serves
+    /// too (the disk's partitions, `/dev/hda1`, `/dev/hda2`, ...), which
+    /// it sees as the paths `/N`. Asked once when the mount is made (then
+    /// every name `TARGET` followed by digits is routed here, existing or
+    /// not, so partitions can come and go) and again for each listing of
+    /// the mount point's parent. The default, `None`: the mount serves only
+    /// its mount point and the paths below it.
+    fn numbered_siblings(&self) -> Option<Vec<u32>> {
+        None
+    }
 }

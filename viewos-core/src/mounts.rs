@@ -39,6 +39,32 @@ impl Mount {
 #[derive(Clone, Default)]
 pub struct MountTable {
     mounts: Vec<Mount>,
+    /// Per mount: it also serves its numbered siblings
+    /// ([`FileSystem::numbered_siblings`]).
+    numbered: Vec<bool>,
+}
+
+/// If `path` is `TARGETN` for the mount point `target` (same parent, the
+/// name followed by a decimal number without leading zeros), the path
+/// `/N` a file system with numbered siblings serves it as.
+fn numbered_sibling(path: &Path, target: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.parent()? != target.parent()? {
+        return None;
+    }
+    let rest = path
+        .file_name()?
+        .as_bytes()
+        .strip_prefix(target.file_name()?.as_bytes())?;
+    let number_like = !rest.is_empty()
+        && rest[0] != b'0'
+        && rest.len() <= 9
+        && rest.iter().all(u8::is_ascii_digit);
+    number_like.then(|| {
+        let mut p = b"/".to_vec();
+        p.extend_from_slice(rest);
+        PathBuf::from(std::ffi::OsStr::from_bytes(&p))
+    })
 }
 
 impl MountTable {
@@ -49,6 +75,7 @@ impl MountTable {
 
     /// Adds a mount on top.
     pub fn push(&mut self, mount: Mount) {
+        self.numbered.push(mount.fs.numbered_siblings().is_some());
         self.mounts.push(mount);
     }
 
@@ -58,12 +85,24 @@ impl MountTable {
             .mounts
             .iter()
             .rposition(|m| m.request.target == target)?;
+        self.numbered.remove(i);
         Some(self.mounts.remove(i))
     }
 
     /// Removes the latest mount.
     pub fn pop(&mut self) -> Option<Mount> {
+        self.numbered.pop();
         self.mounts.pop()
+    }
+
+    /// The mounts that also serve numbered siblings of their mount point
+    /// ([`FileSystem::numbered_siblings`]).
+    pub fn with_numbered_siblings(&self) -> impl Iterator<Item = &Mount> {
+        self.mounts
+            .iter()
+            .zip(&self.numbered)
+            .filter(|(_, &n)| n)
+            .map(|(m, _)| m)
     }
 
     /// True if nothing is mounted.
@@ -80,25 +119,37 @@ impl MountTable {
     /// name, looked up in the mount point's parent, can enter a mount.
     pub fn is_mount_name(&self, name: &[u8]) -> bool {
         use std::os::unix::ffi::OsStrExt;
-        self.mounts.iter().any(|m| {
-            m.request
-                .target
-                .file_name()
-                .map_or(true, |n| n.as_bytes() == name)
-        })
+        self.mounts
+            .iter()
+            .zip(&self.numbered)
+            .any(|(m, &numbered)| {
+                m.request.target.file_name().map_or(true, |n| {
+                    let n = n.as_bytes();
+                    n == name
+                        || numbered
+                            && name
+                                .strip_prefix(n)
+                                .is_some_and(|r| !r.is_empty() && r.iter().all(u8::is_ascii_digit))
+                })
+            })
     }
 
     /// The mount serving the canonical absolute `path`, with the path
     /// relative to that mount's root.
     pub fn lookup(&self, path: &Path) -> Option<(&Mount, PathBuf)> {
         let mut best: Option<(&Mount, PathBuf, usize)> = None;
-        for m in self.mounts.iter().rev() {
+        for (m, &numbered) in self.mounts.iter().zip(&self.numbered).rev() {
             let len = m.request.target.as_os_str().len();
             if best.as_ref().is_some_and(|b| b.2 >= len) {
                 continue;
             }
             if let Some(rest) = strip_mount_prefix(path, &m.request.target) {
                 best = Some((m, rest, len));
+            } else if numbered {
+                if let Some(rest) = numbered_sibling(path, &m.request.target) {
+                    // As specific as a mount on the sibling itself.
+                    best = Some((m, rest, path.as_os_str().len()));
+                }
             }
         }
         best.map(|(m, rest, _)| (m, rest))
@@ -111,6 +162,41 @@ mod tests {
 
     struct Named;
     impl FileSystem for Named {}
+
+    struct Disk;
+    impl FileSystem for Disk {
+        fn numbered_siblings(&self) -> Option<Vec<u32>> {
+            Some(vec![1, 2])
+        }
+    }
+
+    #[test]
+    fn numbered_siblings_are_routed_to_their_disk() {
+        let mut t = MountTable::new();
+        t.push(mount("/dev", "devs"));
+        t.push(Mount {
+            request: MountRequest {
+                target: PathBuf::from("/dev/hda"),
+                ..MountRequest::default()
+            },
+            service: "disk".into(),
+            fs: Arc::new(Disk),
+        });
+        let (m, rest) = t.lookup(Path::new("/dev/hda12")).unwrap();
+        assert_eq!((m.service.as_str(), rest), ("disk", PathBuf::from("/12")));
+        let (m, rest) = t.lookup(Path::new("/dev/hda")).unwrap();
+        assert_eq!((m.service.as_str(), rest), ("disk", PathBuf::from("/")));
+        // Not a number, a leading zero, another directory: not a sibling.
+        for p in ["/dev/hdab", "/dev/hda01", "/dev/hd", "/dev/x/hda1"] {
+            assert_eq!(t.lookup(Path::new(p)).unwrap().0.service, "devs", "{p}");
+        }
+        assert!(t.is_mount_name(b"hda3"));
+        assert!(!t.is_mount_name(b"hdax"));
+        assert_eq!(t.with_numbered_siblings().count(), 1);
+        t.pop();
+        assert_eq!(t.lookup(Path::new("/dev/hda1")).unwrap().0.service, "devs");
+        assert_eq!(t.with_numbered_siblings().count(), 0);
+    }
 
     fn mount(target: &str, service: &str) -> Mount {
         Mount {

@@ -50,6 +50,15 @@ pub trait Service: Send + Sync {
         self.mounts_file_systems() && fstype.starts_with(self.name())
     }
 
+    /// True if a mount of type `fstype` may sit on a path that is not a
+    /// directory, or does not exist yet (the parent must): a device node
+    /// the mount makes (`mount -t umdevmbr disk.img /dev/hda`). Default:
+    /// false, the kernel's rule (the target is an existing directory).
+    fn mounts_on_files(&self, fstype: &str) -> bool {
+        let _ = fstype;
+        false
+    }
+
     /// Mounts a file system for `request`. `io` is the view as it was
     /// before this mount (see [`crate::nesting`]): the file system should
     /// do its own file I/O (its image, its source directory) through it,

@@ -43,11 +43,7 @@ pub fn extras_of(mounts: &MountTable, dir: &Path) -> Vec<Extra> {
         if parent != dir {
             continue;
         }
-        let exists_below = match mounts.lookup(parent) {
-            Some((below, rel)) => below.fs.lstat(&rel.join(name)).is_ok(),
-            None => std::fs::symlink_metadata(target).is_ok(),
-        };
-        if exists_below {
+        if exists_below(mounts, parent, name) {
             continue;
         }
         let name = name.as_bytes().to_vec();
@@ -60,7 +56,40 @@ pub fn extras_of(mounts: &MountTable, dir: &Path) -> Vec<Extra> {
         };
         out.push(Extra { name, ino, kind });
     }
+    // The numbered siblings of device mounts (`hda1` beside `hda`).
+    for m in mounts.with_numbered_siblings() {
+        let target = &m.request.target;
+        let (Some(parent), Some(base)) = (target.parent(), target.file_name()) else {
+            continue;
+        };
+        if parent != dir {
+            continue;
+        }
+        for n in m.fs.numbered_siblings().unwrap_or_default() {
+            let mut name = base.as_bytes().to_vec();
+            name.extend_from_slice(n.to_string().as_bytes());
+            if out.iter().any(|e| e.name == name)
+                || exists_below(mounts, parent, std::ffi::OsStr::from_bytes(&name))
+            {
+                continue;
+            }
+            let (ino, kind) = match m.fs.lstat(Path::new(&format!("/{n}"))) {
+                Ok(st) => (st.ino, DirEntry::kind_of_mode(st.mode)),
+                Err(_) => continue,
+            };
+            out.push(Extra { name, ino, kind });
+        }
+    }
     out
+}
+
+/// True if `dir` (canonical) holds `name` in the file system below the
+/// mounts on `dir/name`: the real one, or the mount serving `dir`.
+fn exists_below(mounts: &MountTable, dir: &Path, name: &std::ffi::OsStr) -> bool {
+    match mounts.lookup(dir) {
+        Some((below, rel)) => below.fs.lstat(&rel.join(name)).is_ok(),
+        None => std::fs::symlink_metadata(dir.join(name)).is_ok(),
+    }
 }
 
 /// True if a name could be the last component of a directory with mount

@@ -24,8 +24,10 @@ use crate::resolve::{self, Resolved};
 const MAX_DATA: usize = 4096;
 
 /// Where a mount point argument leads: its canonical path in the view,
-/// checked to be an existing directory.
-fn mount_point(ctx: &Context, tid: i32, addr: u64) -> Result<PathBuf, Errno> {
+/// checked to be an existing directory, or with `on_files` (a service
+/// making device nodes, [`viewos_core::Service::mounts_on_files`]) any
+/// file or a missing name in an existing directory.
+fn mount_point(ctx: &Context, tid: i32, addr: u64, on_files: bool) -> Result<PathBuf, Errno> {
     let raw = memory::read_path(tid, addr)?;
     if raw.is_empty() {
         return Err(Errno::ENOENT);
@@ -40,17 +42,36 @@ fn mount_point(ctx: &Context, tid: i32, addr: u64) -> Result<PathBuf, Errno> {
         true,
     )? {
         Resolved::Virtual { mount, path } => {
-            let st = mount.fs.lstat(&path)?;
-            if !st.is_dir() {
-                return Err(Errno::ENOTDIR);
+            match mount.fs.lstat(&path) {
+                Ok(st) if st.is_dir() || on_files => {}
+                Ok(_) => return Err(Errno::ENOTDIR),
+                Err(e) if e == Errno::ENOENT && on_files && path != Path::new("/") => {
+                    // The walk checked the parent is a directory.
+                }
+                Err(e) => return Err(e),
             }
             Ok(mount.view_path(&path))
         }
         Resolved::Real => {
             let abs =
                 resolve::absolute(&ctx.dirs, tid, libc::AT_FDCWD, &raw).ok_or(Errno::ENOENT)?;
-            let canon = std::fs::canonicalize(&abs).map_err(Errno::from)?;
-            if !canon.is_dir() {
+            let canon = match std::fs::canonicalize(&abs) {
+                Ok(c) => c,
+                Err(e) if on_files && e.kind() == std::io::ErrorKind::NotFound => {
+                    // A new name in an existing directory.
+                    let (parent, name) = match (abs.parent(), abs.file_name()) {
+                        (Some(p), Some(n)) if n != ".." => (p, n),
+                        _ => return Err(Errno::ENOENT),
+                    };
+                    let parent = std::fs::canonicalize(parent).map_err(Errno::from)?;
+                    if !parent.is_dir() {
+                        return Err(Errno::ENOTDIR);
+                    }
+                    return Ok(parent.join(name));
+                }
+                Err(e) => return Err(Errno::from(e)),
+            };
+            if !on_files && !canon.is_dir() {
                 return Err(Errno::ENOTDIR);
             }
             Ok(canon)
@@ -129,18 +150,19 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
         // No type (bind, remount, propagation) or unreadable: the kernel's.
         _ => return Verdict::Native,
     };
-    if !ctx
+    let on_files = match ctx
         .view
         .read()
         .services()
-        .any(|s| s.handles_fstype(&fstype))
+        .find(|s| s.handles_fstype(&fstype))
     {
-        return Verdict::Native;
-    }
+        Some(s) => s.mounts_on_files(&fstype),
+        None => return Verdict::Native,
+    };
     let request = (|| {
         let source = optional_string(call.tid, a[0], libc::PATH_MAX as usize)?;
         let source = absolute_source(ctx, call.tid, source);
-        let target = mount_point(ctx, call.tid, a[1])?;
+        let target = mount_point(ctx, call.tid, a[1], on_files)?;
         let options = optional_string(call.tid, a[4], MAX_DATA)?;
         let fd = match fd_option(&options) {
             Some(n) => Some(SharedFd::new(copy_caller_fd(call.tid, n)?)),
@@ -191,7 +213,7 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
     }
     drop(view);
     // A symlink to a mount point, or a path inside a mount that is not one.
-    match mount_point(ctx, call.tid, a[0]) {
+    match mount_point(ctx, call.tid, a[0], true) {
         Ok(canon) => {
             let mut view = ctx.view.write();
             if view.mounts().iter().any(|m| m.request.target == canon) {
