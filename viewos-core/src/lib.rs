@@ -25,6 +25,8 @@
 //!   was mounted ([`real::RealFs`] below everything).
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
+//! - [`image`]: a mount's SOURCE as an image read and written at
+//!   positions, real or served.
 //! - [`hook`]: system calls a service hooks by number.
 //! - [`device`]: device numbers a service claims, wherever their nodes
 //!   are.
@@ -110,6 +112,7 @@ mod errno;
 pub mod fs;
 pub mod handle;
 pub mod hook;
+pub mod image;
 mod interest;
 pub mod module;
 pub mod mounts;
@@ -126,7 +129,7 @@ mod view;
 
 pub use errno::Errno;
 pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, SharedFd, Timespec};
-pub use handle::{DirEntry, FileHandle, Notifier};
+pub use handle::{DirEntry, FileHandle, IoctlArg, Notifier};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;

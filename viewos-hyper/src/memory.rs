@@ -5,7 +5,22 @@
 //! come from the traced program and may be anything; a bad one gives
 //! `EFAULT`, exactly what the kernel would answer the program.
 
+use viewos_core::hook::CallerMemory;
 use viewos_core::Errno;
+
+/// The memory of a traced thread, for services that follow pointers
+/// themselves (hooked calls, ioctl arguments that point further).
+pub struct Tracee(pub i32);
+
+impl CallerMemory for Tracee {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        read_exact(self.0, addr, buf)
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        write_all(self.0, addr, data)
+    }
+}
 
 /// Largest path the kernel accepts, including the terminating NUL.
 pub const PATH_MAX: usize = 4096;

@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use viewos_core::handle::{READABLE, WRITABLE};
-use viewos_core::{DirEntry, Errno};
+use viewos_core::{DirEntry, Errno, IoctlArg};
 
 use super::sys_attr;
 use super::sys_path::arg_fd;
@@ -561,7 +561,7 @@ const FIONCLEX: u32 = 0x5450;
 
 /// Implements ioctl(2): the generic file requests here, the others to the
 /// handle with their argument copied in and out by the size the request
-/// number encodes.
+/// number encodes, or the handle says ([`viewos_core::IoctlArg`]).
 pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let req = a[1] as u32;
@@ -597,20 +597,19 @@ pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
             }
             _ => {}
         }
-        let (dir, size) = match req {
+        let layout = f.handle.ioctl_arg(req).unwrap_or(match req {
             // Old-style requests with an int result: copied out as the
             // sized ones are.
-            FIONREAD | TIOCOUTQ | SIOCATMARK => (2, 4),
-            _ => (req >> 30, ((req >> 16) & 0x3fff) as usize),
-        };
-        let mut data = vec![0u8; if dir == 0 { 0 } else { size }];
-        if dir & 1 != 0 {
-            // _IOC_WRITE: the program passes data in.
+            FIONREAD | TIOCOUTQ | SIOCATMARK => IoctlArg::Out(4),
+            _ => IoctlArg::of_request(req),
+        });
+        let mut data = vec![0u8; layout.size()];
+        if layout.copies_in() {
             memory::read_exact(call.tid, a[2], &mut data)?;
         }
-        let v = f.handle.ioctl(req, a[2], &mut data)?;
-        if dir & 2 != 0 {
-            // _IOC_READ: data comes back.
+        let memory = memory::Tracee(call.tid);
+        let v = f.handle.ioctl_with_memory(req, a[2], &mut data, &memory)?;
+        if layout.copies_out() {
             memory::write_all(call.tid, a[2], &data)?;
         }
         Ok(v)
