@@ -55,3 +55,61 @@ fn fuse2fs_serves_an_ext4_image_in_a_view() {
     let big = run(&["/usr/sbin/debugfs", "-R", "cat /big", &img_s]);
     assert!(big.stdout == data, "big differs after umount");
 }
+
+/// Nesting through a FUSE program: fuse2fs serves an ext4 image that is
+/// itself a file of a FAT image mounted with umfusefat. A read of the
+/// ext4 mount waits on fuse2fs, whose reads of its image are calls on a
+/// served file of the view: the host must answer them while the first
+/// read waits.
+#[test]
+fn fuse2fs_serves_an_image_stored_in_another_virtual_mount() {
+    let t = TempDir::new("fuse2fs-nested");
+    let fat = t.path().join("fat.img");
+    let fat_s = fat.to_string_lossy().into_owned();
+    let out = run(&["/usr/sbin/mkfs.vfat", "-C", &fat_s, "40000"]);
+    assert!(out.status.success(), "mkfs.vfat: {out:?}");
+    let ext = t.path().join("disk.img");
+    let ext_s = ext.to_string_lossy().into_owned();
+    let out = run(&["/usr/sbin/mkfs.ext4", "-q", "-F", &ext_s, "8M"]);
+    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    let data: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    let rand = t.write("rand", &data);
+    t.mkdir("fat");
+    t.mkdir("mnt");
+    let script = format!(
+        "cd {d}; {vm} -t umfusefat fat.img fat && cp disk.img fat/disk.img && \
+         fuse2fs -f fat/disk.img mnt -o fakeroot >fuse2fs.out 2>fuse2fs.err & pid=$!; \
+         n=0; until [ -d mnt/lost+found ]; do n=$((n+1)); \
+           [ $n -lt 200 ] || {{ echo never mounted; cat fuse2fs.err; exit 1; }}; sleep 0.05; done; \
+         cp {rand} mnt/r && cmp {rand} mnt/r && echo same; \
+         echo nested > mnt/n && cat mnt/n; ls mnt; \
+         {vu} mnt; wait $pid; echo fuse2fs ended; \
+         /usr/sbin/e2fsck -fn fat/disk.img >fsck.out 2>&1 && echo clean inside; \
+         cp fat/disk.img disk.after; {vu} fat",
+        d = q(t.path()),
+        rand = q(&rand),
+        vm = q(&view_command("viewmount")),
+        vu = q(&view_command("viewumount")),
+    );
+    let out = Cmd::bash(&script)
+        .umview_opts(["-p", "umfuse"])
+        .run(Mode::View);
+    out.assert_ok();
+    assert_eq!(
+        out.out(),
+        "same\nnested\nlost+found\nn\nr\nfuse2fs ended\nclean inside\n",
+        "{}",
+        out.dump()
+    );
+    // The FAT image holds the ext4 image with the files.
+    let after = t.path().join("disk.after");
+    let after_s = after.to_string_lossy().into_owned();
+    let fsck = run(&["/usr/sbin/e2fsck", "-fn", &after_s]);
+    assert!(fsck.status.success(), "e2fsck -fn: {fsck:?}");
+    let r = run(&["/usr/sbin/debugfs", "-R", "cat /r", &after_s]);
+    assert!(r.stdout == data, "r differs after umount");
+    let fsck = run(&["/usr/sbin/fsck.fat", "-n", &fat_s]);
+    assert!(fsck.status.success(), "fsck.fat -n: {fsck:?}");
+}

@@ -131,7 +131,7 @@ pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;
 pub use socket::SocketHandle;
-pub use view::{View, ViewConfig};
+pub use view::{PreparedMount, View, ViewConfig};
 
 /// Version of this API. A module built against another version is refused.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -136,7 +136,10 @@ impl Host {
             modules: self.modules,
             view: parking_lot::RwLock::new(self.view),
             walks: crate::walk_cache::WalkCache::new(),
-            escalations: Default::default(),
+            inbox: crate::inbox::Inbox::new().map_err(|source| HyperError::Spawn {
+                program: "the tracer's kicker thread".into(),
+                source,
+            })?,
             tracer_tid: Default::default(),
             dirs: crate::virtual_dirs::VirtualDirs::new(),
             virtual_given: Default::default(),

@@ -35,6 +35,7 @@ pub mod error;
 pub mod filter;
 pub mod host;
 pub mod host_signals;
+pub mod inbox;
 pub mod inject;
 pub mod log;
 pub mod memfd;
@@ -55,6 +56,7 @@ pub mod tracee_calls;
 pub mod tracer;
 pub mod virtual_dirs;
 pub mod walk_cache;
+pub mod workers;
 
 pub use error::HyperError;
 pub use host::{Host, HostConfig};

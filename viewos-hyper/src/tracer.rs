@@ -34,7 +34,7 @@ use crate::memory;
 use crate::notify;
 use crate::ptrace::{self, SyscallStop};
 use crate::spawn::{self, Disposition};
-use crate::syscalls::{self, Call, Context, Escalated, Verdict};
+use crate::syscalls::{self, Call, Context, Escalated, TracerWork, Verdict};
 use crate::tracee_calls::Sequence;
 
 /// How a program ended.
@@ -94,6 +94,10 @@ struct ThreadState {
     injection: Option<inject::Injection>,
     /// Calls the thread makes for the host ([`crate::tracee_calls`]).
     calls: Option<Sequence>,
+    /// A worker is deciding the call the thread is stopped at; its answer
+    /// is applied only if this is still set (not a new thread that got
+    /// the same id).
+    answer_pending: bool,
 }
 
 /// The tracer of one view.
@@ -107,6 +111,8 @@ pub struct Tracer {
     /// create files with exactly the mode the caller's umask gives).
     umask: u32,
     threads: HashMap<i32, ThreadState>,
+    /// The threads that answer calls that may wait ([`crate::workers`]).
+    workers: crate::workers::Workers,
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
@@ -179,6 +185,7 @@ impl Tracer {
             quiet,
             guard_signals,
             threads: HashMap::new(),
+            workers: crate::workers::Workers::new(),
         }
     }
 
@@ -271,12 +278,13 @@ impl Tracer {
         let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
         self.ctx.tracer_tid.store(me, Ordering::Release);
         self.ctx.served.set_tracer(me);
+        self.ctx.inbox.set_tracer(me);
         let mut current = start_next(self, &mut next)?;
         loop {
             if self.guard_signals {
                 self.host_signals();
             }
-            self.take_escalations();
+            self.take_work();
             self.wake_waiters();
             let mut status = 0;
             // SAFETY: waitpid writes the status into our local.
@@ -311,24 +319,43 @@ impl Tracer {
         // latest first (a file system writes back what it holds, e.g. an
         // image's pending blocks, before the host exits).
         self.ctx.served.release_all();
-        self.ctx.view.write().umount_all();
+        loop {
+            // Each file system closes with the view unlocked.
+            let Some(mount) = self.ctx.view.write().pop_mount() else {
+                break;
+            };
+            drop(mount);
+        }
         self.ctx.log.flush();
         // No process is left to use a placeholder cwd.
         self.ctx.dirs.clean_up();
         Ok(main_exit)
     }
 
-    /// Interrupts the threads whose calls the supervisor handed over; each
-    /// is rewritten at its interrupt stop.
-    fn take_escalations(&mut self) {
-        let pending: Vec<_> = std::mem::take(&mut *self.ctx.escalations.lock());
-        for esc in pending {
-            let tid = esc.tid;
-            let Some(t) = self.threads.get_mut(&tid) else {
-                continue;
-            };
-            if ptrace::interrupt(tid).is_ok() {
-                t.escalation = Some(esc);
+    /// Does what other threads handed over: interrupts the threads whose
+    /// calls the supervisor escalated (each is rewritten at its interrupt
+    /// stop), and applies the answers workers found.
+    fn take_work(&mut self) {
+        for work in self.ctx.inbox.take() {
+            match work {
+                TracerWork::Escalation(esc) => {
+                    let tid = esc.tid;
+                    let Some(t) = self.threads.get_mut(&tid) else {
+                        continue;
+                    };
+                    if ptrace::interrupt(tid).is_ok() {
+                        t.escalation = Some(esc);
+                    }
+                }
+                TracerWork::Answered { tid, verdict } => {
+                    let ours = self
+                        .threads
+                        .get_mut(&tid)
+                        .is_some_and(|t| std::mem::take(&mut t.answer_pending));
+                    if ours {
+                        self.apply_entry(tid, verdict);
+                    }
+                }
             }
         }
     }
@@ -549,70 +576,25 @@ impl Tracer {
         }
         match info {
             SyscallStop::Entry(entry) => {
-                let verdict = if !entry.is_native_abi() || syscalls::is_refused(entry.nr) {
+                if !entry.is_native_abi() || syscalls::is_refused(entry.nr) {
                     // Only reachable with --no-seccomp: the filter refuses
                     // these in the kernel.
-                    Verdict::Error(viewos_core::Errno::ENOSYS)
+                    self.apply_entry(tid, Verdict::Error(Errno::ENOSYS));
+                } else if syscalls::may_wait(&self.ctx, entry.nr) {
+                    // The thread waits in its stop; the tracer goes on.
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.answer_pending = true;
+                    }
+                    let ctx = self.ctx.clone();
+                    self.workers.submit(move || {
+                        let verdict = syscalls::dispatch(&ctx, &Call { tid, entry: &entry });
+                        ctx.inbox.push(TracerWork::Answered { tid, verdict });
+                    });
                 } else {
-                    syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry })
-                };
-                let mut verdict = verdict;
-                if let Verdict::RewritePath { arg, path, hold } = verdict {
-                    verdict = match rewrite_path_arg(tid, arg, &path) {
-                        Ok(()) => {
-                            if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
-                                t.held_for_life = Some(h);
-                            }
-                            Verdict::Native
-                        }
-                        Err(e) => Verdict::Error(e),
-                    };
+                    let verdict = syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry });
+                    self.apply_entry(tid, verdict);
                 }
-                if let Verdict::RewriteCall { nr, arg, path } = verdict {
-                    verdict = match rewrite_call(tid, nr, arg, &path) {
-                        Ok(()) => Verdict::Native,
-                        Err(e) => Verdict::Error(e),
-                    };
-                }
-                if let Verdict::Calls(plan) = verdict {
-                    match Sequence::begin(tid, plan) {
-                        Ok(seq) => {
-                            if let Some(t) = self.threads.get_mut(&tid) {
-                                t.calls = Some(seq);
-                            }
-                            let _ = ptrace::resume(tid, 0, true);
-                            return;
-                        }
-                        Err(e) => verdict = Verdict::Error(e),
-                    }
-                }
-                if let Verdict::InjectFdFilter = verdict {
-                    // Only the supervisor's calls wait for the filter.
-                    verdict = Verdict::Error(Errno::ENOSYS);
-                }
-                if let Verdict::InstallFd { fd, cloexec } = verdict {
-                    match reopen_in_tracee(tid, &fd, cloexec) {
-                        Ok(()) => {
-                            if let Some(t) = self.threads.get_mut(&tid) {
-                                t.held_fd = Some(fd);
-                            }
-                            // Stop again at the exit to drop the host's fd.
-                            let _ = ptrace::resume(tid, 0, true);
-                            return;
-                        }
-                        Err(e) => verdict = Verdict::Error(e),
-                    }
-                }
-                if let Some(value) = verdict.skip_value() {
-                    if ptrace::skip_syscall(tid, value).is_err() {
-                        return;
-                    }
-                    if trace {
-                        if let Some(t) = self.threads.get_mut(&tid) {
-                            t.pending_return = Some(value);
-                        }
-                    }
-                }
+                return;
             }
             SyscallStop::Exit { .. } => {
                 if let Some(t) = self.threads.get_mut(&tid) {
@@ -629,6 +611,70 @@ impl Tracer {
                 }
             }
             SyscallStop::None => {}
+        }
+        let _ = ptrace::resume(tid, 0, trace);
+    }
+
+    /// Applies the verdict on the call thread `tid` is stopped at the
+    /// entry of, and lets it go on.
+    fn apply_entry(&mut self, tid: i32, verdict: Verdict) {
+        let trace = self.trace_syscalls();
+        let mut verdict = verdict;
+        if let Verdict::RewritePath { arg, path, hold } = verdict {
+            verdict = match rewrite_path_arg(tid, arg, &path) {
+                Ok(()) => {
+                    if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
+                        t.held_for_life = Some(h);
+                    }
+                    Verdict::Native
+                }
+                Err(e) => Verdict::Error(e),
+            };
+        }
+        if let Verdict::RewriteCall { nr, arg, path } = verdict {
+            verdict = match rewrite_call(tid, nr, arg, &path) {
+                Ok(()) => Verdict::Native,
+                Err(e) => Verdict::Error(e),
+            };
+        }
+        if let Verdict::Calls(plan) = verdict {
+            match Sequence::begin(tid, plan) {
+                Ok(seq) => {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.calls = Some(seq);
+                    }
+                    let _ = ptrace::resume(tid, 0, true);
+                    return;
+                }
+                Err(e) => verdict = Verdict::Error(e),
+            }
+        }
+        if let Verdict::InjectFdFilter = verdict {
+            // Only the supervisor's calls wait for the filter.
+            verdict = Verdict::Error(Errno::ENOSYS);
+        }
+        if let Verdict::InstallFd { fd, cloexec } = verdict {
+            match reopen_in_tracee(tid, &fd, cloexec) {
+                Ok(()) => {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.held_fd = Some(fd);
+                    }
+                    // Stop again at the exit to drop the host's fd.
+                    let _ = ptrace::resume(tid, 0, true);
+                    return;
+                }
+                Err(e) => verdict = Verdict::Error(e),
+            }
+        }
+        if let Some(value) = verdict.skip_value() {
+            if ptrace::skip_syscall(tid, value).is_err() {
+                return;
+            }
+            if trace {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.pending_return = Some(value);
+                }
+            }
         }
         let _ = ptrace::resume(tid, 0, trace);
     }

@@ -182,7 +182,14 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
         Err(e) => return Verdict::Error(e),
     };
     let target = request.target.clone();
-    match ctx.view.write().mount(request) {
+    // The service mounts with the view unlocked: it may wait on programs
+    // of the view (a FUSE server it started), whose calls read the view.
+    let mounted = ctx
+        .view
+        .read()
+        .prepare_mount(&request)
+        .and_then(|prepared| prepared.mount(request));
+    match mounted.map(|m| ctx.view.write().push_mount(m)) {
         Ok(()) => {
             if ctx.log.enabled() {
                 ctx.log
@@ -206,7 +213,11 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
     let target = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
     let mut view = ctx.view.write();
     if view.mounts().iter().any(|m| m.request.target == target) {
-        return match view.umount(&target) {
+        let removed = view.umount(&target);
+        drop(view);
+        // The file system closes here, with the view unlocked (it may
+        // wait on its server, a program of the view).
+        return match removed {
             Ok(_) => Verdict::Return(0),
             Err(e) => Verdict::Error(e),
         };
@@ -217,7 +228,9 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
         Ok(canon) => {
             let mut view = ctx.view.write();
             if view.mounts().iter().any(|m| m.request.target == canon) {
-                match view.umount(&canon) {
+                let removed = view.umount(&canon);
+                drop(view);
+                match removed {
                     Ok(_) => Verdict::Return(0),
                     Err(e) => Verdict::Error(e),
                 }
