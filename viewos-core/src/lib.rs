@@ -26,6 +26,7 @@
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
 //! - [`hook`]: system calls a service hooks by number.
+//! - [`launch`]: programs a service starts in the view (a FUSE server).
 //! - [`device`]: device numbers a service claims, wherever their nodes
 //!   are.
 //! - [`SocketHandle`]: a socket a service serves, for the socket families
@@ -111,6 +112,7 @@ pub mod fs;
 pub mod handle;
 pub mod hook;
 mod interest;
+pub mod launch;
 pub mod module;
 pub mod mounts;
 pub mod nesting;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::fs::{FileSystem, MountRequest};
+use crate::launch::Launcher;
 use crate::mounts::{Mount, MountTable};
 use crate::nesting::ViewIo;
 use crate::real::RealFs;
@@ -24,6 +25,7 @@ pub struct View {
     config: ViewConfig,
     services: Vec<Arc<dyn Service>>,
     mounts: MountTable,
+    launcher: Option<Launcher>,
 }
 
 impl View {
@@ -33,6 +35,7 @@ impl View {
             config,
             services: Vec::new(),
             mounts: MountTable::new(),
+            launcher: None,
         }
     }
 
@@ -50,6 +53,12 @@ impl View {
             self.mount(request)?;
         }
         Ok(())
+    }
+
+    /// Sets how services start programs in this view (the host's
+    /// [`Launcher`]); mount requests carry it from then on.
+    pub fn set_launcher(&mut self, launcher: Launcher) {
+        self.launcher = Some(launcher);
     }
 
     /// Renames the view (`viewname NAME`).
@@ -150,7 +159,19 @@ impl View {
         } else {
             Arc::new(ViewIo::new(self.mounts.clone()))
         };
-        Ok(PreparedMount { service, io })
+        Ok(PreparedMount {
+            service,
+            io,
+            launcher: self.launcher.clone(),
+        })
+    }
+
+    /// Offers `request` to the services as part of a mount one of them is
+    /// making ([`Service::join_mount`]): `Some` with the answer for the
+    /// caller if one took it (nothing is added to the table), `None` if it
+    /// is a new mount.
+    pub fn join_mount(&self, request: &MountRequest) -> Option<Result<(), Errno>> {
+        self.services.iter().find_map(|s| s.join_mount(request))
     }
 
     /// Adds a mount on top of the table.
@@ -194,6 +215,7 @@ impl View {
 pub struct PreparedMount {
     service: Arc<dyn Service>,
     io: Arc<dyn FileSystem>,
+    launcher: Option<Launcher>,
 }
 
 impl PreparedMount {
@@ -204,7 +226,8 @@ impl PreparedMount {
 
     /// Has the service mount `request` ([`Service::mount`]); the result
     /// goes to [`View::push_mount`].
-    pub fn mount(self, request: MountRequest) -> Result<Mount, Errno> {
+    pub fn mount(self, mut request: MountRequest) -> Result<Mount, Errno> {
+        request.launcher = self.launcher;
         let fs = self.service.mount(&request, self.io)?;
         Ok(Mount {
             request,

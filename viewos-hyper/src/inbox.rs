@@ -42,6 +42,11 @@ impl<T: Send + 'static> Inbox<T> {
         self.tracer.store(tid, Ordering::Release);
     }
 
+    /// The tracer thread (0 until it runs).
+    pub fn tracer(&self) -> i32 {
+        self.tracer.load(Ordering::Acquire)
+    }
+
     /// Queues `item` and wakes the tracer.
     pub fn push(&self, item: T) {
         self.items.lock().push(item);

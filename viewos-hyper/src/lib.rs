@@ -37,6 +37,7 @@ pub mod host;
 pub mod host_signals;
 pub mod inbox;
 pub mod inject;
+pub mod launcher;
 pub mod log;
 pub mod memfd;
 pub mod memory;

@@ -17,13 +17,14 @@
 //!
 //! The view ends when no traced process is left (`ECHILD`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use viewos_core::launch::Helper;
 use viewos_core::Errno;
 
 use crate::error::HyperError;
@@ -113,6 +114,14 @@ pub struct Tracer {
     threads: HashMap<i32, ThreadState>,
     /// The threads that answer calls that may wait ([`crate::workers`]).
     workers: crate::workers::Workers,
+    /// Helpers services started ([`viewos_core::launch`]), by process id.
+    helpers: HashMap<i32, Arc<Helper>>,
+    /// The threads of helpers and of their children: they do not keep the
+    /// view alive.
+    helper_threads: HashSet<i32>,
+    /// The thread closing the view while helpers still run (their mounts
+    /// must close for them to end).
+    ending: Option<std::thread::JoinHandle<()>>,
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
@@ -186,6 +195,9 @@ impl Tracer {
             guard_signals,
             threads: HashMap::new(),
             workers: crate::workers::Workers::new(),
+            helpers: HashMap::new(),
+            helper_threads: HashSet::new(),
+            ending: None,
         }
     }
 
@@ -233,6 +245,7 @@ impl Tracer {
             self.filter.as_ref(),
             &self.dispositions,
             self.umask,
+            None,
         )?;
         self.threads.insert(pid, ThreadState::default());
         if let Some(l) = listener {
@@ -249,6 +262,79 @@ impl Tracer {
             ));
         }
         Ok(pid)
+    }
+
+    /// Starts a helper for a service ([`crate::launcher`]).
+    fn start_helper(&mut self, req: crate::launcher::LaunchRequest) {
+        let io = spawn::HelperIo { output: req.output };
+        let started = spawn::spawn(
+            &req.argv,
+            self.filter.as_ref(),
+            &self.dispositions,
+            self.umask,
+            Some(&io),
+        );
+        let answer = match started {
+            Ok((pid, listener)) => {
+                self.threads.insert(pid, ThreadState::default());
+                self.helper_threads.insert(pid);
+                let helper = Arc::new(Helper::new(pid));
+                self.helpers.insert(pid, helper.clone());
+                if let Some(l) = listener {
+                    if let Err(e) = notify::start(l, self.ctx.clone()) {
+                        // SAFETY: killing our own child.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        let _ = req.reply.send(Err(Errno::from(e)));
+                        return;
+                    }
+                }
+                if self.ctx.log.enabled() {
+                    self.ctx
+                        .log
+                        .line(format_args!("{pid} helper started: {:?}", req.argv));
+                }
+                Ok(helper)
+            }
+            Err(e) => Err(e.errno().unwrap_or(Errno::new(libc::EAGAIN))),
+        };
+        let _ = req.reply.send(answer);
+    }
+
+    /// True when every traced thread left is a helper's (and there is
+    /// one): the view is over for the user.
+    fn only_helpers_left(&self) -> bool {
+        !self.threads.is_empty() && self.threads.keys().all(|t| self.helper_threads.contains(t))
+    }
+
+    /// Closes the view while its helpers run: every served file, then
+    /// every mount, latest first (so the helpers' file systems end and the
+    /// helpers write back and exit), then waits for them, killing those
+    /// still there after 30 s. Runs on a thread of its own: the helpers'
+    /// calls need the tracer meanwhile.
+    fn begin_ending(&mut self) {
+        let ctx = self.ctx.clone();
+        let helpers: Vec<Arc<Helper>> = self.helpers.values().cloned().collect();
+        let spawned = std::thread::Builder::new()
+            .name("view-end".into())
+            .spawn(move || {
+                close_view(&ctx);
+                for h in helpers {
+                    if h.wait(std::time::Duration::from_secs(30)).is_none() {
+                        // SAFETY: killing a traced helper of ours.
+                        unsafe { libc::kill(h.pid(), libc::SIGKILL) };
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => self.ending = Some(handle),
+            Err(_) => {
+                // No thread: the helpers cannot be waited for.
+                for h in self.helpers.values() {
+                    // SAFETY: killing a traced helper of ours.
+                    unsafe { libc::kill(h.pid(), libc::SIGKILL) };
+                }
+            }
+        }
     }
 
     /// Runs `programs` one after the other in the view (each starts when the
@@ -299,6 +385,9 @@ impl Tracer {
             let Some(exit) = self.handle(pid, status) else {
                 continue;
             };
+            if let Some(helper) = self.helpers.remove(&pid) {
+                helper.set_ended(exit.shell_status());
+            }
             if let Some((root, i)) = current {
                 if root == pid {
                     match &programs[i].role {
@@ -314,17 +403,18 @@ impl Tracer {
                     current = start_next(self, &mut next)?;
                 }
             }
+            if current.is_none() && self.ending.is_none() && self.only_helpers_left() {
+                self.begin_ending();
+            }
         }
         // No process is left: close every served file, then every mount,
         // latest first (a file system writes back what it holds, e.g. an
         // image's pending blocks, before the host exits).
-        self.ctx.served.release_all();
-        loop {
-            // Each file system closes with the view unlocked.
-            let Some(mount) = self.ctx.view.write().pop_mount() else {
-                break;
-            };
-            drop(mount);
+        match self.ending.take() {
+            Some(ending) => {
+                let _ = ending.join();
+            }
+            None => close_view(&self.ctx),
         }
         self.ctx.log.flush();
         // No process is left to use a placeholder cwd.
@@ -347,6 +437,7 @@ impl Tracer {
                         t.escalation = Some(esc);
                     }
                 }
+                TracerWork::Launch(req) => self.start_helper(req),
                 TracerWork::Answered { tid, verdict } => {
                     let ours = self
                         .threads
@@ -419,6 +510,7 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        self.helper_threads.remove(&tid);
         self.ctx.served.thread_gone(tid);
     }
 
@@ -484,6 +576,9 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
+                    if self.helper_threads.contains(&pid) {
+                        self.helper_threads.insert(child as i32);
+                    }
                     if self.ctx.served.any_filtered() {
                         // A new process keeps its parent's filters.
                         let (parent, child) = (
@@ -677,6 +772,19 @@ impl Tracer {
             }
         }
         let _ = ptrace::resume(tid, 0, trace);
+    }
+}
+
+/// Releases every served file, then closes every mount, latest first,
+/// each with the view unlocked (a file system writes back what it holds,
+/// or its helper does).
+fn close_view(ctx: &Context) {
+    ctx.served.release_all();
+    loop {
+        let Some(mount) = ctx.view.write().pop_mount() else {
+            break;
+        };
+        drop(mount);
     }
 }
 

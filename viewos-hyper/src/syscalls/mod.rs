@@ -126,6 +126,8 @@ pub enum TracerWork {
         /// The handler's verdict.
         verdict: Verdict,
     },
+    /// A service asks to start a helper program in the view.
+    Launch(crate::launcher::LaunchRequest),
 }
 
 /// True if the call stopped at the tracer may wait on a service (which may

@@ -175,6 +175,7 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
             flags: a[3],
             options,
             fd,
+            launcher: None,
         })
     })();
     let request = match request {
@@ -182,13 +183,17 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
         Err(e) => return Verdict::Error(e),
     };
     let target = request.target.clone();
+    if let Some(joined) = ctx.view.read().join_mount(&request) {
+        // A helper a service started, mounting for that service's mount.
+        return match joined {
+            Ok(()) => Verdict::Return(0),
+            Err(e) => Verdict::Error(e),
+        };
+    }
     // The service mounts with the view unlocked: it may wait on programs
     // of the view (a FUSE server it started), whose calls read the view.
-    let mounted = ctx
-        .view
-        .read()
-        .prepare_mount(&request)
-        .and_then(|prepared| prepared.mount(request));
+    let prepared = ctx.view.read().prepare_mount(&request);
+    let mounted = prepared.and_then(|prepared| prepared.mount(request));
     match mounted.map(|m| ctx.view.write().push_mount(m)) {
         Ok(()) => {
             if ctx.log.enabled() {
