@@ -137,8 +137,8 @@ pub fn start(
     let launcher = request.launcher.as_ref().ok_or(Errno::ENOSYS)?;
     let arrived = rendezvous.register(&request.target)?;
     let result = (|| {
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Errno::new(e as i32))?;
+        let (read_end, write_end) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Errno::new(e as i32))?;
         let argv = make_argv(request, opts);
         let helper = launcher.launch(&argv, Some(write_end))?;
         let output = Output::collect(read_end);
