@@ -125,13 +125,24 @@ pub struct Connection {
     max_read: usize,
     closed: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
-    /// The thread of an in-process server, waited for at close.
-    server: Mutex<Option<JoinHandle<()>>>,
+    /// The server, waited for at close.
+    server: Mutex<Option<Server>>,
+}
+
+/// Who serves a session, when umfuse started it.
+enum Server {
+    /// An in-process file system's thread.
+    Thread(JoinHandle<()>),
+    /// A FUSE program the view started for the mount.
+    Program(Arc<viewos_core::launch::Helper>),
 }
 
 /// How long [`Connection::close`] waits for an in-process server to end
 /// (and write back what it holds) after the session is shut down.
 const SERVER_END_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long [`Connection::close`] waits for a FUSE program to exit.
+const PROGRAM_END_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Connection {
     /// Starts a session over `sock` (the client end of [`pair`]): starts
@@ -294,15 +305,21 @@ impl Connection {
             let _ = r.join();
         }
         self.shared.disconnect();
-        if let Some(server) = lock(&self.server).take() {
-            // Bounded: a server that never ends must not hold up the host.
-            let deadline = std::time::Instant::now() + SERVER_END_WAIT;
-            while !server.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(2));
+        // Bounded: a server that never ends must not hold up the host.
+        match lock(&self.server).take() {
+            Some(Server::Thread(server)) => {
+                let deadline = std::time::Instant::now() + SERVER_END_WAIT;
+                while !server.is_finished() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                if server.is_finished() {
+                    let _ = server.join();
+                }
             }
-            if server.is_finished() {
-                let _ = server.join();
+            Some(Server::Program(helper)) => {
+                let _ = helper.wait(PROGRAM_END_WAIT);
             }
+            None => {}
         }
     }
 
@@ -310,7 +327,14 @@ impl Connection {
     /// waits (a bounded time) for it to end, so that the file system has
     /// written back everything when the mount is gone.
     pub fn own_server(&self, thread: JoinHandle<()>) {
-        *lock(&self.server) = Some(thread);
+        *lock(&self.server) = Some(Server::Thread(thread));
+    }
+
+    /// Hands over the FUSE program serving the session: as
+    /// [`Connection::own_server`], [`Connection::close`] waits for it to
+    /// exit (it writes back at `DESTROY` and when the session ends).
+    pub fn own_program(&self, helper: Arc<viewos_core::launch::Helper>) {
+        *lock(&self.server) = Some(Server::Program(helper));
     }
 }
 

@@ -153,10 +153,23 @@ impl FuseFs {
         self.client.forget(forgets);
     }
 
+    /// The directory and name of a node to create at `path`: `EEXIST` if
+    /// the name is taken, as the kernel answers before asking a file
+    /// system (servers such as fuse2fs take a MKDIR of an existing name
+    /// for a corrupt file system).
+    fn new_name<'a>(&self, path: &'a Path) -> Result<(u64, &'a OsStr), Errno> {
+        let (dir, name) = self.parent(path)?;
+        match self.walk(path, false) {
+            Ok(_) => Err(Errno::EEXIST),
+            Err(e) if e == Errno::ENOENT => Ok((dir, name)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A creation in `path`'s directory: `op` with `head` then the name.
     fn create_node(&self, path: &Path, op: Opcode, head: &[u8]) -> Result<EntryOut, Errno> {
         self.writable()?;
-        let (dir, name) = self.parent(path)?;
+        let (dir, name) = self.new_name(path)?;
         let reply = self
             .client
             .conn
@@ -396,7 +409,7 @@ impl FileSystem for FuseFs {
 
     fn symlink(&self, target: &Path, path: &Path) -> Result<(), Errno> {
         self.writable()?;
-        let (dir, name) = self.parent(path)?;
+        let (dir, name) = self.new_name(path)?;
         let reply = self.client.conn.request(
             Opcode::Symlink,
             dir,

@@ -24,7 +24,9 @@
 //!   [`fat`] (`umfusefat`) and [`iso9660`] (`umfuseiso9660`) on images
 //!   opened through the view ([`image`]);
 //! - [`dev_fuse`]: the view's `/dev/fuse` and the mounts of unmodified FUSE
-//!   programs (`fuse2fs`).
+//!   programs (`fuse2fs`);
+//! - [`program`]: submodules served by such a program that the view starts
+//!   for the user (`umfuseext2`, `umfuseext3`, `umfuseext4`: `fuse2fs`).
 //!
 //! ## A file system of your own
 //!
@@ -129,6 +131,7 @@ pub mod nodes;
 pub mod null;
 pub mod options;
 pub mod perm;
+pub mod program;
 pub mod proto;
 pub mod real;
 pub mod serve;

@@ -2,6 +2,7 @@
 //! starts it as the FUSE server of a new session, and mounts the session's
 //! tree ([`FuseFs`]).
 
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use crate::connection::{self, Connection};
 use crate::dev_fuse::{self, Deferred, DevFuseNode, Sessions};
 use crate::fuse_fs::{FuseFs, Policy};
 use crate::image::Image;
-use crate::options;
+use crate::options::{self, MountOptions};
 use crate::perm::Creds;
+use crate::program::{self, MakeArgv, Rendezvous};
 
 /// Starts a submodule's server on the server end of a session.
 /// Returns the server's thread, which ends once the file system is dropped.
@@ -34,12 +36,20 @@ const ISO_OPTIONS: &[&str] = &["mode", "dmode", "map", "norock", "nojoliet"];
 /// The prefix of every umfuse mount type.
 pub const PREFIX: &str = "umfuse";
 
-/// A submodule: its name (after `umfuse`), how to start it, and the
-/// mount options of its own it accepts besides umfuse's.
+/// A submodule: its name (after `umfuse`), how to start its server, and
+/// the mount options of its own it accepts besides umfuse's.
 struct Sub {
     name: String,
-    start: Starter,
+    server: ServerKind,
     options: Vec<String>,
+}
+
+/// Where a submodule's FUSE server runs.
+enum ServerKind {
+    /// A `fuser::Filesystem` on a thread of the host.
+    InProcess(Starter),
+    /// An unmodified FUSE program started in the view ([`crate::program`]).
+    Program(MakeArgv),
 }
 
 /// Collects the submodules of a [`UmFuse`] service.
@@ -68,12 +78,7 @@ impl Builder {
     /// options of its own from `request.options`: `options` names them
     /// (`"umask"` accepts `umask=N`, `"norock"` the bare word), and umfuse
     /// accepts them besides its own instead of refusing them.
-    pub fn filesystem_with_options<FS, F>(
-        mut self,
-        name: &str,
-        options: &[&str],
-        make: F,
-    ) -> Builder
+    pub fn filesystem_with_options<FS, F>(self, name: &str, options: &[&str], make: F) -> Builder
     where
         FS: fuser::Filesystem,
         F: Fn(&MountRequest, Arc<dyn FileSystem>) -> Result<FS, Errno> + Send + Sync + 'static,
@@ -81,10 +86,27 @@ impl Builder {
         let label = name.to_string();
         let start: Starter =
             Arc::new(move |req, io, server| crate::serve::spawn(make(req, io)?, server, &label));
+        self.add(name, ServerKind::InProcess(start), options)
+    }
+
+    /// Registers a submodule served by an unmodified FUSE program that
+    /// the view starts for each mount (see [`crate::program`]): `argv`
+    /// makes its command line from the request and umfuse's parsed
+    /// options; the program must mount on the request's target (as
+    /// libfuse programs do with their mount point argument). `umfuseext2`
+    /// is `fuse2fs` registered so.
+    pub fn program<F>(self, name: &str, options: &[&str], argv: F) -> Builder
+    where
+        F: Fn(&MountRequest, &MountOptions) -> Vec<OsString> + Send + Sync + 'static,
+    {
+        self.add(name, ServerKind::Program(Arc::new(argv)), options)
+    }
+
+    fn add(mut self, name: &str, server: ServerKind, options: &[&str]) -> Builder {
         self.subs.retain(|sub| sub.name != name);
         self.subs.push(Sub {
             name: name.to_string(),
-            start,
+            server,
             options: options.iter().map(|o| o.to_string()).collect(),
         });
         self
@@ -102,6 +124,7 @@ impl Builder {
             subs: self.subs,
             initial: self.initial,
             sessions: Arc::default(),
+            rendezvous: Arc::default(),
         }
     }
 }
@@ -112,12 +135,15 @@ pub struct UmFuse {
     initial: Vec<MountRequest>,
     /// Sessions opened through the view's `/dev/fuse`, not mounted yet.
     sessions: Arc<Sessions>,
+    /// Mounts waiting for the program they started to mount.
+    rendezvous: Arc<Rendezvous>,
 }
 
 impl UmFuse {
     /// A builder holding the built-in submodules (`umfusenull`,
-    /// `umfusereal`, `umfusefat`, `umfuseiso9660`); add your own with
-    /// [`Builder::filesystem`].
+    /// `umfusereal`, `umfusefat`, `umfuseiso9660`, and `umfuseext2`,
+    /// `umfuseext3`, `umfuseext4` served by `fuse2fs`); add your own with
+    /// [`Builder::filesystem`] or [`Builder::program`].
     pub fn builder() -> Builder {
         Builder {
             subs: Vec::new(),
@@ -137,6 +163,9 @@ impl UmFuse {
         .filesystem_with_options("iso9660", ISO_OPTIONS, |req: &MountRequest, io| {
             crate::iso9660::IsoFs::from_storage(Image::open(req, &io, true)?, &req.options)
         })
+        .program("ext2", &[], program::fuse2fs_argv)
+        .program("ext3", &[], program::fuse2fs_argv)
+        .program("ext4", &[], program::fuse2fs_argv)
     }
 
     /// The factory for a module registry: `options` are `-p` specs (see
@@ -233,21 +262,39 @@ impl Service for UmFuse {
             creds.gid = g;
             creds.groups.clear();
         }
-        let (client_end, server_end) = connection::pair()?;
-        let server = (sub.start)(request, io, server_end)?;
         let label = opts
             .fsname
             .clone()
             .unwrap_or_else(|| format!("{} on {}", request.fstype, request.target.display()));
-        let conn = Connection::new(
-            client_end,
-            connection::Config {
-                uid: creds.uid,
-                gid: creds.gid,
-                debug: opts.debug.then_some(label),
-            },
-        )?;
-        conn.own_server(server);
+        let config = connection::Config {
+            uid: creds.uid,
+            gid: creds.gid,
+            debug: opts.debug.then_some(label),
+        };
+        let conn = match &sub.server {
+            ServerKind::InProcess(start) => {
+                let (client_end, server_end) = connection::pair()?;
+                let server = start(request, io, server_end)?;
+                let conn = Connection::new(client_end, config)?;
+                conn.own_server(server);
+                conn
+            }
+            ServerKind::Program(argv) => {
+                // A missing image is the mount's ENOENT, as for a block
+                // device that does not exist (the program would say so
+                // only after it started).
+                if !request.source.starts_with('/') {
+                    return Err(Errno::ENOENT);
+                }
+                io.lstat(std::path::Path::new(&request.source))?;
+                let (client_end, helper) =
+                    program::start(&request.fstype, argv, request, &opts, &self.rendezvous)?;
+                // A failed handshake closes the session: the program ends.
+                let conn = Connection::new(client_end, config)?;
+                conn.own_program(helper);
+                conn
+            }
+        };
         let client = Arc::new(Client::new(conn, new_dev()));
         let policy = Policy {
             read_only: opts.read_only,
@@ -255,6 +302,10 @@ impl Service for UmFuse {
             creds,
         };
         Ok(Arc::new(FuseFs::new(client, policy)))
+    }
+
+    fn join_mount(&self, request: &MountRequest) -> Option<Result<(), Errno>> {
+        self.rendezvous.join(request, &self.sessions)
     }
 
     fn initial_mounts(&self) -> Vec<MountRequest> {
@@ -289,6 +340,7 @@ mod tests {
             flags: 0,
             options: options.into(),
             fd: None,
+            launcher: None,
         };
         s.mount(&req, Arc::new(RealFs))
     }

@@ -179,6 +179,7 @@ pub fn parse_preload(spec: &str) -> Result<Vec<MountRequest>, Errno> {
             flags: if ro { libc::MS_RDONLY } else { 0 },
             options,
             fd: None,
+            launcher: None,
         });
     }
     Ok(out)

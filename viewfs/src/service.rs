@@ -159,6 +159,7 @@ mod tests {
             flags: 0,
             options: options.into(),
             fd: None,
+            launcher: None,
         }
     }
 

@@ -186,6 +186,11 @@ pub struct MountRequest {
     /// here. `None` without such an option, and for mounts made at load or
     /// with `-p`.
     pub fd: Option<SharedFd>,
+    /// How the service can start programs in the view (a FUSE server
+    /// behind its mount type, see [`crate::launch`]); set by
+    /// [`crate::PreparedMount::mount`] from the view's launcher, `None`
+    /// when the host has none.
+    pub launcher: Option<crate::launch::Launcher>,
 }
 
 /// An open file shared by reference, as [`MountRequest::fd`] carries it.

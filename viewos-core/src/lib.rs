@@ -28,6 +28,7 @@
 //! - [`image`]: a mount's SOURCE as an image read and written at
 //!   positions, real or served.
 //! - [`hook`]: system calls a service hooks by number.
+//! - [`launch`]: programs a service starts in the view (a FUSE server).
 //! - [`device`]: device numbers a service claims, wherever their nodes
 //!   are.
 //! - [`SocketHandle`]: a socket a service serves, for the socket families
@@ -114,6 +115,7 @@ pub mod handle;
 pub mod hook;
 pub mod image;
 mod interest;
+pub mod launch;
 pub mod module;
 pub mod mounts;
 pub mod nesting;
@@ -134,7 +136,7 @@ pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;
 pub use socket::SocketHandle;
-pub use view::{View, ViewConfig};
+pub use view::{PreparedMount, View, ViewConfig};
 
 /// Version of this API. A module built against another version is refused.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -59,6 +59,16 @@ pub trait Service: Send + Sync {
         false
     }
 
+    /// A mount(2) made by a program this service started to serve a mount
+    /// it is making (a FUSE server's own mount, see [`crate::launch`]):
+    /// return `Some(answer)` to take it (the caller gets `answer`, no
+    /// mount is added), `None` (the default) for a mount of its own.
+    /// Every service is asked, in search order, before any mounts.
+    fn join_mount(&self, request: &MountRequest) -> Option<Result<(), Errno>> {
+        let _ = request;
+        None
+    }
+
     /// Mounts a file system for `request`. `io` is the view as it was
     /// before this mount (see [`crate::nesting`]): the file system should
     /// do its own file I/O (its image, its source directory) through it,

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use crate::fs::{FileSystem, MountRequest};
+use crate::launch::Launcher;
 use crate::mounts::{Mount, MountTable};
 use crate::nesting::ViewIo;
 use crate::real::RealFs;
 use crate::{Errno, Interest, Service};
+use std::fmt;
 
 /// Options of a view fixed at start (`umview -V NAME -x`).
 #[derive(Clone, Debug, Default)]
@@ -21,8 +23,9 @@ pub struct ViewConfig {
 /// A view: its configuration, its ordered services and its mount table.
 pub struct View {
     config: ViewConfig,
-    services: Vec<Box<dyn Service>>,
+    services: Vec<Arc<dyn Service>>,
     mounts: MountTable,
+    launcher: Option<Launcher>,
 }
 
 impl View {
@@ -32,6 +35,7 @@ impl View {
             config,
             services: Vec::new(),
             mounts: MountTable::new(),
+            launcher: None,
         }
     }
 
@@ -44,11 +48,17 @@ impl View {
     /// asks for at load.
     pub fn add_service(&mut self, service: Box<dyn Service>) -> Result<(), Errno> {
         let initial = service.initial_mounts();
-        self.services.push(service);
+        self.services.push(Arc::from(service));
         for request in initial {
             self.mount(request)?;
         }
         Ok(())
+    }
+
+    /// Sets how services start programs in this view (the host's
+    /// [`Launcher`]); mount requests carry it from then on.
+    pub fn set_launcher(&mut self, launcher: Launcher) {
+        self.launcher = Some(launcher);
     }
 
     /// Renames the view (`viewname NAME`).
@@ -58,7 +68,7 @@ impl View {
 
     /// Unloads the service `name`: `ENOENT` if none is loaded by that
     /// name, `EBUSY` while one of its mounts is in the table.
-    pub fn remove_service(&mut self, name: &str) -> Result<Box<dyn Service>, Errno> {
+    pub fn remove_service(&mut self, name: &str) -> Result<Arc<dyn Service>, Errno> {
         let i = self
             .services
             .iter()
@@ -120,36 +130,71 @@ impl View {
 
     /// Mounts `request` with the first service (in search order) that
     /// handles its type. `ENODEV` if none does.
+    ///
+    /// The view stays borrowed while the service mounts. A host whose
+    /// other threads use the view meanwhile (a service may wait on a
+    /// program of the view: a FUSE server it started) mounts in three
+    /// steps instead: [`View::prepare_mount`] with the view locked for
+    /// reading, [`PreparedMount::mount`] unlocked, [`View::push_mount`]
+    /// locked for writing.
     pub fn mount(&mut self, request: MountRequest) -> Result<(), Errno> {
+        let mount = self.prepare_mount(&request)?.mount(request)?;
+        self.push_mount(mount);
+        Ok(())
+    }
+
+    /// The service that will mount `request` (the first in search order
+    /// that handles its type) and the view it does its own I/O through
+    /// (the mounts made so far; see [`crate::nesting`]). `ENODEV` if no
+    /// service handles the type.
+    pub fn prepare_mount(&self, request: &MountRequest) -> Result<PreparedMount, Errno> {
         let service = self
             .services
             .iter()
             .find(|s| s.handles_fstype(&request.fstype))
-            .ok_or(Errno::ENODEV)?;
+            .ok_or(Errno::ENODEV)?
+            .clone();
         let io: Arc<dyn FileSystem> = if self.config.no_nesting {
             Arc::new(RealFs)
         } else {
             Arc::new(ViewIo::new(self.mounts.clone()))
         };
-        let fs = service.mount(&request, io)?;
-        let name = service.name().to_string();
-        self.mounts.push(Mount {
-            request,
-            service: name,
-            fs,
-        });
-        Ok(())
+        Ok(PreparedMount {
+            service,
+            io,
+            launcher: self.launcher.clone(),
+        })
+    }
+
+    /// Offers `request` to the services as part of a mount one of them is
+    /// making ([`Service::join_mount`]): `Some` with the answer for the
+    /// caller if one took it (nothing is added to the table), `None` if it
+    /// is a new mount.
+    pub fn join_mount(&self, request: &MountRequest) -> Option<Result<(), Errno>> {
+        self.services.iter().find_map(|s| s.join_mount(request))
+    }
+
+    /// Adds a mount on top of the table.
+    pub fn push_mount(&mut self, mount: Mount) {
+        self.mounts.push(mount);
     }
 
     /// Removes the latest mount at exactly `target` (canonical), as
-    /// umount(2) does; `EINVAL` if nothing is mounted there.
+    /// umount(2) does; `EINVAL` if nothing is mounted there. The file
+    /// system closes when the returned mount is dropped (a host drops it
+    /// after unlocking the view).
     pub fn umount(&mut self, target: &std::path::Path) -> Result<Mount, Errno> {
         self.mounts.remove(target).ok_or(Errno::EINVAL)
     }
 
+    /// Removes the latest mount, if any (the view is ending: mounts go
+    /// latest first, each file system before the ones below it).
+    pub fn pop_mount(&mut self) -> Option<Mount> {
+        self.mounts.pop()
+    }
+
     /// Removes every mount, latest first, dropping each file system before
-    /// the ones below it (the view is ending). Returns nothing to keep:
-    /// each mount is dropped as it is removed.
+    /// the ones below it (the view is ending).
     pub fn umount_all(&mut self) {
         while let Some(mount) = self.mounts.pop() {
             drop(mount);
@@ -162,6 +207,41 @@ impl View {
         self.services
             .iter()
             .fold(Interest::HOST_MINIMUM, |acc, s| acc | s.interest())
+    }
+}
+
+/// A mount request with the service that will answer it
+/// ([`View::prepare_mount`]).
+pub struct PreparedMount {
+    service: Arc<dyn Service>,
+    io: Arc<dyn FileSystem>,
+    launcher: Option<Launcher>,
+}
+
+impl PreparedMount {
+    /// The name of the service that will mount.
+    pub fn service_name(&self) -> &str {
+        self.service.name()
+    }
+
+    /// Has the service mount `request` ([`Service::mount`]); the result
+    /// goes to [`View::push_mount`].
+    pub fn mount(self, mut request: MountRequest) -> Result<Mount, Errno> {
+        request.launcher = self.launcher;
+        let fs = self.service.mount(&request, self.io)?;
+        Ok(Mount {
+            request,
+            service: self.service.name().to_string(),
+            fs,
+        })
+    }
+}
+
+impl fmt::Debug for PreparedMount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedMount")
+            .field("service", &self.service.name())
+            .finish()
     }
 }
 

@@ -68,3 +68,16 @@ impl fmt::Display for HyperError {
 }
 
 impl std::error::Error for HyperError {}
+
+impl HyperError {
+    /// The errno of the system call that failed, if one did.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            HyperError::Spawn { source, .. }
+            | HyperError::Ptrace { source, .. }
+            | HyperError::Log { source, .. } => source.raw_os_error().map(Errno::new),
+            HyperError::Module { errno, .. } => Some(*errno),
+            HyperError::UnknownModule(_) | HyperError::ModuleLoad { .. } => None,
+        }
+    }
+}

@@ -16,6 +16,7 @@
 //! ```
 
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use viewos_core::{Interest, ModuleRegistry, View};
 
@@ -129,14 +130,22 @@ impl Host {
             Interest::all()
         };
         let hooked = self.view.hooked_syscalls();
+        let inbox = crate::inbox::Inbox::new().map_err(|source| HyperError::Spawn {
+            program: "the tracer's kicker thread".into(),
+            source,
+        })?;
+        let mut view = self.view;
+        view.set_launcher(viewos_core::launch::Launcher::new(Arc::new(
+            crate::launcher::HostLauncher::new(inbox.clone()),
+        )));
         let ctx = Context {
             hooks_loaded: AtomicBool::new(!hooked.is_empty()),
             hooked: self.config.seccomp.then_some(hooked),
             trapped,
             modules: self.modules,
-            view: parking_lot::RwLock::new(self.view),
+            view: parking_lot::RwLock::new(view),
             walks: crate::walk_cache::WalkCache::new(),
-            escalations: Default::default(),
+            inbox,
             tracer_tid: Default::default(),
             dirs: crate::virtual_dirs::VirtualDirs::new(),
             virtual_given: Default::default(),

@@ -35,7 +35,9 @@ pub mod error;
 pub mod filter;
 pub mod host;
 pub mod host_signals;
+pub mod inbox;
 pub mod inject;
+pub mod launcher;
 pub mod log;
 pub mod memfd;
 pub mod memory;
@@ -55,6 +57,7 @@ pub mod tracee_calls;
 pub mod tracer;
 pub mod virtual_dirs;
 pub mod walk_cache;
+pub mod workers;
 
 pub use error::HyperError;
 pub use host::{Host, HostConfig};

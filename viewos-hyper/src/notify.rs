@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ptrace::SyscallEntry;
-use crate::syscalls::{self, Call, Context, Escalated, Escalation, Verdict};
+use crate::syscalls::{self, Call, Context, Escalated, Escalation, TracerWork, Verdict};
 
 const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
@@ -270,8 +270,8 @@ fn is_path_only(fd: i32) -> bool {
 
 /// Hands thread `tid`'s waiting call `nr` to the tracer.
 fn escalate(ctx: &Context, tid: i32, nr: u64, what: Escalated) {
-    ctx.escalations.lock().push(Escalation { tid, nr, what });
-    crate::tracer::wake(ctx);
+    ctx.inbox
+        .push(TracerWork::Escalation(Escalation { tid, nr, what }));
 }
 
 /// `struct seccomp_notif_addfd`.

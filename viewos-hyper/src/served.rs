@@ -344,6 +344,7 @@ fn pathless_mount(service: &str, what: &str) -> Mount {
             flags: 0,
             options: String::new(),
             fd: None,
+            launcher: None,
         },
         service: service.into(),
         fs: Arc::new(NoFileSystem),

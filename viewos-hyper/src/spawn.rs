@@ -10,7 +10,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::HyperError;
@@ -27,6 +27,14 @@ pub struct Disposition {
     pub signal: i32,
     /// What to set it to (as sigaction would take it).
     pub action: libc::sighandler_t,
+}
+
+/// How a helper a service starts ([`viewos_core::launch`]) differs from
+/// a program the user asked for: stdin is `/dev/null`, stdout and stderr
+/// go to `output` when given, and it runs in a session of its own.
+pub struct HelperIo {
+    /// Where its stdout and stderr go (else: the host's).
+    pub output: Option<OwnedFd>,
 }
 
 /// Everything the child needs, prepared before fork.
@@ -96,6 +104,7 @@ pub fn spawn(
     filter: Option<&Filter>,
     dispositions: &[Disposition],
     umask: u32,
+    helper: Option<&HelperIo>,
 ) -> Result<(i32, Option<OwnedFd>), HyperError> {
     let prep = prepare(argv)?;
     let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
@@ -145,6 +154,7 @@ pub fn spawn(
                 dispositions,
                 umask,
                 report_w,
+                helper: helper.map(|h| h.output.as_ref().map_or(-1, |o| o.as_raw_fd())),
             })
         }
     }
@@ -209,6 +219,8 @@ struct ChildPlan<'a> {
     dispositions: &'a [Disposition],
     umask: u32,
     report_w: i32,
+    /// A helper's output fd (-1: the host's own); `None` for a program.
+    helper: Option<i32>,
 }
 
 /// The child's side, from fork to exec. Never returns.
@@ -226,6 +238,7 @@ unsafe fn child_after_fork(plan: ChildPlan<'_>) -> ! {
         dispositions,
         umask,
         report_w,
+        helper,
     } = plan;
     extern "C" {
         static environ: *const *const libc::c_char;
@@ -248,6 +261,21 @@ unsafe fn child_after_fork(plan: ChildPlan<'_>) -> ! {
             libc::signal(d.signal, d.action);
         }
         libc::umask(umask as libc::mode_t);
+        if let Some(output) = helper {
+            libc::setsid();
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                if null > 2 {
+                    libc::close(null);
+                }
+            }
+            if output >= 0 {
+                libc::dup2(output, 1);
+                libc::dup2(output, 2);
+                libc::close(output);
+            }
+        }
     }
     // The filter goes in before the host seizes us: nothing we call until
     // the exec is in it, and the host must copy the listener while we wait.

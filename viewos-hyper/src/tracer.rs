@@ -17,13 +17,14 @@
 //!
 //! The view ends when no traced process is left (`ECHILD`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use viewos_core::launch::Helper;
 use viewos_core::Errno;
 
 use crate::error::HyperError;
@@ -34,7 +35,7 @@ use crate::memory;
 use crate::notify;
 use crate::ptrace::{self, SyscallStop};
 use crate::spawn::{self, Disposition};
-use crate::syscalls::{self, Call, Context, Escalated, Verdict};
+use crate::syscalls::{self, Call, Context, Escalated, TracerWork, Verdict};
 use crate::tracee_calls::Sequence;
 
 /// How a program ended.
@@ -94,6 +95,10 @@ struct ThreadState {
     injection: Option<inject::Injection>,
     /// Calls the thread makes for the host ([`crate::tracee_calls`]).
     calls: Option<Sequence>,
+    /// A worker is deciding the call the thread is stopped at; its answer
+    /// is applied only if this is still set (not a new thread that got
+    /// the same id).
+    answer_pending: bool,
 }
 
 /// The tracer of one view.
@@ -107,6 +112,16 @@ pub struct Tracer {
     /// create files with exactly the mode the caller's umask gives).
     umask: u32,
     threads: HashMap<i32, ThreadState>,
+    /// The threads that answer calls that may wait ([`crate::workers`]).
+    workers: crate::workers::Workers,
+    /// Helpers services started ([`viewos_core::launch`]), by process id.
+    helpers: HashMap<i32, Arc<Helper>>,
+    /// The threads of helpers and of their children: they do not keep the
+    /// view alive.
+    helper_threads: HashSet<i32>,
+    /// The thread closing the view while helpers still run (their mounts
+    /// must close for them to end).
+    ending: Option<std::thread::JoinHandle<()>>,
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
@@ -179,6 +194,10 @@ impl Tracer {
             quiet,
             guard_signals,
             threads: HashMap::new(),
+            workers: crate::workers::Workers::new(),
+            helpers: HashMap::new(),
+            helper_threads: HashSet::new(),
+            ending: None,
         }
     }
 
@@ -226,6 +245,7 @@ impl Tracer {
             self.filter.as_ref(),
             &self.dispositions,
             self.umask,
+            None,
         )?;
         self.threads.insert(pid, ThreadState::default());
         if let Some(l) = listener {
@@ -242,6 +262,79 @@ impl Tracer {
             ));
         }
         Ok(pid)
+    }
+
+    /// Starts a helper for a service ([`crate::launcher`]).
+    fn start_helper(&mut self, req: crate::launcher::LaunchRequest) {
+        let io = spawn::HelperIo { output: req.output };
+        let started = spawn::spawn(
+            &req.argv,
+            self.filter.as_ref(),
+            &self.dispositions,
+            self.umask,
+            Some(&io),
+        );
+        let answer = match started {
+            Ok((pid, listener)) => {
+                self.threads.insert(pid, ThreadState::default());
+                self.helper_threads.insert(pid);
+                let helper = Arc::new(Helper::new(pid));
+                self.helpers.insert(pid, helper.clone());
+                if let Some(l) = listener {
+                    if let Err(e) = notify::start(l, self.ctx.clone()) {
+                        // SAFETY: killing our own child.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        let _ = req.reply.send(Err(Errno::from(e)));
+                        return;
+                    }
+                }
+                if self.ctx.log.enabled() {
+                    self.ctx
+                        .log
+                        .line(format_args!("{pid} helper started: {:?}", req.argv));
+                }
+                Ok(helper)
+            }
+            Err(e) => Err(e.errno().unwrap_or(Errno::new(libc::EAGAIN))),
+        };
+        let _ = req.reply.send(answer);
+    }
+
+    /// True when every traced thread left is a helper's (and there is
+    /// one): the view is over for the user.
+    fn only_helpers_left(&self) -> bool {
+        !self.threads.is_empty() && self.threads.keys().all(|t| self.helper_threads.contains(t))
+    }
+
+    /// Closes the view while its helpers run: every served file, then
+    /// every mount, latest first (so the helpers' file systems end and the
+    /// helpers write back and exit), then waits for them, killing those
+    /// still there after 30 s. Runs on a thread of its own: the helpers'
+    /// calls need the tracer meanwhile.
+    fn begin_ending(&mut self) {
+        let ctx = self.ctx.clone();
+        let helpers: Vec<Arc<Helper>> = self.helpers.values().cloned().collect();
+        let spawned = std::thread::Builder::new()
+            .name("view-end".into())
+            .spawn(move || {
+                close_view(&ctx);
+                for h in helpers {
+                    if h.wait(std::time::Duration::from_secs(30)).is_none() {
+                        // SAFETY: killing a traced helper of ours.
+                        unsafe { libc::kill(h.pid(), libc::SIGKILL) };
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => self.ending = Some(handle),
+            Err(_) => {
+                // No thread: the helpers cannot be waited for.
+                for h in self.helpers.values() {
+                    // SAFETY: killing a traced helper of ours.
+                    unsafe { libc::kill(h.pid(), libc::SIGKILL) };
+                }
+            }
+        }
     }
 
     /// Runs `programs` one after the other in the view (each starts when the
@@ -271,12 +364,13 @@ impl Tracer {
         let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
         self.ctx.tracer_tid.store(me, Ordering::Release);
         self.ctx.served.set_tracer(me);
+        self.ctx.inbox.set_tracer(me);
         let mut current = start_next(self, &mut next)?;
         loop {
             if self.guard_signals {
                 self.host_signals();
             }
-            self.take_escalations();
+            self.take_work();
             self.wake_waiters();
             let mut status = 0;
             // SAFETY: waitpid writes the status into our local.
@@ -291,6 +385,9 @@ impl Tracer {
             let Some(exit) = self.handle(pid, status) else {
                 continue;
             };
+            if let Some(helper) = self.helpers.remove(&pid) {
+                helper.set_ended(exit.shell_status());
+            }
             if let Some((root, i)) = current {
                 if root == pid {
                     match &programs[i].role {
@@ -306,29 +403,50 @@ impl Tracer {
                     current = start_next(self, &mut next)?;
                 }
             }
+            if current.is_none() && self.ending.is_none() && self.only_helpers_left() {
+                self.begin_ending();
+            }
         }
         // No process is left: close every served file, then every mount,
         // latest first (a file system writes back what it holds, e.g. an
         // image's pending blocks, before the host exits).
-        self.ctx.served.release_all();
-        self.ctx.view.write().umount_all();
+        match self.ending.take() {
+            Some(ending) => {
+                let _ = ending.join();
+            }
+            None => close_view(&self.ctx),
+        }
         self.ctx.log.flush();
         // No process is left to use a placeholder cwd.
         self.ctx.dirs.clean_up();
         Ok(main_exit)
     }
 
-    /// Interrupts the threads whose calls the supervisor handed over; each
-    /// is rewritten at its interrupt stop.
-    fn take_escalations(&mut self) {
-        let pending: Vec<_> = std::mem::take(&mut *self.ctx.escalations.lock());
-        for esc in pending {
-            let tid = esc.tid;
-            let Some(t) = self.threads.get_mut(&tid) else {
-                continue;
-            };
-            if ptrace::interrupt(tid).is_ok() {
-                t.escalation = Some(esc);
+    /// Does what other threads handed over: interrupts the threads whose
+    /// calls the supervisor escalated (each is rewritten at its interrupt
+    /// stop), and applies the answers workers found.
+    fn take_work(&mut self) {
+        for work in self.ctx.inbox.take() {
+            match work {
+                TracerWork::Escalation(esc) => {
+                    let tid = esc.tid;
+                    let Some(t) = self.threads.get_mut(&tid) else {
+                        continue;
+                    };
+                    if ptrace::interrupt(tid).is_ok() {
+                        t.escalation = Some(esc);
+                    }
+                }
+                TracerWork::Launch(req) => self.start_helper(req),
+                TracerWork::Answered { tid, verdict } => {
+                    let ours = self
+                        .threads
+                        .get_mut(&tid)
+                        .is_some_and(|t| std::mem::take(&mut t.answer_pending));
+                    if ours {
+                        self.apply_entry(tid, verdict);
+                    }
+                }
             }
         }
     }
@@ -392,6 +510,7 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        self.helper_threads.remove(&tid);
         self.ctx.served.thread_gone(tid);
     }
 
@@ -457,6 +576,9 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
+                    if self.helper_threads.contains(&pid) {
+                        self.helper_threads.insert(child as i32);
+                    }
                     if self.ctx.served.any_filtered() {
                         // A new process keeps its parent's filters.
                         let (parent, child) = (
@@ -549,70 +671,25 @@ impl Tracer {
         }
         match info {
             SyscallStop::Entry(entry) => {
-                let verdict = if !entry.is_native_abi() || syscalls::is_refused(entry.nr) {
+                if !entry.is_native_abi() || syscalls::is_refused(entry.nr) {
                     // Only reachable with --no-seccomp: the filter refuses
                     // these in the kernel.
-                    Verdict::Error(viewos_core::Errno::ENOSYS)
+                    self.apply_entry(tid, Verdict::Error(Errno::ENOSYS));
+                } else if syscalls::may_wait(&self.ctx, entry.nr) {
+                    // The thread waits in its stop; the tracer goes on.
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.answer_pending = true;
+                    }
+                    let ctx = self.ctx.clone();
+                    self.workers.submit(move || {
+                        let verdict = syscalls::dispatch(&ctx, &Call { tid, entry: &entry });
+                        ctx.inbox.push(TracerWork::Answered { tid, verdict });
+                    });
                 } else {
-                    syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry })
-                };
-                let mut verdict = verdict;
-                if let Verdict::RewritePath { arg, path, hold } = verdict {
-                    verdict = match rewrite_path_arg(tid, arg, &path) {
-                        Ok(()) => {
-                            if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
-                                t.held_for_life = Some(h);
-                            }
-                            Verdict::Native
-                        }
-                        Err(e) => Verdict::Error(e),
-                    };
+                    let verdict = syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry });
+                    self.apply_entry(tid, verdict);
                 }
-                if let Verdict::RewriteCall { nr, arg, path } = verdict {
-                    verdict = match rewrite_call(tid, nr, arg, &path) {
-                        Ok(()) => Verdict::Native,
-                        Err(e) => Verdict::Error(e),
-                    };
-                }
-                if let Verdict::Calls(plan) = verdict {
-                    match Sequence::begin(tid, plan) {
-                        Ok(seq) => {
-                            if let Some(t) = self.threads.get_mut(&tid) {
-                                t.calls = Some(seq);
-                            }
-                            let _ = ptrace::resume(tid, 0, true);
-                            return;
-                        }
-                        Err(e) => verdict = Verdict::Error(e),
-                    }
-                }
-                if let Verdict::InjectFdFilter = verdict {
-                    // Only the supervisor's calls wait for the filter.
-                    verdict = Verdict::Error(Errno::ENOSYS);
-                }
-                if let Verdict::InstallFd { fd, cloexec } = verdict {
-                    match reopen_in_tracee(tid, &fd, cloexec) {
-                        Ok(()) => {
-                            if let Some(t) = self.threads.get_mut(&tid) {
-                                t.held_fd = Some(fd);
-                            }
-                            // Stop again at the exit to drop the host's fd.
-                            let _ = ptrace::resume(tid, 0, true);
-                            return;
-                        }
-                        Err(e) => verdict = Verdict::Error(e),
-                    }
-                }
-                if let Some(value) = verdict.skip_value() {
-                    if ptrace::skip_syscall(tid, value).is_err() {
-                        return;
-                    }
-                    if trace {
-                        if let Some(t) = self.threads.get_mut(&tid) {
-                            t.pending_return = Some(value);
-                        }
-                    }
-                }
+                return;
             }
             SyscallStop::Exit { .. } => {
                 if let Some(t) = self.threads.get_mut(&tid) {
@@ -631,6 +708,83 @@ impl Tracer {
             SyscallStop::None => {}
         }
         let _ = ptrace::resume(tid, 0, trace);
+    }
+
+    /// Applies the verdict on the call thread `tid` is stopped at the
+    /// entry of, and lets it go on.
+    fn apply_entry(&mut self, tid: i32, verdict: Verdict) {
+        let trace = self.trace_syscalls();
+        let mut verdict = verdict;
+        if let Verdict::RewritePath { arg, path, hold } = verdict {
+            verdict = match rewrite_path_arg(tid, arg, &path) {
+                Ok(()) => {
+                    if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), hold) {
+                        t.held_for_life = Some(h);
+                    }
+                    Verdict::Native
+                }
+                Err(e) => Verdict::Error(e),
+            };
+        }
+        if let Verdict::RewriteCall { nr, arg, path } = verdict {
+            verdict = match rewrite_call(tid, nr, arg, &path) {
+                Ok(()) => Verdict::Native,
+                Err(e) => Verdict::Error(e),
+            };
+        }
+        if let Verdict::Calls(plan) = verdict {
+            match Sequence::begin(tid, plan) {
+                Ok(seq) => {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.calls = Some(seq);
+                    }
+                    let _ = ptrace::resume(tid, 0, true);
+                    return;
+                }
+                Err(e) => verdict = Verdict::Error(e),
+            }
+        }
+        if let Verdict::InjectFdFilter = verdict {
+            // Only the supervisor's calls wait for the filter.
+            verdict = Verdict::Error(Errno::ENOSYS);
+        }
+        if let Verdict::InstallFd { fd, cloexec } = verdict {
+            match reopen_in_tracee(tid, &fd, cloexec) {
+                Ok(()) => {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.held_fd = Some(fd);
+                    }
+                    // Stop again at the exit to drop the host's fd.
+                    let _ = ptrace::resume(tid, 0, true);
+                    return;
+                }
+                Err(e) => verdict = Verdict::Error(e),
+            }
+        }
+        if let Some(value) = verdict.skip_value() {
+            if ptrace::skip_syscall(tid, value).is_err() {
+                return;
+            }
+            if trace {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.pending_return = Some(value);
+                }
+            }
+        }
+        let _ = ptrace::resume(tid, 0, trace);
+    }
+}
+
+/// Releases every served file, then closes every mount, latest first,
+/// each with the view unlocked (a file system writes back what it holds,
+/// or its helper does).
+fn close_view(ctx: &Context) {
+    ctx.served.release_all();
+    loop {
+        let Some(mount) = ctx.view.write().pop_mount() else {
+            break;
+        };
+        drop(mount);
     }
 }
 

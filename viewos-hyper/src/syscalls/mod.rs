@@ -113,6 +113,37 @@ impl Verdict {
     }
 }
 
+/// What other host threads hand to the tracer thread.
+#[derive(Debug)]
+pub enum TracerWork {
+    /// A call waiting at the supervisor, to rewrite.
+    Escalation(Escalation),
+    /// The answer a worker found for a call stopped at the tracer
+    /// ([`crate::workers`]): apply it and let the thread go on.
+    Answered {
+        /// The stopped thread.
+        tid: i32,
+        /// The handler's verdict.
+        verdict: Verdict,
+    },
+    /// A service asks to start a helper program in the view.
+    Launch(crate::launcher::LaunchRequest),
+}
+
+/// True if the call stopped at the tracer may wait on a service (which may
+/// wait on a program of the view): mount, chdir, and fd calls on served
+/// files. A worker answers those ([`crate::workers`]).
+pub fn may_wait(ctx: &Context, nr: u64) -> bool {
+    match lookup(nr) {
+        Some(e) => {
+            e.family == Interest::MOUNT
+                || e.rewrites
+                || (e.family == Interest::FD && !ctx.served.is_empty())
+        }
+        None => false,
+    }
+}
+
 /// A call the supervisor hands to the tracer.
 #[derive(Debug)]
 pub struct Escalation {
@@ -158,8 +189,9 @@ pub struct Context {
     pub walks: WalkCache,
     /// Placeholder directories standing for virtual cwds.
     pub dirs: VirtualDirs,
-    /// Calls handed from the supervisor to the tracer.
-    pub escalations: parking_lot::Mutex<Vec<Escalation>>,
+    /// Work for the tracer thread: calls handed over by the supervisor,
+    /// answers of calls the workers decided.
+    pub inbox: std::sync::Arc<crate::inbox::Inbox<TracerWork>>,
     /// The tracer thread (woken with [`crate::tracer::wake_signal`]).
     pub tracer_tid: std::sync::atomic::AtomicI32,
     /// Modules `um_add_service` can load by name.

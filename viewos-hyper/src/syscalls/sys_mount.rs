@@ -175,6 +175,7 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
             flags: a[3],
             options,
             fd,
+            launcher: None,
         })
     })();
     let request = match request {
@@ -182,7 +183,18 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
         Err(e) => return Verdict::Error(e),
     };
     let target = request.target.clone();
-    match ctx.view.write().mount(request) {
+    if let Some(joined) = ctx.view.read().join_mount(&request) {
+        // A helper a service started, mounting for that service's mount.
+        return match joined {
+            Ok(()) => Verdict::Return(0),
+            Err(e) => Verdict::Error(e),
+        };
+    }
+    // The service mounts with the view unlocked: it may wait on programs
+    // of the view (a FUSE server it started), whose calls read the view.
+    let prepared = ctx.view.read().prepare_mount(&request);
+    let mounted = prepared.and_then(|prepared| prepared.mount(request));
+    match mounted.map(|m| ctx.view.write().push_mount(m)) {
         Ok(()) => {
             if ctx.log.enabled() {
                 ctx.log
@@ -206,7 +218,11 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
     let target = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
     let mut view = ctx.view.write();
     if view.mounts().iter().any(|m| m.request.target == target) {
-        return match view.umount(&target) {
+        let removed = view.umount(&target);
+        drop(view);
+        // The file system closes here, with the view unlocked (it may
+        // wait on its server, a program of the view).
+        return match removed {
             Ok(_) => Verdict::Return(0),
             Err(e) => Verdict::Error(e),
         };
@@ -217,7 +233,9 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
         Ok(canon) => {
             let mut view = ctx.view.write();
             if view.mounts().iter().any(|m| m.request.target == canon) {
-                match view.umount(&canon) {
+                let removed = view.umount(&canon);
+                drop(view);
+                match removed {
                     Ok(_) => Verdict::Return(0),
                     Err(e) => Verdict::Error(e),
                 }
