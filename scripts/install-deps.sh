@@ -13,6 +13,8 @@ PACKAGES=(
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images
     dosfstools mtools genisoimage xorriso e2fsprogs fuse2fs
+    # um-dev's tests partition virtual disks with sfdisk and fdisk
+    fdisk
 )
 
 SUDO=""

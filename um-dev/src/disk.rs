@@ -17,10 +17,19 @@
 //!   again at `BLKRRPART`, refused with `EBUSY` while a partition is open
 //!   or another opener claims the disk. `BLKPG` adds, removes and resizes
 //!   partitions without reading the table (see [`crate::blkioctl`]).
+//!
+//! The host sees a program's last close of a device a moment after it
+//! happens (its release thread drops the handle), while the kernel's close
+//! is over when it returns: a program that opens a disk exclusively right
+//! after another one closed it and exited (`mkfs`, then `fuse2fs`) must
+//! not find it busy. So a claim, a re-read or a removal that finds the
+//! disk busy waits a little ([`RELEASE_GRACE`]) for handles to be dropped
+//! before it answers `EBUSY`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use viewos_core::device::DeviceKind;
 use viewos_core::hook::CallerMemory;
@@ -31,6 +40,14 @@ use crate::node::Device;
 use crate::numbers::Slot;
 use crate::store::Store;
 use crate::table::{self, Extent, Sectors, SECTOR};
+
+/// How long a call that finds the disk busy waits for handles being
+/// released (see the module docs).
+pub const RELEASE_GRACE: Duration = if cfg!(test) {
+    Duration::from_millis(50)
+} else {
+    Duration::from_millis(500)
+};
 
 /// Disk sequence numbers (`BLKGETDISKSEQ`): unique for each disk made.
 static DISK_SEQ: AtomicU64 = AtomicU64::new(1);
@@ -49,6 +66,8 @@ pub struct Disk {
     /// The soft block size (`BLKBSZGET`/`BLKBSZSET`).
     block_size: AtomicU32,
     state: Mutex<State>,
+    /// Signalled when a handle is dropped.
+    released: Condvar,
 }
 
 /// What changes as programs use the disk.
@@ -91,6 +110,7 @@ impl Disk {
             read_ahead: AtomicU64::new(256),
             block_size: AtomicU32::new(default_block_size(config.size / SECTOR * SECTOR)),
             state: Mutex::new(State::default()),
+            released: Condvar::new(),
         };
         if disk.partitionable {
             let parts = disk.scan().unwrap_or_default();
@@ -101,6 +121,28 @@ impl Disk {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state once `busy` is false, waiting up to [`RELEASE_GRACE`] for
+    /// handles to be dropped; `EBUSY` if it stays busy.
+    fn lock_when_free(
+        &self,
+        busy: impl Fn(&State) -> bool,
+    ) -> Result<MutexGuard<'_, State>, Errno> {
+        let deadline = Instant::now() + RELEASE_GRACE;
+        let mut s = self.lock();
+        while busy(&s) {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Errno::EBUSY);
+            }
+            s = self
+                .released
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(s)
     }
 
     /// The disk's size in bytes.
@@ -209,27 +251,17 @@ impl Disk {
         if !self.partitionable {
             return Err(Errno::EINVAL);
         }
-        self.check_rereadable(exclusive)?;
+        let busy = |s: &State| {
+            s.opens.iter().any(|(&n, &c)| n != 0 && c > 0) || (!exclusive && s.claimed.contains(&0))
+        };
+        drop(self.lock_when_free(busy)?);
         let scanned = self.scan();
-        let mut s = self.lock();
         // Checked again: the table was read without the lock.
-        let opened = s.opens.iter().any(|(&n, &c)| n != 0 && c > 0);
-        if opened || (!exclusive && s.claimed.contains(&0)) {
-            return Err(Errno::EBUSY);
-        }
+        let mut s = self.lock_when_free(busy)?;
         // The kernel drops the old partitions before it reads the table:
         // a table it cannot read leaves none.
         s.parts = scanned.as_ref().cloned().unwrap_or_default();
         scanned.map(|_| ())
-    }
-
-    fn check_rereadable(&self, exclusive: bool) -> Result<(), Errno> {
-        let s = self.lock();
-        let opened = s.opens.iter().any(|(&n, &c)| n != 0 && c > 0);
-        if opened || (!exclusive && s.claimed.contains(&0)) {
-            return Err(Errno::EBUSY);
-        }
-        Ok(())
     }
 
     /// `BLKPG_ADD_PARTITION`: partition `number` at `extent` (checked to
@@ -254,12 +286,12 @@ impl Disk {
 
     /// `BLKPG_DEL_PARTITION`.
     pub fn delete_partition(&self, number: u32) -> Result<(), Errno> {
-        let mut s = self.lock();
-        if !s.parts.contains_key(&number) {
+        if !self.lock().parts.contains_key(&number) {
             return Err(Errno::new(libc::ENXIO));
         }
-        if s.opens.get(&number).copied().unwrap_or(0) > 0 {
-            return Err(Errno::EBUSY);
+        let mut s = self.lock_when_free(|s| s.opens.get(&number).copied().unwrap_or(0) > 0)?;
+        if !s.parts.contains_key(&number) {
+            return Err(Errno::new(libc::ENXIO));
         }
         s.parts.remove(&number);
         s.read_only.remove(&number);
@@ -286,17 +318,20 @@ impl Disk {
 
     /// Counts an open of `node`, claiming it for an `O_EXCL` open.
     fn opened(&self, node: u32, exclusive: bool) -> Result<(), Errno> {
-        let mut s = self.lock();
+        if node != 0 && !self.lock().parts.contains_key(&node) {
+            return Err(Errno::new(libc::ENXIO));
+        }
+        let taken = |s: &State| {
+            exclusive
+                && (s.claimed.contains(&node)
+                    || (node != 0 && s.claimed.contains(&0))
+                    || (node == 0 && !s.claimed.is_empty()))
+        };
+        let mut s = self.lock_when_free(taken)?;
         if node != 0 && !s.parts.contains_key(&node) {
             return Err(Errno::new(libc::ENXIO));
         }
         if exclusive {
-            let taken = s.claimed.contains(&node)
-                || (node != 0 && s.claimed.contains(&0))
-                || (node == 0 && !s.claimed.is_empty());
-            if taken {
-                return Err(Errno::EBUSY);
-            }
             s.claimed.insert(node);
         }
         *s.opens.entry(node).or_default() += 1;
@@ -314,6 +349,8 @@ impl Disk {
                 s.opens.remove(&node);
             }
         }
+        drop(s);
+        self.released.notify_all();
     }
 }
 
@@ -504,6 +541,20 @@ pub(crate) mod tests {
         drop(whole);
         assert!(open(&d, 2, libc::O_EXCL).is_ok());
         assert_eq!(open(&d, 3, 0).err(), Some(Errno::new(libc::ENXIO)));
+    }
+
+    #[test]
+    fn a_claim_waits_for_a_release_under_way() {
+        let d = ram_disk(100, &[], false);
+        let first = open(&d, 0, libc::O_RDWR | libc::O_EXCL).unwrap();
+        // Released from another thread, as the host's release thread does
+        // a moment after the program's last close.
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(RELEASE_GRACE / 5);
+            drop(first);
+        });
+        assert!(open(&d, 0, libc::O_RDWR | libc::O_EXCL).is_ok());
+        dropper.join().unwrap();
     }
 
     #[test]

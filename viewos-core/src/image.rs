@@ -54,12 +54,17 @@ pub enum Access {
 
 impl Image {
     /// Opens `source`, an absolute path of the view as `io` sees it.
-    /// `EINVAL` for an empty, `none` or relative source, `ENOTBLK` for a
-    /// directory, and the open's own errors.
+    /// `EINVAL` for an empty or `none` source; `ENOENT` for a relative one
+    /// (the host makes the SOURCE of a mount absolute when it names a file
+    /// of the view, so a relative one names none); `ENOTBLK` for a
+    /// directory; and the open's own errors.
     pub fn open(io: &dyn FileSystem, source: &str, access: Access) -> Result<Image, Errno> {
         let path = Path::new(source);
-        if source.is_empty() || source == "none" || !path.is_absolute() {
+        if source.is_empty() || source == "none" {
             return Err(Errno::EINVAL);
+        }
+        if !path.is_absolute() {
+            return Err(Errno::ENOENT);
         }
         // Not lstat: a symlink to an image is the image.
         if io.lstat(path)?.is_dir() {
@@ -217,12 +222,16 @@ mod tests {
     #[test]
     fn bad_sources_are_refused() {
         let d = dir("bad");
-        for s in ["", "none", "relative.img"] {
+        for s in ["", "none"] {
             assert_eq!(
                 Image::open(&RealFs, s, Access::ReadOnly).err(),
                 Some(Errno::EINVAL)
             );
         }
+        assert_eq!(
+            Image::open(&RealFs, "relative.img", Access::ReadOnly).err(),
+            Some(Errno::ENOENT)
+        );
         assert_eq!(
             Image::open(&RealFs, d.to_str().unwrap(), Access::ReadOnly).err(),
             Some(Errno::new(libc::ENOTBLK))
