@@ -11,6 +11,7 @@ use viewos_core::{View, ViewConfig};
 use viewos_hyper::{Host, HostConfig, Program, Role};
 
 fn main() {
+    viewos_hyper::host::tune_allocator();
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     if argv.is_empty() {
         eprintln!("usage: embed prog [args]");

@@ -37,15 +37,13 @@ PATH="$PWD/target/release:$PATH" "$UMVIEW" -p unreal sh -c "viewmount -t unreal 
 say "ls $work/docs | wc -l    # outside the view, nothing was mounted"
 ls "$work/docs" | wc -l
 
-say "an ext4 image served by the unmodified fuse2fs inside a view (no root, no kernel FUSE):"
+say "an ext4 image in a view, as in the seed: mount -t umfuseext2 runs the unmodified fuse2fs for you (no root, no kernel FUSE):"
 /usr/sbin/mkfs.ext4 -q -F "$work/disk.img" 16M >/dev/null
 mkdir -p "$work/mnt"
-say "umview -p umfuse bash -c 'fuse2fs -f disk.img mnt & ...; echo written in a view > mnt/note; viewumount mnt'"
+say "umview -p umfuse bash -c 'viewmount -t umfuseext2 -o rw+ disk.img mnt; echo written in a view > mnt/note; ls mnt; viewumount mnt'"
 bin="$PWD/target/release"
 (cd "$work" && PATH="$bin:$PATH" "$UMVIEW" -p umfuse bash -c '
-fuse2fs -f disk.img mnt >/dev/null 2>&1 & pid=$!
-n=0; until [ -d mnt/lost+found ] || [ $n -ge 200 ]; do n=$((n+1)); sleep 0.05; done
-echo written in a view > mnt/note; ls mnt; viewumount mnt; wait $pid')
+viewmount -t umfuseext2 -o rw+ disk.img mnt && echo written in a view > mnt/note && ls mnt; viewumount mnt')
 say "/usr/sbin/debugfs -R 'cat /note' disk.img    # outside: the image holds the file"
 /usr/sbin/debugfs -R 'cat /note' "$work/disk.img" 2>/dev/null
 

@@ -184,7 +184,8 @@ pub struct MountRequest {
     /// options have one: libfuse's mount(2) passes the `/dev/fuse` it
     /// opened this way. The host puts a copy of the calling process's fd N
     /// here. `None` without such an option, and for mounts made at load or
-    /// with `-p`.
+    /// with `-p`. The mount table does not keep it (a service that needs
+    /// the file after [`crate::Service::mount`] keeps its own copy).
     pub fd: Option<SharedFd>,
     /// How the service can start programs in the view (a FUSE server
     /// behind its mount type, see [`crate::launch`]); set by

@@ -229,6 +229,9 @@ impl PreparedMount {
     pub fn mount(self, mut request: MountRequest) -> Result<Mount, Errno> {
         request.launcher = self.launcher;
         let fs = self.service.mount(&request, self.io)?;
+        // The table keeps no copy of the caller's fd: a FUSE server's
+        // session must end when the server closes its end.
+        request.fd = None;
         Ok(Mount {
             request,
             service: self.service.name().to_string(),

@@ -61,6 +61,21 @@ impl Default for HostConfig {
     }
 }
 
+/// Sets the C allocator's policy for a host process; call it first thing
+/// in `main`. Large buffers (FUSE sessions keep 16 MiB ones, every served
+/// read has one) are mapped and unmapped each time instead of being kept
+/// in the heap: glibc's default raises its mapping threshold after the
+/// first such free, and each of the host's many threads' arenas then
+/// holds (and zeroes) its own copies. Measured: a view mounting FAT,
+/// passthrough and ext4 file systems 200 times in a row stays at 9 MiB
+/// resident instead of 72-91 MiB.
+pub fn tune_allocator() {
+    // SAFETY: mallopt only sets glibc's allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 /// A view ready to run programs.
 pub struct Host {
     view: View,
