@@ -599,3 +599,38 @@ fn read_only_images_and_bad_mounts() {
         "a read-only image changed"
     );
 }
+
+/// `-p umdev,type=...,source=...,target=...` makes devices when the view
+/// starts, as mount would.
+#[test]
+fn devices_made_at_start() {
+    let t = TempDir::new("umdev-preload");
+    let img = t.join("disk.img");
+    assert!(run(&["truncate", "-s", "8M", &img.to_string_lossy()])
+        .status
+        .success());
+    let made = Cmd::new(["/usr/sbin/sfdisk", "-q", &img.to_string_lossy()])
+        .stdin("label: gpt\n,2M\n,2M\n")
+        .run(Mode::Native);
+    made.assert_ok();
+    let spec = format!(
+        "umdev,type=umdevmbr,source={img},target={d}/hd,ro;type=umdevnull,source=none,target={d}/null",
+        img = img.to_string_lossy(),
+        d = t.path().to_string_lossy(),
+    );
+    let script = format!(
+        "cd {}; stat -c '%n %F %t:%T' hd* null; /usr/sbin/blockdev --getro --getsz hd2",
+        q(t.path())
+    );
+    let out = Cmd::bash(&script)
+        .umview_opts(["-p", &spec])
+        .run(Mode::View);
+    out.assert_ok();
+    assert_eq!(
+        out.out(),
+        "hd block special file 3:0\nhd1 block special file 3:1\nhd2 block special file 3:2\n\
+         null character special file 1:3\n1\n4096\n",
+        "{}",
+        out.dump()
+    );
+}
