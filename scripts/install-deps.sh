@@ -13,8 +13,9 @@ PACKAGES=(
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images
     dosfstools mtools genisoimage xorriso e2fsprogs fuse2fs
-    # um-dev's tests partition virtual disks with sfdisk and fdisk
-    fdisk
+    # um-dev's tests partition virtual disks with sfdisk and fdisk, and
+    # plug umdevtap's interfaces into a VDE switch (vde_switch, vde_plug)
+    fdisk vde2
 )
 
 SUDO=""

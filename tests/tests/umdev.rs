@@ -634,3 +634,117 @@ fn devices_made_at_start() {
         out.dump()
     );
 }
+
+/// Kills a process this test started (a daemonized vde_switch) when
+/// dropped, whatever happens to the test.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with plain integers, on the switch this test
+        // started.
+        unsafe { libc::kill(self.0, libc::SIGTERM) };
+    }
+}
+
+/// A program in the view opens the virtual `/dev/net/tun` of `umdevtap`,
+/// makes a TAP interface and sends a frame: it comes out of a real VDE
+/// switch (read by `vde_plug` on another port), and the answer sent back
+/// through the switch is read from the tap fd (with select waiting for
+/// it). Before `TUNSETIFF`, and for what a VDE port cannot carry, the
+/// kernel's errors.
+#[test]
+fn tap_frames_cross_a_vde_switch() {
+    use std::io::{Read, Write};
+    let switch_bin = viewos_tests::require_tool("vde_switch", "vde2");
+    let plug_bin = viewos_tests::require_tool("vde_plug", "vde2");
+    let t = std::sync::Arc::new(TempDir::new("umdev-tap"));
+    let sw = t.join("sw");
+    let pidfile = t.join("sw.pid");
+    let started = run(&[
+        &switch_bin.to_string_lossy(),
+        "-s",
+        &sw.to_string_lossy(),
+        "-d",
+        "-p",
+        &pidfile.to_string_lossy(),
+    ]);
+    assert!(started.status.success(), "vde_switch: {}", text(&started));
+    // The daemon writes its pid and makes its control socket after its
+    // parent has returned.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid: i32 = loop {
+        let pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        match pid {
+            Some(pid) if sw.join("ctl").exists() => break pid,
+            _ => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "vde_switch did not start"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    };
+    let _switch = KillOnDrop(pid);
+    let mut plug = std::process::Command::new(&plug_bin)
+        .arg(&sw)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("vde_plug");
+    let mut plug_out = plug.stdout.take().expect("stdout");
+    let mut plug_in = plug.stdin.take().expect("stdin");
+    // The first frame the other port sees, with vde_plug's framing (a
+    // 16-bit big-endian length, then the frame).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut len = [0u8; 2];
+        let mut frame = Vec::new();
+        if plug_out.read_exact(&mut len).is_ok() {
+            frame = vec![0u8; u16::from_be_bytes(len) as usize];
+            let _ = plug_out.read_exact(&mut frame);
+        }
+        let _ = tx.send(frame);
+    });
+    t.write("tap_ping.py", include_str!("../fixtures/tap_ping.py"));
+    let script = format!(
+        "$VM -t umdevtap -o vde={sw} none tun || exit 1; stat -c '%F %t:%T %A' tun; \
+         /usr/bin/python3 tap_ping.py tun",
+        sw = q(&sw)
+    );
+    let view_t = {
+        let t = t.clone();
+        std::thread::spawn(move || view(&t, &script))
+    };
+    let frame = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a frame on the switch");
+    assert!(frame.len() >= 14 + 13, "short frame {frame:?}");
+    assert_eq!(&frame[..6], &[0xff; 6], "broadcast");
+    assert_eq!(&frame[6..12], &[2, 0, 0, 0, 0, 0x11], "the view's source");
+    assert_eq!(&frame[14..27], b"from the view");
+    let mut reply = frame[6..12].to_vec();
+    reply.extend_from_slice(&[2, 0, 0, 0, 0, 0x22, 0x88, 0xb5]);
+    reply.extend_from_slice(b"from the switch");
+    reply.resize(60, 0);
+    let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&reply);
+    plug_in.write_all(&framed).expect("to vde_plug");
+    plug_in.flush().expect("to vde_plug");
+    let out = view_t.join().expect("view thread");
+    let _ = plug.kill();
+    let _ = plug.wait();
+    out.assert_ok();
+    assert_eq!(
+        out.out(),
+        "character special file a:c8 crw-rw-rw-\n\
+         write before TUNSETIFF: EBADFD\nTUNGETIFF before: EBADFD\nIFF_TUN: EINVAL\n\
+         name: tap0\nTUNGETIFF: tap0 0x1002\nshort frame: EINVAL\n\
+         received: from the switch for 020000000011 from 020000000022\n",
+        "{}",
+        out.dump()
+    );
+}

@@ -9,6 +9,7 @@
 //! | `umdevramdisk` | a RAM disk (block major 1) of `-o size=N`, partitionable as `umdevmbr` with `-o mbr` |
 //! | `umdevnull` | a null device (char 1:3, as `/dev/null`) |
 //! | `umdevtrivhd` | 64 KiB of memory as a character device (major 60) |
+//! | `umdevtap` | a `/dev/net/tun` (char 10:200) whose TAP interfaces are ports of the VDE switch of `-o vde=URL` |
 //!
 //! Options are in [`options`]; `-o debug` logs every request on stderr.
 //!
@@ -23,6 +24,7 @@
 //! - [`table`]: partition tables (MBR, GPT), read as the kernel reads
 //!   them;
 //! - [`chardev`]: the null and trivhd character devices;
+//! - [`tap`]: the tap device, over [`vde`] ports;
 //! - [`numbers`]: device numbers.
 //!
 //! ioctls on the devices reach their handles with their arguments copied
@@ -44,5 +46,7 @@ pub mod options;
 pub mod service;
 pub mod store;
 pub mod table;
+pub mod tap;
+pub mod vde;
 
 pub use service::UmDev;

@@ -14,6 +14,7 @@ use crate::numbers::{self, Numbers};
 use crate::options::{self, Access, DevOptions};
 use crate::store::{ImageStore, RamStore};
 use crate::table::SECTOR;
+use crate::tap::Tap;
 
 /// The prefix of every umdev mount type.
 pub const PREFIX: &str = "umdev";
@@ -24,6 +25,7 @@ const TYPES: &[(&str, &[&str])] = &[
     ("ramdisk", &["size", "mbr"]),
     ("null", &[]),
     ("trivhd", &[]),
+    ("tap", &["vde"]),
 ];
 
 /// The umdev service.
@@ -93,6 +95,13 @@ impl UmDev {
                 })))
             }
             "null" => Arc::new(Null),
+            "tap" => {
+                let url = opts.vde.as_deref().ok_or_else(|| {
+                    eprintln!("umdev: umdevtap needs -o vde=URL (a VDE switch)");
+                    Errno::EINVAL
+                })?;
+                Arc::new(Tap::new(url)?)
+            }
             "trivhd" => Arc::new(TrivHd::new(
                 self.numbers
                     .take(numbers::TRIVHD_MAJOR, 1)
@@ -109,7 +118,7 @@ impl Service for UmDev {
     }
 
     fn description(&self) -> &str {
-        "virtual devices (disk images with partitions, RAM disks, null, trivhd)"
+        "virtual devices (disk images with partitions, RAM disks, null, trivhd, tap on VDE)"
     }
 
     fn mounts_file_systems(&self) -> bool {
@@ -135,7 +144,7 @@ impl Service for UmDev {
         let device = self.device(kind, request, &opts, io.as_ref())?;
         let creds = Creds::of_process();
         let perm = opts.mode.unwrap_or(match kind {
-            "null" => 0o666,
+            "null" | "tap" => 0o666,
             _ => 0o660,
         });
         let attr = Attr::new(
