@@ -233,7 +233,7 @@ pub struct Context {
     /// with `--no-seccomp`, where every call stops anyway).
     pub fd_filter_needed: bool,
     /// Execs being rewritten, by thread: how many rewrites so far and the
-    /// program the last one runs ([`sys_exec`] bounds chains of
+    /// program the last one runs (the exec handlers bound chains of
     /// interpreters as the kernel does).
     pub exec_chains: parking_lot::Mutex<std::collections::HashMap<i32, (u32, Vec<u8>)>>,
     /// The debug log.
