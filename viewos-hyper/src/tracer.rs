@@ -741,6 +741,15 @@ impl Tracer {
                     if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), exec.hold) {
                         t.held_for_life = Some(h);
                     }
+                    if trace {
+                        // Without seccomp nothing stops the new exec
+                        // again: look at it now, as the supervisor would
+                        // (its interpreter may be claimed in turn).
+                        if let Ok(SyscallStop::Entry(entry)) = ptrace::syscall_info(tid) {
+                            let again = syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry });
+                            return self.apply_entry(tid, again);
+                        }
+                    }
                     Verdict::Native
                 }
                 Err(e) => Verdict::Error(e),
