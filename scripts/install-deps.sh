@@ -13,6 +13,9 @@ PACKAGES=(
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images
     dosfstools mtools genisoimage xorriso e2fsprogs fuse2fs
+    # um-binfmt's tests run an aarch64 binary under qemu-aarch64, registered
+    # only inside a view (about 20 s to install, ~150 MB)
+    qemu-user gcc-aarch64-linux-gnu
 )
 
 SUDO=""

@@ -26,6 +26,8 @@
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
 //! - [`hook`]: system calls a service hooks by number.
+//! - [`binfmt`]: executable formats: an exec of a file a service claims
+//!   runs an interpreter (`umbinfmt`).
 //! - [`launch`]: programs a service starts in the view (a FUSE server).
 //! - [`device`]: device numbers a service claims, wherever their nodes
 //!   are.
@@ -104,6 +106,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binfmt;
 pub mod control;
 pub mod creds;
 pub mod device;
