@@ -17,7 +17,8 @@ bitflags! {
         const FD = 1 << 1;
         /// Socket creation and socket calls (socket, bind, connect, ...).
         const SOCKET = 1 << 2;
-        /// Program execution (execve, execveat).
+        /// Program execution (execve, execveat): a service that claims
+        /// program files ([`crate::binfmt`]) asks for it.
         const EXEC = 1 << 3;
         /// mount(2) and umount2(2).
         const MOUNT = 1 << 4;

@@ -28,6 +28,8 @@
 //! - [`image`]: a mount's SOURCE as an image read and written at
 //!   positions, real or served.
 //! - [`hook`]: system calls a service hooks by number.
+//! - [`binfmt`]: executable formats: an exec of a file a service claims
+//!   runs an interpreter (`umbinfmt`).
 //! - [`launch`]: programs a service starts in the view (a FUSE server).
 //! - [`device`]: device numbers a service claims, wherever their nodes
 //!   are.
@@ -106,6 +108,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binfmt;
 pub mod control;
 pub mod creds;
 pub mod device;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::binfmt::{ExecRequest, Interpreter};
 use crate::device::DeviceKind;
 use crate::fs::{FileSystem, MountRequest, Opened};
 use crate::hook::{Hooked, SyscallRequest};
@@ -145,6 +146,17 @@ pub trait Service: Send + Sync {
     fn syscall(&self, request: &SyscallRequest<'_>) -> Result<Hooked, Errno> {
         let _ = request;
         Ok(Hooked::Native)
+    }
+
+    /// Claims an exec (see [`crate::binfmt`]): `Some(Ok(interpreter))`
+    /// runs the interpreter instead of the file, `Some(Err(e))` fails the
+    /// exec with `e`, `None` (the default) leaves the file to the next
+    /// service and then to the kernel. Asked only of services whose
+    /// [`Service::interest`] has [`Interest::EXEC`], for files the caller
+    /// may execute.
+    fn exec_interpreter(&self, request: &ExecRequest<'_>) -> Option<Result<Interpreter, Errno>> {
+        let _ = request;
+        None
     }
 }
 

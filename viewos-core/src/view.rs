@@ -201,6 +201,27 @@ impl View {
         }
     }
 
+    /// The interpreter that runs an exec of `request`'s file: the answer of
+    /// the first service in search order that claims it
+    /// ([`Service::exec_interpreter`]; only services interested in
+    /// [`Interest::EXEC`] are asked), `None` when none does.
+    pub fn exec_interpreter(
+        &self,
+        request: &crate::binfmt::ExecRequest<'_>,
+    ) -> Option<Result<crate::binfmt::Interpreter, Errno>> {
+        self.services
+            .iter()
+            .filter(|s| s.interest().contains(Interest::EXEC))
+            .find_map(|s| s.exec_interpreter(request))
+    }
+
+    /// True if some loaded service claims execs ([`Interest::EXEC`]).
+    pub fn claims_execs(&self) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.interest().contains(Interest::EXEC))
+    }
+
     /// The system call families the host must trap for this view: the
     /// host's own minimum plus every service's interest.
     pub fn interest(&self) -> Interest {
@@ -334,5 +355,47 @@ mod tests {
             ..MountRequest::default()
         };
         assert_eq!(v.mount(bad), Err(Errno::ENODEV));
+    }
+
+    struct Claims(&'static str, bool);
+    impl Service for Claims {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn description(&self) -> &str {
+            "claims .x files"
+        }
+        fn interest(&self) -> Interest {
+            if self.1 {
+                Interest::EXEC
+            } else {
+                Interest::empty()
+            }
+        }
+        fn exec_interpreter(
+            &self,
+            r: &crate::binfmt::ExecRequest<'_>,
+        ) -> Option<Result<crate::binfmt::Interpreter, Errno>> {
+            r.filename
+                .ends_with(b".x")
+                .then(|| Ok(crate::binfmt::Interpreter::new(self.0)))
+        }
+    }
+
+    #[test]
+    fn execs_go_to_the_first_interested_service() {
+        let mut view = View::new(ViewConfig::default());
+        view.add_service(Box::new(Claims("/quiet", false))).unwrap();
+        assert!(!view.claims_execs());
+        view.add_service(Box::new(Claims("/first", true))).unwrap();
+        view.add_service(Box::new(Claims("/second", true))).unwrap();
+        assert!(view.claims_execs());
+        let req = |f: &'static [u8]| crate::binfmt::ExecRequest {
+            filename: f,
+            head: b"",
+        };
+        let got = view.exec_interpreter(&req(b"a.x")).unwrap().unwrap();
+        assert_eq!(got.path, PathBuf::from("/first"));
+        assert!(view.exec_interpreter(&req(b"a.y")).is_none());
     }
 }

@@ -169,6 +169,7 @@ impl Host {
                 source,
             })?,
             fd_filter_needed: self.config.seccomp,
+            exec_chains: Default::default(),
             log,
         };
         let mut tracer = Tracer::new(

@@ -170,6 +170,77 @@ pub fn put_on_stack(tid: i32, rsp: u64, s: &[u8]) -> Result<u64, Errno> {
     Ok(addr)
 }
 
+/// Longest single argument of an exec (`MAX_ARG_STRLEN`).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Most bytes of arguments the host copies for an exec it rewrites; more
+/// is `E2BIG`.
+const MAX_EXEC_ARGS: usize = 1 << 20;
+
+/// Reads a NULL-terminated array of strings (execve's `argv`) at `addr`
+/// of thread `tid`; a NULL `addr` is an empty array, as the kernel takes
+/// it. A bad pointer is `EFAULT`, too much is `E2BIG`.
+pub fn read_string_array(tid: i32, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    let mut total = 0usize;
+    let mut at = addr;
+    loop {
+        let mut word = [0u8; 8];
+        read_exact(tid, at, &mut word)?;
+        let ptr = u64::from_ne_bytes(word);
+        if ptr == 0 {
+            return Ok(out);
+        }
+        let s = read_cstring(tid, ptr, MAX_ARG_STRLEN).map_err(|e| {
+            if e == Errno::ENAMETOOLONG {
+                Errno::new(libc::E2BIG)
+            } else {
+                e
+            }
+        })?;
+        total += s.len() + 1 + 8;
+        if total > MAX_EXEC_ARGS {
+            return Err(Errno::new(libc::E2BIG));
+        }
+        out.push(s);
+        at = at.checked_add(8).ok_or(Errno::EFAULT)?;
+    }
+}
+
+/// Writes an exec's new file name and argument array below the red zone
+/// of a stopped thread's stack whose pointer is `rsp`: the strings, then
+/// the NULL-terminated array of pointers to them. Returns the addresses
+/// of the name and of the array.
+pub fn put_exec_args(
+    tid: i32,
+    rsp: u64,
+    path: &[u8],
+    argv: &[Vec<u8>],
+) -> Result<(u64, u64), Errno> {
+    let strings = std::iter::once(path).chain(argv.iter().map(Vec::as_slice));
+    let strings_len: usize = strings.clone().map(|s| s.len() + 1).sum();
+    let array_at = (strings_len + 7) & !7;
+    let total = array_at + (argv.len() + 1) * 8;
+    let base = rsp.checked_sub(128 + total as u64).ok_or(Errno::EFAULT)? & !15;
+    let mut block = Vec::with_capacity(total);
+    let mut offsets = Vec::with_capacity(argv.len() + 1);
+    for s in strings {
+        offsets.push(block.len() as u64);
+        block.extend_from_slice(s);
+        block.push(0);
+    }
+    block.resize(array_at, 0);
+    for off in &offsets[1..] {
+        block.extend_from_slice(&(base + off).to_ne_bytes());
+    }
+    block.extend_from_slice(&0u64.to_ne_bytes());
+    write_all(tid, base, &block)?;
+    Ok((base, base + array_at as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +305,20 @@ mod tests {
         );
         // SAFETY: unmapping our own first page.
         unsafe { libc::munmap(p, 4096) };
+    }
+
+    #[test]
+    fn exec_args_round_trip() {
+        let mut stack = vec![0u64; 512];
+        let top = stack.as_mut_ptr() as u64 + 512 * 8;
+        let argv = [b"/usr/bin/python3".to_vec(), b"./a.foo".to_vec(), vec![]];
+        let (path, array) = put_exec_args(me(), top, b"/usr/bin/python3", &argv).expect("fits");
+        assert!(path < top - 128 && array < top - 128);
+        assert_eq!(read_path(me(), path).unwrap(), b"/usr/bin/python3");
+        assert_eq!(read_string_array(me(), array).unwrap(), argv);
+        assert_eq!(read_string_array(me(), 0).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(read_string_array(me(), 8), Err(Errno::EFAULT));
+        drop(stack);
     }
 
     #[test]

@@ -222,6 +222,15 @@ fn answer(fd: i32, ctx: &Context, notif: &Notif) {
             escalate(ctx, tid, entry.nr, Escalated::Rewrite { arg, path, hold });
             return;
         }
+        Verdict::ExecRewrite(_) => {
+            let Verdict::ExecRewrite(exec) = verdict else {
+                return;
+            };
+            // No answer: the tracer interrupts the waiting exec and makes
+            // it the new one.
+            escalate(ctx, tid, entry.nr, Escalated::Exec(exec));
+            return;
+        }
         Verdict::InjectFdFilter => {
             // No answer: the tracer adds the fd filter to the caller's
             // process and the kernel makes the call again.

@@ -486,6 +486,13 @@ impl Tracer {
                     }
                 }
             }
+            Escalated::Exec(exec) => {
+                if restarting() && rewrite_exec(tid, &exec.path, &exec.argv).is_ok() {
+                    if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), exec.hold) {
+                        t.held_for_life = Some(h);
+                    }
+                }
+            }
             Escalated::Reopen { fd, cloexec } => {
                 // The restarted call becomes the open of the host's fd.
                 if restarting() && reopen_in_tracee(tid, &fd, cloexec).is_ok() {
@@ -510,6 +517,7 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        self.ctx.exec_chains.lock().remove(&tid);
         self.helper_threads.remove(&tid);
         self.ctx.served.thread_gone(tid);
     }
@@ -595,6 +603,7 @@ impl Tracer {
                 let _ = ptrace::resume(pid, 0, trace);
             }
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
+                self.ctx.exec_chains.lock().remove(&pid);
                 if let Ok(former) = ptrace::event_msg(pid) {
                     let former = former as i32;
                     if former != pid {
@@ -726,6 +735,26 @@ impl Tracer {
                 Err(e) => Verdict::Error(e),
             };
         }
+        if let Verdict::ExecRewrite(exec) = verdict {
+            verdict = match rewrite_exec(tid, &exec.path, &exec.argv) {
+                Ok(()) => {
+                    if let (Some(t), Some(h)) = (self.threads.get_mut(&tid), exec.hold) {
+                        t.held_for_life = Some(h);
+                    }
+                    if trace {
+                        // Without seccomp nothing stops the new exec
+                        // again: look at it now, as the supervisor would
+                        // (its interpreter may be claimed in turn).
+                        if let Ok(SyscallStop::Entry(entry)) = ptrace::syscall_info(tid) {
+                            let again = syscalls::dispatch(&self.ctx, &Call { tid, entry: &entry });
+                            return self.apply_entry(tid, again);
+                        }
+                    }
+                    Verdict::Native
+                }
+                Err(e) => Verdict::Error(e),
+            };
+        }
         if let Verdict::RewriteCall { nr, arg, path } = verdict {
             verdict = match rewrite_call(tid, nr, arg, &path) {
                 Ok(()) => Verdict::Native,
@@ -848,6 +877,24 @@ fn rewrite_path_arg(tid: i32, arg: usize, path: &[u8]) -> Result<(), Errno> {
 /// argument `arg`.
 fn rewrite_call(tid: i32, nr: u64, arg: usize, path: &[u8]) -> Result<(), Errno> {
     rewrite_with(tid, Some(nr), arg, path)
+}
+
+/// Makes the exec (execve or execveat) being entered an execve(2) of
+/// `path` with `argv` (written below the stack's red zone) and the
+/// environment the program gave.
+fn rewrite_exec(tid: i32, path: &[u8], argv: &[Vec<u8>]) -> Result<(), Errno> {
+    let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
+    let envp = if regs.orig_rax == libc::SYS_execveat as u64 {
+        regs.r10
+    } else {
+        regs.rdx
+    };
+    let (path_at, argv_at) = memory::put_exec_args(tid, regs.rsp, path, argv)?;
+    regs.orig_rax = libc::SYS_execve as u64;
+    regs.rdi = path_at;
+    regs.rsi = argv_at;
+    regs.rdx = envp;
+    ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
 }
 
 fn rewrite_with(tid: i32, nr: Option<u64>, arg: usize, path: &[u8]) -> Result<(), Errno> {

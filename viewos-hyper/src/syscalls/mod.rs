@@ -63,6 +63,11 @@ pub enum Verdict {
         /// long as the calling thread lives.
         hold: Option<OwnedFd>,
     },
+    /// Run an exec of another program with other arguments (an
+    /// interpreter a service names for the file, [`viewos_core::binfmt`]):
+    /// the call becomes execve(2) of `path` with `argv`, the environment
+    /// as the program gave it. Applied like [`Verdict::RewritePath`].
+    ExecRewrite(ExecRewrite),
     /// The call opened a file: install this host fd in the program (at the
     /// lowest free number, as open(2) would) and return its number.
     InstallFd {
@@ -100,6 +105,7 @@ impl Verdict {
             | Verdict::InstallFd { .. }
             | Verdict::RewritePath { .. }
             | Verdict::RewriteCall { .. }
+            | Verdict::ExecRewrite(_)
             | Verdict::Calls(_)
             | Verdict::InjectFdFilter => None,
             Verdict::Return(v) => Some(*v),
@@ -111,6 +117,18 @@ impl Verdict {
     pub fn is_native(&self) -> bool {
         matches!(self, Verdict::Native)
     }
+}
+
+/// A new exec for an exec call ([`Verdict::ExecRewrite`]).
+#[derive(Debug)]
+pub struct ExecRewrite {
+    /// The program to run, without its NUL.
+    pub path: Vec<u8>,
+    /// Its arguments.
+    pub argv: Vec<Vec<u8>>,
+    /// A host fd `path` names (`/proc/HOST/fd/N`), kept open as long as
+    /// the calling thread lives.
+    pub hold: Option<OwnedFd>,
 }
 
 /// What other host threads hand to the tracer thread.
@@ -167,6 +185,8 @@ pub enum Escalated {
         /// A host fd to keep open while the thread lives.
         hold: Option<OwnedFd>,
     },
+    /// Make the exec another one ([`Verdict::ExecRewrite`]).
+    Exec(ExecRewrite),
     /// Add the fd filter to the caller's process.
     InjectFdFilter,
     /// Have the call open this host fd through `/proc/HOST/fd/N` (an
@@ -212,6 +232,10 @@ pub struct Context {
     /// The fd family must be added to a process with a served file (false
     /// with `--no-seccomp`, where every call stops anyway).
     pub fd_filter_needed: bool,
+    /// Execs being rewritten, by thread: how many rewrites so far and the
+    /// program the last one runs (the exec handlers bound chains of
+    /// interpreters as the kernel does).
+    pub exec_chains: parking_lot::Mutex<std::collections::HashMap<i32, (u32, Vec<u8>)>>,
     /// The debug log.
     pub log: Log,
 }

@@ -1,61 +1,344 @@
 //! Program execution: execve(2), execveat(2).
 //!
 //! The kernel runs the exec; the host follows it with `PTRACE_EVENT_EXEC`
-//! (see the tracer). Services that provide executables or interpreters hook
-//! in here.
+//! (see the tracer). Two things change what runs:
+//! - a program on a virtual path runs from the file its mount opens
+//!   (through `/proc/HOST/fd/N`);
+//! - a service that claims execs ([`viewos_core::binfmt`], `umbinfmt`)
+//!   names an interpreter for the file: the exec becomes an execve(2) of
+//!   the interpreter with binfmt_misc's arguments
+//!   ([`Verdict::ExecRewrite`]). That exec comes back here, so an
+//!   interpreter that is itself claimed, or a `#!` script, is handled in
+//!   turn. A `#!` script whose interpreter a service claims is run here as
+//!   the kernel's script handler would (the kernel does not know the
+//!   view's formats). A chain of more than [`MAX_REWRITES`] rewrites fails
+//!   with `ELOOP`, as in the kernel.
 
-use std::os::fd::AsRawFd;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 
+use viewos_core::binfmt::{ExecRequest, Interpreter, BINPRM_BUF_SIZE};
 use viewos_core::{Errno, Opened};
 
-use super::sys_path::{target, Target};
-use super::{Call, Context, Verdict};
+use super::sys_path::{target, target_of, Target};
+use super::{Call, Context, ExecRewrite, Verdict};
 use crate::memory;
+
+/// Interpreter rewrites the kernel allows for one exec (`exec_binprm`).
+pub const MAX_REWRITES: u32 = 5;
 
 /// Implements execve(2).
 pub fn execve(ctx: &Context, call: &Call<'_>) -> Verdict {
     log_path(ctx, call, call.entry.args[0]);
-    exec_path(ctx, call, libc::AT_FDCWD, 0, false)
+    exec_path(ctx, call, libc::AT_FDCWD, 0, 0)
 }
 
 /// Implements execveat(2).
 pub fn execveat(ctx: &Context, call: &Call<'_>) -> Verdict {
     log_path(ctx, call, call.entry.args[1]);
-    let nofollow = call.entry.args[4] as i32 & libc::AT_SYMLINK_NOFOLLOW != 0;
-    exec_path(ctx, call, call.entry.args[0] as i32, 1, nofollow)
+    exec_path(
+        ctx,
+        call,
+        call.entry.args[0] as i32,
+        1,
+        call.entry.args[4] as i32,
+    )
+}
+
+/// The file an exec names, as far as the claim needs it.
+struct Probe {
+    /// Its first bytes.
+    head: Vec<u8>,
+    /// A virtual program's file, kept for its `/proc/HOST/fd/N` name.
+    virtual_file: Option<OwnedFd>,
 }
 
 /// A program on a virtual path runs from the file its mount opens: the
 /// call is rewritten to exec that file through `/proc/HOST/fd/N` (the host
 /// keeps it open while the thread lives, so an interpreter can still open
-/// a script by that name).
-fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, nofollow: bool) -> Verdict {
-    let (mount, path) = match target(ctx, call, dirfd, call.entry.args[arg], !nofollow) {
-        Ok(Target::Real) => return Verdict::Native,
-        Ok(Target::Virtual(m, p)) => (m, p),
+/// a script by that name). A file a service claims runs its interpreter.
+fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32) -> Verdict {
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let claims = ctx.view.read().claims_execs();
+    if !claims {
+        return match target(ctx, call, dirfd, call.entry.args[arg], follow) {
+            Ok(Target::Real) => Verdict::Native,
+            Ok(Target::Virtual(m, p)) => match open_virtual(&m, &p) {
+                Ok(fd) => run_virtual(arg, fd),
+                Err(e) => Verdict::Error(e),
+            },
+            Err(v) => v,
+        };
+    }
+    let Ok(path) = memory::read_path(call.tid, call.entry.args[arg]) else {
+        // The kernel answers EFAULT or ENAMETOOLONG itself.
+        return Verdict::Native;
+    };
+    let filename = exec_filename(dirfd, &path, flags);
+    let probe = match probe(ctx, call, dirfd, (call.entry.args[arg], &path), flags) {
+        Ok(p) => p,
         Err(v) => return v,
     };
-    let opened = mount.fs.lstat(&path).and_then(|st| {
+    let Some(probe) = probe else {
+        end_chain(ctx, call.tid);
+        return Verdict::Native;
+    };
+    let claimed = ctx.view.read().exec_interpreter(&ExecRequest {
+        filename: &filename,
+        head: &probe.head,
+    });
+    match claimed {
+        Some(Ok(interp)) => {
+            let argv = match memory::read_string_array(call.tid, call.entry.args[arg + 1]) {
+                Ok(a) => a,
+                Err(e) => return Verdict::Error(e),
+            };
+            rewrite(
+                ctx,
+                call.tid,
+                &path,
+                run_interpreter(&interp, &filename, &argv),
+            )
+        }
+        Some(Err(e)) => {
+            end_chain(ctx, call.tid);
+            Verdict::Error(e)
+        }
+        None => {
+            if let Some(v) = script_of_claimed(ctx, call, arg, &filename, &probe.head) {
+                return rewrite(ctx, call.tid, &path, v);
+            }
+            end_chain(ctx, call.tid);
+            match probe.virtual_file {
+                Some(fd) => run_virtual(arg, fd),
+                None => Verdict::Native,
+            }
+        }
+    }
+}
+
+/// Counts one more rewrite of thread `tid`'s exec of `from` (the program
+/// the previous rewrite of the chain ran, or a new chain): `ELOOP` past
+/// [`MAX_REWRITES`].
+fn rewrite(ctx: &Context, tid: i32, from: &[u8], exec: ExecRewrite) -> Verdict {
+    let mut chains = ctx.exec_chains.lock();
+    let depth = match chains.get(&tid) {
+        Some((depth, program)) if program.as_slice() == from => *depth,
+        _ => 0,
+    };
+    if depth >= MAX_REWRITES {
+        chains.remove(&tid);
+        return Verdict::Error(Errno::ELOOP);
+    }
+    chains.insert(tid, (depth + 1, exec.path.clone()));
+    Verdict::ExecRewrite(exec)
+}
+
+fn end_chain(ctx: &Context, tid: i32) {
+    let mut chains = ctx.exec_chains.lock();
+    if !chains.is_empty() {
+        chains.remove(&tid);
+    }
+}
+
+/// The exec of an interpreter for `filename`.
+fn run_interpreter(interp: &Interpreter, filename: &[u8], argv: &[Vec<u8>]) -> ExecRewrite {
+    let argv = interp.argv(filename, argv);
+    let hold = interp.file.as_ref().and_then(|f| {
+        use std::os::fd::AsFd;
+        f.as_fd().try_clone_to_owned().ok()
+    });
+    let path = match &hold {
+        Some(fd) => host_fd_path(fd),
+        None => interp.path.as_os_str().as_bytes().to_vec(),
+    };
+    ExecRewrite { path, argv, hold }
+}
+
+/// The file name the kernel's format handlers see (`bprm->filename`).
+fn exec_filename(dirfd: i32, path: &[u8], flags: i32) -> Vec<u8> {
+    if path.first() == Some(&b'/') || dirfd == libc::AT_FDCWD {
+        return path.to_vec();
+    }
+    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        return format!("/dev/fd/{dirfd}").into_bytes();
+    }
+    let mut name = format!("/dev/fd/{dirfd}/").into_bytes();
+    name.extend_from_slice(path);
+    name
+}
+
+/// The first bytes of the file an exec names, when the caller may run it
+/// (`None`: a directory, not executable, missing...: the kernel answers).
+fn probe(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    (addr, path): (u64, &[u8]),
+    flags: i32,
+) -> Result<Option<Probe>, Verdict> {
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    match target_of(ctx, call, dirfd, (addr, path), follow)? {
+        Target::Real => Ok(real_head(call.tid, dirfd, path).map(|head| Probe {
+            head,
+            virtual_file: None,
+        })),
+        Target::Virtual(m, p) => {
+            let fd = open_virtual(&m, &p).map_err(Verdict::Error)?;
+            let head = read_head(std::fs::File::from(
+                fd.try_clone().map_err(|_| Verdict::Error(Errno::EIO))?,
+            ))
+            .map_err(Verdict::Error)?;
+            Ok(Some(Probe {
+                head,
+                virtual_file: Some(fd),
+            }))
+        }
+    }
+}
+
+/// The head of a real program file, named as thread `tid` names it,
+/// if it is a regular file the host (the view's user) may execute.
+fn real_head(tid: i32, dirfd: i32, path: &[u8]) -> Option<Vec<u8>> {
+    let mut host = if path.first() == Some(&b'/') {
+        Vec::new()
+    } else if dirfd == libc::AT_FDCWD {
+        format!("/proc/{tid}/cwd/").into_bytes()
+    } else if path.is_empty() {
+        format!("/proc/{tid}/fd/{dirfd}").into_bytes()
+    } else {
+        format!("/proc/{tid}/fd/{dirfd}/").into_bytes()
+    };
+    host.extend_from_slice(path);
+    let host = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&host));
+    let meta = std::fs::metadata(&host).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return None;
+    }
+    let c = std::ffi::CString::new(host.as_os_str().as_bytes()).ok()?;
+    // SAFETY: faccessat reads the NUL-terminated path we own.
+    let ok = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+    if ok != 0 {
+        return None;
+    }
+    read_head(std::fs::File::open(&host).ok()?).ok()
+}
+
+/// Reads up to [`BINPRM_BUF_SIZE`] bytes from the start of `file`.
+fn read_head(file: std::fs::File) -> Result<Vec<u8>, Errno> {
+    let mut head = Vec::with_capacity(BINPRM_BUF_SIZE);
+    file.take(BINPRM_BUF_SIZE as u64)
+        .read_to_end(&mut head)
+        .map_err(Errno::from)?;
+    Ok(head)
+}
+
+/// Opens a program on a virtual path as its mount gives it (a served one
+/// as a copy in memory).
+fn open_virtual(
+    mount: &viewos_core::mounts::Mount,
+    path: &std::path::Path,
+) -> Result<OwnedFd, Errno> {
+    let opened = mount.fs.lstat(path).and_then(|st| {
         if st.is_dir() {
             return Err(Errno::EACCES);
         }
-        mount.fs.access(&path, libc::X_OK)?;
-        mount.fs.open(&path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
-    });
-    let opened = opened.and_then(|o| match o {
-        // A served program runs from a copy in memory.
-        Opened::Served(h) => crate::served::copy_of(h.as_ref()).map(Opened::Backed),
-        other => Ok(other),
-    });
+        mount.fs.access(path, libc::X_OK)?;
+        mount.fs.open(path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
+    })?;
     match opened {
-        Ok(Opened::Backed(fd)) => Verdict::RewritePath {
-            arg,
-            path: format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()).into_bytes(),
-            hold: Some(fd),
-        },
-        Ok(_) => Verdict::Error(Errno::ENOEXEC),
-        Err(e) => Verdict::Error(e),
+        Opened::Backed(fd) => Ok(fd),
+        Opened::Served(h) => crate::served::copy_of(h.as_ref()),
+        _ => Err(Errno::ENOEXEC),
     }
+}
+
+fn host_fd_path(fd: &OwnedFd) -> Vec<u8> {
+    format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()).into_bytes()
+}
+
+fn run_virtual(arg: usize, fd: OwnedFd) -> Verdict {
+    Verdict::RewritePath {
+        arg,
+        path: host_fd_path(&fd),
+        hold: Some(fd),
+    }
+}
+
+/// A `#!` script whose interpreter a service claims: the exec the
+/// kernel's script handler would make (the interpreter, its optional
+/// argument, the script's name, the program's arguments but `argv[0]`),
+/// which then comes back here to be claimed. `None` for anything else,
+/// left to the kernel.
+fn script_of_claimed(
+    ctx: &Context,
+    call: &Call<'_>,
+    arg: usize,
+    filename: &[u8],
+    head: &[u8],
+) -> Option<ExecRewrite> {
+    let (name, optional) = parse_shebang(head)?;
+    let probe = probe(ctx, call, libc::AT_FDCWD, (0, &name), 0).ok()??;
+    let claimed = ctx.view.read().exec_interpreter(&ExecRequest {
+        filename: &name,
+        head: &probe.head,
+    });
+    if !matches!(claimed, Some(Ok(_))) {
+        return None;
+    }
+    let argv = memory::read_string_array(call.tid, call.entry.args[arg + 1]).ok()?;
+    let mut new = vec![name.clone()];
+    new.extend(optional);
+    new.push(filename.to_vec());
+    new.extend(argv.into_iter().skip(1));
+    Some(ExecRewrite {
+        path: name,
+        argv: new,
+        hold: None,
+    })
+}
+
+/// The interpreter and optional argument of a `#!` line, by the kernel's
+/// rules (`binfmt_script`): blanks around them are dropped, the argument
+/// is the rest of the line; a name cut by the end of the buffer is no
+/// script. `None` when the head is not a usable `#!` line.
+fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let rest = head.strip_prefix(b"#!")?;
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let line = match rest.iter().position(|&c| c == b'\n') {
+        Some(end) => &rest[..end],
+        None => {
+            if head.len() < BINPRM_BUF_SIZE {
+                rest
+            } else {
+                // No newline in the buffer: the name must end before it.
+                let start = rest.iter().position(|c| !blank(c))?;
+                let ends = rest[start..].iter().any(|&c| blank(&c) || c == 0);
+                if !ends {
+                    return None;
+                }
+                &rest[..rest.len() - 1]
+            }
+        }
+    };
+    // A NUL ends the line as the kernel's strings do.
+    let line = match line.iter().position(|&c| c == 0) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
+    let start = line.iter().position(|c| !blank(c))?;
+    let line = &line[start..];
+    let end = line.iter().rposition(|c| !blank(c))? + 1;
+    let line = &line[..end];
+    let name_end = line.iter().position(blank).unwrap_or(line.len());
+    let name = line[..name_end].to_vec();
+    let arg = line[name_end..]
+        .iter()
+        .position(|c| !blank(c))
+        .map(|a| line[name_end + a..].to_vec());
+    Some((name, arg))
 }
 
 fn log_path(ctx: &Context, call: &Call<'_>, addr: u64) {
@@ -71,5 +354,50 @@ fn log_path(ctx: &Context, call: &Call<'_>, addr: u64) {
                 call.tid, e
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sb(head: &[u8]) -> Option<(String, Option<String>)> {
+        parse_shebang(head).map(|(n, a)| {
+            (
+                String::from_utf8(n).unwrap(),
+                a.map(|a| String::from_utf8(a).unwrap()),
+            )
+        })
+    }
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(sb(b"#!/bin/sh\necho"), Some(("/bin/sh".into(), None)));
+        assert_eq!(
+            sb(b"#! /usr/bin/env  python3 -u \t\nx"),
+            Some(("/usr/bin/env".into(), Some("python3 -u".into())))
+        );
+        assert_eq!(sb(b"#!/a.foo"), Some(("/a.foo".into(), None)));
+        assert_eq!(sb(b"#!   \n"), None);
+        assert_eq!(sb(b"#\n"), None);
+        assert_eq!(sb(b"\x7fELF"), None);
+        // A name the buffer cuts is not a script line.
+        let mut long = b"#!/".to_vec();
+        long.resize(BINPRM_BUF_SIZE, b'x');
+        assert_eq!(sb(&long), None);
+        let mut long = b"#!/bin/sh ".to_vec();
+        long.resize(BINPRM_BUF_SIZE, b'x');
+        assert_eq!(
+            sb(&long).map(|(n, a)| (n, a.map(|a| a.len()))),
+            Some(("/bin/sh".into(), Some(BINPRM_BUF_SIZE - 10 - 1)))
+        );
+    }
+
+    #[test]
+    fn file_names_as_the_kernel_sees_them() {
+        assert_eq!(exec_filename(libc::AT_FDCWD, b"./a.foo", 0), b"./a.foo");
+        assert_eq!(exec_filename(3, b"/x/a.foo", 0), b"/x/a.foo");
+        assert_eq!(exec_filename(3, b"a.foo", 0), b"/dev/fd/3/a.foo");
+        assert_eq!(exec_filename(3, b"", libc::AT_EMPTY_PATH), b"/dev/fd/3");
     }
 }
