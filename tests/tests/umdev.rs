@@ -635,15 +635,14 @@ fn devices_made_at_start() {
     );
 }
 
-/// Kills a process this test started (a daemonized vde_switch) when
-/// dropped, whatever happens to the test.
-struct KillOnDrop(i32);
+/// A child process this test started, killed and waited for when dropped,
+/// whatever happens to the test.
+struct Child(std::process::Child);
 
-impl Drop for KillOnDrop {
+impl Drop for Child {
     fn drop(&mut self) {
-        // SAFETY: kill(2) with plain integers, on the switch this test
-        // started.
-        unsafe { libc::kill(self.0, libc::SIGTERM) };
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -660,43 +659,36 @@ fn tap_frames_cross_a_vde_switch() {
     let plug_bin = viewos_tests::require_tool("vde_plug", "vde2");
     let t = std::sync::Arc::new(TempDir::new("umdev-tap"));
     let sw = t.join("sw");
-    let pidfile = t.join("sw.pid");
-    let started = run(&[
-        &switch_bin.to_string_lossy(),
-        "-s",
-        &sw.to_string_lossy(),
-        "-d",
-        "-p",
-        &pidfile.to_string_lossy(),
-    ]);
-    assert!(started.status.success(), "vde_switch: {}", text(&started));
-    // The daemon writes its pid and makes its control socket after its
-    // parent has returned.
+    // In the foreground, its console on a pipe of ours: it ends when the
+    // test drops it (or at the pipe's end, if the test dies).
+    let _switch = Child(
+        std::process::Command::new(&switch_bin)
+            .arg("-s")
+            .arg(&sw)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("vde_switch"),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let pid: i32 = loop {
-        let pid = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        match pid {
-            Some(pid) if sw.join("ctl").exists() => break pid,
-            _ => {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "vde_switch did not start"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        }
-    };
-    let _switch = KillOnDrop(pid);
-    let mut plug = std::process::Command::new(&plug_bin)
-        .arg(&sw)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("vde_plug");
-    let mut plug_out = plug.stdout.take().expect("stdout");
-    let mut plug_in = plug.stdin.take().expect("stdin");
+    while !sw.join("ctl").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "vde_switch did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut plug = Child(
+        std::process::Command::new(&plug_bin)
+            .arg(&sw)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("vde_plug"),
+    );
+    let mut plug_out = plug.0.stdout.take().expect("stdout");
+    let mut plug_in = plug.0.stdin.take().expect("stdin");
     // The first frame the other port sees, with vde_plug's framing (a
     // 16-bit big-endian length, then the frame).
     let (tx, rx) = std::sync::mpsc::channel();
@@ -735,8 +727,7 @@ fn tap_frames_cross_a_vde_switch() {
     plug_in.write_all(&framed).expect("to vde_plug");
     plug_in.flush().expect("to vde_plug");
     let out = view_t.join().expect("view thread");
-    let _ = plug.kill();
-    let _ = plug.wait();
+    drop(plug);
     out.assert_ok();
     assert_eq!(
         out.out(),
