@@ -13,6 +13,10 @@ PACKAGES=(
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images
     dosfstools mtools genisoimage xorriso e2fsprogs fuse2fs
+    # unmodified archive FUSE programs in a view (tests/tests/fuse_archives.rs):
+    # squashfuse (libfuse 3) on images mksquashfs makes, fuse-zip (libfuse 2)
+    # on archives zip makes, checked with unzip
+    squashfs-tools squashfuse fuse-zip zip unzip
 )
 
 SUDO=""
