@@ -12,36 +12,8 @@ use std::path::{Path, PathBuf};
 
 use viewos_tests::{
     python3, quote_path as q, require_tool, run_native, view_command, Cmd, Mode, Outcome, TempDir,
+    TREE_SH,
 };
-
-/// A shell function, `describe DIR [nomtime]`: one line per entry under
-/// DIR in byte order (name, type, mode, owner, group, for non-directories
-/// size and link count, mtime in seconds), then the target of a symlink or
-/// the sha256 of a regular file. Directory sizes and link counts are left
-/// out: they are the file system's own business, not the tree's.
-const DESCRIBE: &str = r#"
-describe() (
-  cd "$1" || exit 1
-  if [ "$2" = nomtime ]; then t=; else t='|%Y'; fi
-  find . -mindepth 1 -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' p; do
-    if [ -d "$p" ] && [ ! -L "$p" ]; then stat -c "%n|%F|%a|%u|%g$t" -- "$p"
-    else stat -c "%n|%F|%a|%u|%g|%s|%h$t" -- "$p"; fi
-    if [ -L "$p" ]; then printf 'link|%s\n' "$(readlink -- "$p")"
-    elif [ -f "$p" ]; then sha256sum -- "$p"; fi
-  done
-)
-"#;
-
-/// Waits (in a view script) until `$1` exists, or fails the script.
-const WAIT_FOR: &str = r#"
-wait_for() {
-  n=0
-  until [ -e "$1" ]; do
-    n=$((n+1)); [ $n -lt 400 ] || { echo "never mounted: $1"; return 1; }
-    sleep 0.05
-  done
-}
-"#;
 
 /// Makes the source tree `src` in `t` with coreutils: nested and empty
 /// directories, symlinks (to a file, to a directory, dangling, absolute),
@@ -100,7 +72,7 @@ fn make_tree(t: &TempDir, hardlink: bool) -> PathBuf {
 
 /// `describe DIR [how]`, run natively.
 fn describe_native(dir: &Path, how: &str) -> String {
-    let out = Cmd::bash(&format!("{DESCRIBE}\ndescribe {} {how}", q(dir))).run(Mode::Native);
+    let out = Cmd::bash(&format!("{TREE_SH}\ndescribe {} {how}", q(dir))).run(Mode::Native);
     out.assert_ok();
     let s = out.out();
     assert!(
@@ -144,7 +116,7 @@ fn run_ok(argv: &[&str]) -> std::process::Output {
 /// not: the view ends when its last process does, so umview returning
 /// means the program has exited).
 fn in_view(script: &str) -> Outcome {
-    Cmd::bash(&format!("{DESCRIBE}{WAIT_FOR}{script}"))
+    Cmd::bash(&format!("{TREE_SH}{script}"))
         .umview_opts(["-p", "umfuse"])
         .run(Mode::View)
 }
