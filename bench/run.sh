@@ -39,9 +39,15 @@ ROUNDS=${ROUNDS:-3}
 # name | default runs | default proot runs | target (umview/native) | description
 # The commands themselves are defined in define_workloads (they need $WORK).
 ALL_WORKLOADS=(exec find python gcc tar dd make)
-declare -A W_RUNS=(      [exec]=20 [find]=10 [python]=20 [gcc]=10 [tar]=10 [dd]=10 [make]=10 )
-declare -A W_PROOT_RUNS=([exec]=10 [find]=5  [python]=20 [gcc]=10 [tar]=5  [dd]=3  [make]=5 )
-declare -A W_TARGET=(    [exec]=1.5 [find]=3.0 [python]=1.6 [gcc]=1.5 [tar]=2.5 [dd]=1.2 [make]=2.0 )
+# Known workloads run only when named (they need a module and a 1 GiB image).
+EXTRA_WORKLOADS=(umdev-read umdev-write)
+declare -A W_RUNS=(      [exec]=20 [find]=10 [python]=20 [gcc]=10 [tar]=10 [dd]=10 [make]=10
+                         [umdev-read]=10 [umdev-write]=10 )
+declare -A W_PROOT_RUNS=([exec]=10 [find]=5  [python]=20 [gcc]=10 [tar]=5  [dd]=3  [make]=5
+                         [umdev-read]=3 [umdev-write]=3 )
+# umdev-*: at least 70% of native throughput.
+declare -A W_TARGET=(    [exec]=1.5 [find]=3.0 [python]=1.6 [gcc]=1.5 [tar]=2.5 [dd]=1.2 [make]=2.0
+                         [umdev-read]=1.43 [umdev-write]=1.43 )
 declare -A W_DESC=(
   [exec]="300 x /bin/true from sh"
   [find]="find /usr/share -name '*.txt'"
@@ -50,13 +56,19 @@ declare -A W_DESC=(
   [tar]="tar cf of /usr/share/doc"
   [dd]="dd bs=4k count=200000 /dev/zero -> /dev/null"
   [make]="make -j2, 16 small C files"
+  [umdev-read]="dd bs=1M of a 1 GiB partition through umdevmbr (native: the image file)"
+  [umdev-write]="dd bs=1M of /dev/zero to a 1 GiB partition through umdevmbr (native: the image file)"
 )
-declare -A W_CMD W_PREP W_CHECK
+# W_NATIVE: the native command where it differs from the one run in the view;
+# W_VIEW_ARGS: umview arguments the workload needs; W_SETUP: run once before
+# the sanity check; W_FIRST: run before each sanity-check run; W_NO_PROOT:
+# proot cannot run it (it mounts in the view).
+declare -A W_CMD W_PREP W_CHECK W_NATIVE W_VIEW_ARGS W_SETUP W_FIRST W_NO_PROOT
 
 usage() {
   cat <<EOF
 usage: $0 [--no-proot] [--runs N] [--list] [-h] [workload ...]
-workloads: ${ALL_WORKLOADS[*]} (default: all)
+workloads: ${ALL_WORKLOADS[*]} (default: all); when named: ${EXTRA_WORKLOADS[*]}
 environment: UMVIEW UMVIEW_ARGS PROOT RUNS PROOT_RUNS ROUNDS NO_PROOT STRICT OUT
 EOF
 }
@@ -69,12 +81,12 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift ;;
     --runs=*) RUNS=${1#--runs=} ;;
     --list)
-      for w in "${ALL_WORKLOADS[@]}"; do printf '%-7s %s\n' "$w" "${W_DESC[$w]}"; done
+      for w in "${ALL_WORKLOADS[@]}" "${EXTRA_WORKLOADS[@]}"; do printf '%-11s %s\n' "$w" "${W_DESC[$w]}"; done
       exit 0 ;;
     -*) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     *)
       if [ -z "${W_DESC[$1]+x}" ]; then
-        echo "unknown workload: $1 (known: ${ALL_WORKLOADS[*]})" >&2; exit 2
+        echo "unknown workload: $1 (known: ${ALL_WORKLOADS[*]} ${EXTRA_WORKLOADS[*]})" >&2; exit 2
       fi
       SELECTED+=("$1") ;;
   esac
@@ -221,6 +233,27 @@ define_workloads() {
   W_CHECK[tar]="tar -tvf $WORK/doc.tar | md5sum"
   W_CHECK[dd]="md5sum <\$STDOUT"
   W_CHECK[make]="$WORK/proj/prog && ls $WORK/proj/*.o | wc -l"
+  # umdev: a 1 GiB partition (sectors 2048 to the end) of a 1025 MiB image,
+  # mounted in the view as $WORK/hd; the native command reads or writes the
+  # same bytes of the image file.
+  local img=$WORK/disk.img vm part=$WORK/hd1
+  vm=$(dirname "$UMVIEW")/viewmount
+  local mount="$vm -t umdevmbr $img $WORK/hd"
+  # A pattern that is no zeros, where the partition lies.
+  local fill="$PY -c 'import os; f = os.open(\"$img\", os.O_WRONLY); b = (b\"umdev \" * 174763)[:1 << 20]; [os.pwrite(f, b, (i + 1) << 20) for i in range(1024)]'"
+  for w in umdev-read umdev-write; do
+    W_SETUP[$w]="rm -f $img; truncate -s 1025M $img && printf 'label: dos\\n2048,,83\\n' | /usr/sbin/sfdisk -q $img && $fill"
+    W_VIEW_ARGS[$w]="-p umdev"
+    W_NO_PROOT[$w]=1
+  done
+  W_CMD[umdev-read]="sh -c '$mount && exec dd if=$part bs=1M count=1024 status=none'"
+  W_NATIVE[umdev-read]="dd if=$img bs=1M skip=1 count=1024 status=none"
+  W_CHECK[umdev-read]="md5sum <\$STDOUT"
+  W_CMD[umdev-write]="sh -c '$mount && exec dd if=/dev/zero of=$part bs=1M count=1024 status=none'"
+  W_NATIVE[umdev-write]="dd if=/dev/zero of=$img bs=1M seek=1 count=1024 conv=notrunc status=none"
+  # The partition was filled before: the whole image tells what was written where.
+  W_FIRST[umdev-write]="$fill"
+  W_CHECK[umdev-write]="md5sum <$img"
 }
 define_workloads
 
@@ -267,11 +300,19 @@ START=$(date +%s)
 # ---------------------------------------------------------------- sanity check
 # Run each workload once natively and once under umview; exit status and the
 # digest of what it produced must agree.  proot failures only drop its columns.
+cmd_of() {  # cmd_of WORKLOAD PREFIX: the command to run with the prefix of a mode
+  case $2 in
+    "") echo "${W_NATIVE[$1]:-${W_CMD[$1]}}" ;;
+    "$UMVIEW_PREFIX") echo "$2${W_VIEW_ARGS[$1]:+${W_VIEW_ARGS[$1]} }${W_CMD[$1]}" ;;
+    *) echo "$2${W_CMD[$1]}" ;;
+  esac
+}
 run_once() {  # run_once PREFIX WORKLOAD -> prints "status digest"
   local prefix=$1 w=$2 st
   [ -z "${W_PREP[$w]:-}" ] || eval "${W_PREP[$w]}" >/dev/null 2>&1
+  [ -z "${W_FIRST[$w]:-}" ] || eval "${W_FIRST[$w]}" >/dev/null 2>&1
   st=0
-  eval "timeout 600 $prefix ${W_CMD[$w]}" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || st=$?
+  eval "timeout 600 $(cmd_of "$w" "$prefix")" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || st=$?
   echo "exit=$st digest=$(STDOUT=$WORK/stdout; eval "${W_CHECK[$w]}" 2>&1 | tr '\n' ' ')"
 }
 
@@ -279,6 +320,10 @@ declare -A SKIP_PROOT
 if [ "$NO_PROOT" = 1 ]; then echo "== sanity check (each workload once: native, umview)"
 else echo "== sanity check (each workload once: native, umview, proot)"; fi
 for w in "${SELECTED[@]}"; do
+  if [ -n "${W_SETUP[$w]:-}" ]; then
+    eval "${W_SETUP[$w]}" >"$WORK/stderr" 2>&1 || die "setting up '$w' failed: $(head -c 2000 "$WORK/stderr")"
+  fi
+  [ -z "${W_NO_PROOT[$w]:-}" ] || SKIP_PROOT[$w]=1
   nat=$(run_once "" "$w")
   case $nat in exit=0\ *) ;; *) die "workload '$w' fails natively: $nat; stderr: $(head -c 2000 "$WORK/stderr")" ;; esac
   t0=$(date +%s%N)
@@ -289,10 +334,10 @@ for w in "${SELECTED[@]}"; do
     echo "  native: $nat" >&2
     echo "  umview: $um" >&2
     echo "  umview stderr:" >&2; head -c 4000 "$WORK/stderr" | sed 's/^/    /' >&2
-    die "aborting: workload '$w' does not run correctly under umview ($UMVIEW_PREFIX${W_CMD[$w]})"
+    die "aborting: workload '$w' does not run correctly under umview ($(cmd_of "$w" "$UMVIEW_PREFIX"))"
   fi
   printf '  %-7s ok  (%s; umview once: %d ms)\n' "$w" "$nat" $(( (t1 - t0) / 1000000 ))
-  if [ "$NO_PROOT" != 1 ]; then
+  if [ "$NO_PROOT" != 1 ] && [ -z "${SKIP_PROOT[$w]:-}" ]; then
     pr=$(run_once "$PROOT_PREFIX" "$w")
     if [ "$pr" != "$nat" ]; then
       echo "  $w: WARNING: proot result differs from native ($pr vs $nat); proot columns skipped" >&2
@@ -311,8 +356,10 @@ bench() {  # bench WORKLOAD MODE PREFIX RUNS ROUND
   local w=$1 mode=$2 prefix=$3 runs=$4 json=$OUT/$1.$2.r$5.json
   local args=(-N --warmup 1 --runs "$runs" --export-json "$json" -n "$w/$mode")
   [ -z "${W_PREP[$w]:-}" ] || args+=(--prepare "${W_PREP[$w]}")
-  echo "== $w / $mode, round $5 ($runs runs): $prefix${W_CMD[$w]}"
-  if ! hyperfine "${args[@]}" "$prefix${W_CMD[$w]}"; then
+  local cmd
+  cmd=$(cmd_of "$w" "$prefix")
+  echo "== $w / $mode, round $5 ($runs runs): $cmd"
+  if ! hyperfine "${args[@]}" "$cmd"; then
     echo "  hyperfine FAILED for $w / $mode" >&2
     echo '{"failed": true}' >"$json"
   fi

@@ -13,6 +13,9 @@ PACKAGES=(
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images
     dosfstools mtools genisoimage xorriso e2fsprogs fuse2fs
+    # um-dev's tests partition virtual disks with sfdisk and fdisk, and
+    # plug umdevtap's interfaces into a VDE switch (vde_switch, vde_plug)
+    fdisk vde2
     # um-binfmt's tests run an aarch64 binary under qemu-aarch64, registered
     # only inside a view (about 20 s to install, ~150 MB)
     qemu-user gcc-aarch64-linux-gnu

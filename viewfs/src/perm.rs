@@ -276,6 +276,20 @@ impl FileHandle for PermFile {
     fn ioctl(&self, request: u32, arg: u64, data: &mut [u8]) -> Result<i64, Errno> {
         self.inner.ioctl(request, arg, data)
     }
+
+    fn ioctl_arg(&self, request: u32) -> Option<viewos_core::IoctlArg> {
+        self.inner.ioctl_arg(request)
+    }
+
+    fn ioctl_with_memory(
+        &self,
+        request: u32,
+        arg: u64,
+        data: &mut [u8],
+        memory: &dyn viewos_core::hook::CallerMemory,
+    ) -> Result<i64, Errno> {
+        self.inner.ioctl_with_memory(request, arg, data, memory)
+    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,11 @@ pub struct FileStat {
     pub gid: u32,
     /// Device number, for device special files.
     pub rdev: u64,
-    /// Size in bytes.
+    /// Size in bytes. For a device (`S_IFBLK`, `S_IFCHR`), its capacity
+    /// where it has one (a disk's bytes): the host shows 0 in the
+    /// program's `st_size`, as the kernel does for device nodes, but ends
+    /// `lseek(SEEK_END)` there, and a service using the device as an image
+    /// learns its size from it.
     pub size: u64,
     /// Preferred I/O block size.
     pub blksize: u64,

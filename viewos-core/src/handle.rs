@@ -15,7 +15,7 @@
 //! | getdents64, getdents | [`FileHandle::read_dir`] |
 //! | ftruncate | [`FileHandle::truncate`] |
 //! | fsync, fdatasync | [`FileHandle::sync`] |
-//! | ioctl | [`FileHandle::ioctl`] |
+//! | ioctl | [`FileHandle::ioctl_with_memory`], by default [`FileHandle::ioctl`] (see below) |
 //! | poll, select, epoll | [`FileHandle::poll`] (see below) |
 //! | socket calls (bind, connect, send, ...) | [`FileHandle::as_socket`] |
 //! | last close of every copy of the fd | `Drop` of the handle |
@@ -43,9 +43,74 @@
 //! changed: the host then updates what poll, select and epoll report for
 //! the program's fd.
 
+//!
+//! ## ioctl arguments
+//!
+//! An ioctl's request number usually encodes how its argument moves
+//! (`_IOR`, `_IOW`, `_IOWR` and a size: [`IoctlArg::of_request`]): the
+//! host copies that many bytes in from the program before the call and
+//! back out after it, and the handle works on a plain byte slice. Old
+//! requests encode nothing (`HDIO_GETGEO`, `BLKSSZGET`, `BLKPG`, ...) and a
+//! few encode a wrong size (`BLKBSZGET` says `size_t` but passes an
+//! `int`): a handle that serves such requests says how their argument moves
+//! with [`FileHandle::ioctl_arg`], and the host copies by that instead. An
+//! argument that itself points to more memory of the program (`BLKPG`'s
+//! struct points to a partition record) is followed with the
+//! [`CallerMemory`] that [`FileHandle::ioctl_with_memory`] gets.
+
 use std::sync::Arc;
 
+use crate::hook::CallerMemory;
 use crate::{Errno, FileStat};
+
+/// How an ioctl's argument moves between the program and the handle (see
+/// the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoctlArg {
+    /// Nothing is copied: the argument is a plain value, or unused, and
+    /// the handle's `data` is empty.
+    Value,
+    /// The argument points to this many bytes the program passes in
+    /// (`_IOW`).
+    In(usize),
+    /// The argument points to this many bytes the handle fills (`_IOR`).
+    Out(usize),
+    /// Both: passed in, then written back (`_IOWR`).
+    InOut(usize),
+}
+
+impl IoctlArg {
+    /// What `request` encodes (`_IOC_DIR` and `_IOC_SIZE`, x86_64's
+    /// layout): `Value` for an old-style number without a direction, or
+    /// with a size of 0.
+    pub fn of_request(request: u32) -> IoctlArg {
+        let size = ((request >> 16) & 0x3fff) as usize;
+        match (request >> 30, size) {
+            (_, 0) | (0, _) => IoctlArg::Value,
+            (1, n) => IoctlArg::In(n),
+            (2, n) => IoctlArg::Out(n),
+            (_, n) => IoctlArg::InOut(n),
+        }
+    }
+
+    /// How many bytes the argument points to (0 for [`IoctlArg::Value`]).
+    pub fn size(self) -> usize {
+        match self {
+            IoctlArg::Value => 0,
+            IoctlArg::In(n) | IoctlArg::Out(n) | IoctlArg::InOut(n) => n,
+        }
+    }
+
+    /// The bytes are read from the program before the call.
+    pub fn copies_in(self) -> bool {
+        matches!(self, IoctlArg::In(_) | IoctlArg::InOut(_))
+    }
+
+    /// The bytes are written back to the program after the call.
+    pub fn copies_out(self) -> bool {
+        matches!(self, IoctlArg::Out(_) | IoctlArg::InOut(_))
+    }
+}
 
 /// A handle's way to tell the host that its readiness changed (see the
 /// module docs). Cheap to clone; callable from any thread.
@@ -177,6 +242,32 @@ pub trait FileHandle: Send + Sync {
         Err(Errno::new(libc::ENOTTY))
     }
 
+    /// How the argument of `request` moves, for a request whose number
+    /// does not say it right (see the module docs): the host copies `data`
+    /// in and out by this answer instead of [`IoctlArg::of_request`]. The
+    /// default, `None`, trusts the number.
+    fn ioctl_arg(&self, request: u32) -> Option<IoctlArg> {
+        let _ = request;
+        None
+    }
+
+    /// The ioctl entry the host calls: [`FileHandle::ioctl`] with the
+    /// caller's `memory` too, for an argument that points further into
+    /// the program's memory (the handle reads and writes it there itself;
+    /// a bad address is `EFAULT`). The default calls
+    /// [`FileHandle::ioctl`]; a handle that wraps another forwards this,
+    /// [`FileHandle::ioctl`] and [`FileHandle::ioctl_arg`].
+    fn ioctl_with_memory(
+        &self,
+        request: u32,
+        arg: u64,
+        data: &mut [u8],
+        memory: &dyn CallerMemory,
+    ) -> Result<i64, Errno> {
+        let _ = memory;
+        self.ioctl(request, arg, data)
+    }
+
     /// What the file is ready for now, as poll(2) event bits ([`READABLE`],
     /// [`WRITABLE`], `POLLHUP`, `POLLERR`, ...). The default, readable and
     /// writable, is a regular file's answer. A handle that answers
@@ -218,6 +309,38 @@ mod tests {
         assert!(h.seekable());
         assert_eq!(h.poll(), READABLE | WRITABLE);
         assert!(h.as_socket().is_none());
+    }
+
+    #[test]
+    fn ioctl_numbers_say_how_arguments_move() {
+        // BLKGETSIZE64 is _IOR(0x12, 114, size_t).
+        assert_eq!(IoctlArg::of_request(0x8008_1272), IoctlArg::Out(8));
+        // TUNSETIFF is _IOW('T', 202, int).
+        assert_eq!(IoctlArg::of_request(0x4004_54ca), IoctlArg::In(4));
+        // _IOWR('T', 1, 16 bytes).
+        assert_eq!(IoctlArg::of_request(0xc010_5401), IoctlArg::InOut(16));
+        // BLKRRPART and HDIO_GETGEO: old numbers without a direction.
+        assert_eq!(IoctlArg::of_request(0x125f), IoctlArg::Value);
+        assert_eq!(IoctlArg::of_request(0x0301), IoctlArg::Value);
+        assert_eq!(IoctlArg::InOut(16).size(), 16);
+        assert!(IoctlArg::In(4).copies_in() && !IoctlArg::In(4).copies_out());
+        assert!(IoctlArg::Out(4).copies_out() && !IoctlArg::Out(4).copies_in());
+        assert!(!IoctlArg::Value.copies_in() && !IoctlArg::Value.copies_out());
+        let h = Nothing;
+        assert_eq!(h.ioctl_arg(0x0301), None);
+        struct NoMemory;
+        impl CallerMemory for NoMemory {
+            fn read(&self, _: u64, _: &mut [u8]) -> Result<(), Errno> {
+                Err(Errno::EFAULT)
+            }
+            fn write(&self, _: u64, _: &[u8]) -> Result<(), Errno> {
+                Err(Errno::EFAULT)
+            }
+        }
+        assert_eq!(
+            h.ioctl_with_memory(0x0301, 0, &mut [], &NoMemory),
+            Err(Errno::new(libc::ENOTTY))
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@
 //!   was mounted ([`real::RealFs`] below everything).
 //! - [`FileHandle`]: a file a service serves itself
 //!   ([`real_file::RealFile`] serves a real one).
+//! - [`image`]: a mount's SOURCE as an image read and written at
+//!   positions, real or served.
 //! - [`hook`]: system calls a service hooks by number.
 //! - [`binfmt`]: executable formats: an exec of a file a service claims
 //!   runs an interpreter (`umbinfmt`).
@@ -114,6 +116,7 @@ mod errno;
 pub mod fs;
 pub mod handle;
 pub mod hook;
+pub mod image;
 mod interest;
 pub mod launch;
 pub mod module;
@@ -131,7 +134,7 @@ mod view;
 
 pub use errno::Errno;
 pub use fs::{FileStat, FileSystem, FsStat, MountRequest, Opened, SetTime, SharedFd, Timespec};
-pub use handle::{DirEntry, FileHandle, Notifier};
+pub use handle::{DirEntry, FileHandle, IoctlArg, Notifier};
 pub use interest::Interest;
 pub use registry::{ModuleFactory, ModuleRegistry};
 pub use service::Service;

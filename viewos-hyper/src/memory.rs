@@ -5,12 +5,59 @@
 //! come from the traced program and may be anything; a bad one gives
 //! `EFAULT`, exactly what the kernel would answer the program.
 
+use viewos_core::hook::CallerMemory;
 use viewos_core::Errno;
+
+/// The memory of a traced thread, for services that follow pointers
+/// themselves (hooked calls, ioctl arguments that point further).
+pub struct Tracee(pub i32);
+
+impl CallerMemory for Tracee {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        read_exact(self.0, addr, buf)
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        write_all(self.0, addr, data)
+    }
+}
 
 /// Largest path the kernel accepts, including the terminating NUL.
 pub const PATH_MAX: usize = 4096;
 
 const PAGE: u64 = 4096;
+
+/// Scratch memory kept per thread up to this size (a `dd bs=1M` reuses
+/// it from call to call); larger buffers are made for the call.
+const SCRATCH_KEPT: usize = 2 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The alignment of scratch buffers: the kernel's copies (`pread` into
+/// the buffer, `process_vm_writev` out of it) run several times slower on
+/// some CPUs when the buffer is not aligned to 32 bytes, and a large
+/// allocation from malloc is only aligned to 16.
+const SCRATCH_ALIGN: usize = 4096;
+
+/// Runs `f` with `len` bytes of this thread's scratch memory, page-aligned
+/// and reused from call to call so that large transfers do not allocate,
+/// zero and fault in a new buffer each time: its bytes are whatever the
+/// last user left.
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    // Taken out while in use: a nested call gets a buffer of its own.
+    let mut buf = SCRATCH.with(|s| s.take());
+    if buf.len() < len + SCRATCH_ALIGN {
+        buf = vec![0u8; len + SCRATCH_ALIGN];
+    }
+    let start = buf.as_ptr().align_offset(SCRATCH_ALIGN);
+    let r = f(&mut buf[start..start + len]);
+    if buf.len() <= SCRATCH_KEPT + SCRATCH_ALIGN {
+        SCRATCH.with(|s| s.set(buf));
+    }
+    r
+}
 
 /// Reads up to `buf.len()` bytes at `addr` of process `pid`; returns how many
 /// bytes could be read (short at the first unreadable page).

@@ -18,6 +18,15 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
+/// The `st_size` a program sees: 0 for a device node, as the kernel
+/// shows it (a device's [`FileStat::size`] is its capacity, for lseek).
+fn shown_size(st: &FileStat) -> u64 {
+    match st.file_type() {
+        libc::S_IFBLK | libc::S_IFCHR => 0,
+        _ => st.size,
+    }
+}
+
 /// `struct stat` as the kernel's `newfstatat` writes it.
 pub fn stat_bytes(st: &FileStat) -> [u8; STAT_SIZE] {
     let mut b = [0u8; STAT_SIZE];
@@ -28,7 +37,7 @@ pub fn stat_bytes(st: &FileStat) -> [u8; STAT_SIZE] {
     put_u32(&mut b, 28, st.uid);
     put_u32(&mut b, 32, st.gid);
     put_u64(&mut b, 40, st.rdev);
-    put_u64(&mut b, 48, st.size);
+    put_u64(&mut b, 48, shown_size(st));
     put_u64(&mut b, 56, st.blksize);
     put_u64(&mut b, 64, st.blocks);
     put_u64(&mut b, 72, st.atime.sec as u64);
@@ -79,7 +88,7 @@ pub fn statx_bytes(st: &FileStat) -> [u8; STATX_SIZE] {
     put_u32(&mut b, 24, st.gid);
     put_u16(&mut b, 28, st.mode as u16);
     put_u64(&mut b, 32, st.ino);
-    put_u64(&mut b, 40, st.size);
+    put_u64(&mut b, 40, shown_size(st));
     put_u64(&mut b, 48, st.blocks);
     let ts = |b: &mut [u8], off: usize, t: viewos_core::fs::Timespec| {
         put_u64(b, off, t.sec as u64);
@@ -133,5 +142,18 @@ mod tests {
         assert_eq!(s.stx_ino, 9);
         assert_eq!(s.stx_mode as u32, libc::S_IFDIR | 0o755);
         assert_eq!((s.stx_dev_major, s.stx_dev_minor), (8, 3));
+    }
+
+    #[test]
+    fn device_nodes_show_no_size() {
+        let disk = FileStat {
+            mode: libc::S_IFBLK | 0o660,
+            size: 1 << 30,
+            ..FileStat::default()
+        };
+        let b = stat_bytes(&disk);
+        assert_eq!(&b[48..56], &[0; 8]);
+        let b = statx_bytes(&disk);
+        assert_eq!(&b[40..48], &[0; 8]);
     }
 }

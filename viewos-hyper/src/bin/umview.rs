@@ -23,6 +23,7 @@ fn registry() -> ModuleRegistry {
     r.register("hostname", viewos_core::testing::HostName::create);
     r.register("viewfs", viewfs::ViewFs::create);
     r.register("umfuse", um_fuse::UmFuse::create);
+    r.register("umdev", um_dev::UmDev::create);
     r.register("umbinfmt", um_binfmt::UmBinfmt::create);
     r
 }

@@ -1,24 +1,11 @@
 //! System calls services hook by number ([`viewos_core::hook`]): asked
 //! before the host's own handling, in the services' search order.
 
-use viewos_core::hook::{CallerMemory, Hooked, SyscallRequest};
+use viewos_core::hook::{Hooked, SyscallRequest};
 use viewos_core::Errno;
 
 use super::{Call, Context, Verdict};
-use crate::memory;
-
-/// The memory of a traced thread.
-struct Tracee(i32);
-
-impl CallerMemory for Tracee {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        memory::read_exact(self.0, addr, buf)
-    }
-
-    fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
-        memory::write_all(self.0, addr, data)
-    }
-}
+use crate::memory::Tracee;
 
 /// The answer of the first service hooking `call`'s number that answers
 /// it; `None` when every one lets it go on.

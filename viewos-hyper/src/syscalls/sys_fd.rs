@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use viewos_core::handle::{READABLE, WRITABLE};
-use viewos_core::{DirEntry, Errno};
+use viewos_core::{DirEntry, Errno, IoctlArg};
 
 use super::sys_attr;
 use super::sys_path::arg_fd;
@@ -122,39 +122,47 @@ fn do_read(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64, 
     if f.is_dir {
         return Err(Errno::EISDIR);
     }
-    let total = iov
-        .iter()
-        .map(|r| r.1 as usize)
-        .sum::<usize>()
-        .min(MAX_TRANSFER);
-    let mut buf = vec![0u8; total];
+    let total = gathered_len(iov);
     let seekable = f.handle.seekable();
     let n = match at {
         At::Pos(p) => {
             if !seekable {
                 return Err(Errno::new(libc::ESPIPE));
             }
-            f.handle.read(p, &mut buf)?
+            read_at(f, tid, iov, p, total)?
         }
         At::Cursor if seekable => {
             // The offset moves only once the data reached the program.
             let mut off = f.offset.lock();
-            let n = f.handle.read(*off, &mut buf)?.min(total);
-            scatter(tid, iov, &buf[..n])?;
+            let n = read_at(f, tid, iov, *off, total)?;
             *off += n as u64;
-            return Ok(n as i64);
+            n
         }
-        At::Cursor => f.handle.read(0, &mut buf)?,
+        At::Cursor => read_at(f, tid, iov, 0, total)?,
     };
-    let n = n.min(total);
-    scatter(tid, iov, &buf[..n])?;
     Ok(n as i64)
+}
+
+/// Reads `total` bytes at `pos` into the program's `iov` ranges, through
+/// the thread's scratch buffer.
+fn read_at(
+    f: &ServedFile,
+    tid: i32,
+    iov: &[(u64, u64)],
+    pos: u64,
+    total: usize,
+) -> Result<usize, Errno> {
+    memory::with_scratch(total, |buf| {
+        let n = f.handle.read(pos, buf)?.min(total);
+        scatter(tid, iov, &buf[..n])?;
+        Ok(n)
+    })
 }
 
 /// Writes the program's `iov` ranges, in order.
 fn do_write(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64, Errno> {
     f.writable()?;
-    let data = gather(tid, iov)?;
+    let total = gathered_len(iov);
     let seekable = f.handle.seekable();
     let append = *f.flags.lock() & libc::O_APPEND != 0;
     let n = match at {
@@ -164,21 +172,36 @@ fn do_write(f: &ServedFile, tid: i32, iov: &[(u64, u64)], at: At) -> Result<i64,
             }
             // pwrite on an O_APPEND file appends, as Linux does.
             let p = if append { f.stat()?.size } else { p };
-            f.handle.write(p, &data)?
+            write_at(f, tid, iov, p, total)?
         }
         At::Cursor if seekable => {
             let mut off = f.offset.lock();
             if append {
                 *off = f.stat()?.size;
             }
-            let n = f.handle.write(*off, &data)?;
+            let n = write_at(f, tid, iov, *off, total)?;
             *off += n as u64;
             n
         }
-        At::Cursor => f.handle.write(0, &data)?,
+        At::Cursor => write_at(f, tid, iov, 0, total)?,
     };
     f.changed();
-    Ok(n.min(data.len()) as i64)
+    Ok(n as i64)
+}
+
+/// Writes the program's `iov` ranges (`total` bytes) at `pos`, through
+/// the thread's scratch buffer.
+fn write_at(
+    f: &ServedFile,
+    tid: i32,
+    iov: &[(u64, u64)],
+    pos: u64,
+    total: usize,
+) -> Result<usize, Errno> {
+    memory::with_scratch(total, |data| {
+        gather_into(tid, iov, data)?;
+        Ok(f.handle.write(pos, data)?.min(total))
+    })
 }
 
 pub(super) fn scatter(tid: i32, iov: &[(u64, u64)], mut data: &[u8]) -> Result<(), Errno> {
@@ -194,20 +217,34 @@ pub(super) fn scatter(tid: i32, iov: &[(u64, u64)], mut data: &[u8]) -> Result<(
 }
 
 pub(super) fn gather(tid: i32, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
-    let mut data = Vec::new();
+    let mut data = vec![0u8; gathered_len(iov)];
+    gather_into(tid, iov, &mut data)?;
+    Ok(data)
+}
+
+/// How many bytes of `iov` a call moves (at most [`MAX_TRANSFER`]).
+fn gathered_len(iov: &[(u64, u64)]) -> usize {
+    iov.iter()
+        .fold(0usize, |n, r| n.saturating_add(r.1 as usize))
+        .min(MAX_TRANSFER)
+}
+
+/// Reads the program's `iov` ranges, in order, into `data` (of
+/// [`gathered_len`] bytes).
+fn gather_into(tid: i32, iov: &[(u64, u64)], data: &mut [u8]) -> Result<(), Errno> {
+    let mut at = 0;
     for &(addr, len) in iov {
-        let k = (len as usize).min(MAX_TRANSFER - data.len());
+        let k = (len as usize).min(data.len() - at);
         if k == 0 {
             continue;
         }
-        let start = data.len();
-        data.resize(start + k, 0);
-        memory::read_exact(tid, addr, &mut data[start..])?;
-        if data.len() == MAX_TRANSFER {
+        memory::read_exact(tid, addr, &mut data[at..at + k])?;
+        at += k;
+        if at == data.len() {
             break;
         }
     }
-    Ok(data)
+    Ok(())
 }
 
 /// The program's iovec array: `cnt` entries at `addr`.
@@ -561,7 +598,7 @@ const FIONCLEX: u32 = 0x5450;
 
 /// Implements ioctl(2): the generic file requests here, the others to the
 /// handle with their argument copied in and out by the size the request
-/// number encodes.
+/// number encodes, or the handle says ([`viewos_core::IoctlArg`]).
 pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let req = a[1] as u32;
@@ -597,20 +634,19 @@ pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
             }
             _ => {}
         }
-        let (dir, size) = match req {
+        let layout = f.handle.ioctl_arg(req).unwrap_or(match req {
             // Old-style requests with an int result: copied out as the
             // sized ones are.
-            FIONREAD | TIOCOUTQ | SIOCATMARK => (2, 4),
-            _ => (req >> 30, ((req >> 16) & 0x3fff) as usize),
-        };
-        let mut data = vec![0u8; if dir == 0 { 0 } else { size }];
-        if dir & 1 != 0 {
-            // _IOC_WRITE: the program passes data in.
+            FIONREAD | TIOCOUTQ | SIOCATMARK => IoctlArg::Out(4),
+            _ => IoctlArg::of_request(req),
+        });
+        let mut data = vec![0u8; layout.size()];
+        if layout.copies_in() {
             memory::read_exact(call.tid, a[2], &mut data)?;
         }
-        let v = f.handle.ioctl(req, a[2], &mut data)?;
-        if dir & 2 != 0 {
-            // _IOC_READ: data comes back.
+        let memory = memory::Tracee(call.tid);
+        let v = f.handle.ioctl_with_memory(req, a[2], &mut data, &memory)?;
+        if layout.copies_out() {
             memory::write_all(call.tid, a[2], &data)?;
         }
         Ok(v)

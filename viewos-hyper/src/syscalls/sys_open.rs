@@ -65,7 +65,15 @@ fn open_common(
         || (creating && mount.fs.lstat(&path).is_err());
     if writes {
         if let Err(e) = mount.writable() {
-            return Verdict::Error(e);
+            // A device node stays writable on a read-only mount, as the
+            // kernel's (its EROFS is for files, directories and links).
+            let device = mount
+                .fs
+                .lstat(&path)
+                .is_ok_and(|st| DeviceKind::of_mode(st.mode).is_some());
+            if !device {
+                return Verdict::Error(e);
+            }
         }
     }
     if let Some(v) = mount_device(ctx, call, &mount, &path, flags) {
