@@ -19,6 +19,10 @@ PACKAGES=(
     # um-binfmt's tests run an aarch64 binary under qemu-aarch64, registered
     # only inside a view (about 20 s to install, ~150 MB)
     qemu-user gcc-aarch64-linux-gnu
+    # unmodified archive FUSE programs in a view (tests/tests/fuse_archives.rs):
+    # squashfuse (libfuse 3) on images mksquashfs makes, fuse-zip (libfuse 2)
+    # on archives zip makes, checked with unzip
+    squashfs-tools squashfuse fuse-zip zip unzip
 )
 
 SUDO=""

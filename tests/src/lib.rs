@@ -812,6 +812,45 @@ pub fn kill_marked(marker: &str) {
     }
 }
 
+/// Shell functions for scripts that inspect a mounted tree (prepend them
+/// to the script):
+/// - `describe DIR [nomtime]`: one line per entry under DIR in byte order
+///   (name, type, mode, owner, group, for non-directories size and link
+///   count, mtime in seconds), then the target of a symlink or the sha256
+///   of a regular file. Directory sizes and link counts are left out: they
+///   are the file system's own business, not the tree's. Run on a native
+///   tree and on a mount of the same tree, the outputs must be equal.
+/// - `wait_for PATH`: waits up to 20 s for PATH to exist (a FUSE program
+///   mounting in the background), or returns 1 saying so.
+pub const TREE_SH: &str = r#"
+describe() (
+  cd "$1" || exit 1
+  if [ "$2" = nomtime ]; then t=; else t='|%Y'; fi
+  find . -mindepth 1 -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' p; do
+    if [ -d "$p" ] && [ ! -L "$p" ]; then stat -c "%n|%F|%a|%u|%g$t" -- "$p"
+    else stat -c "%n|%F|%a|%u|%g|%s|%h$t" -- "$p"; fi
+    if [ -L "$p" ]; then printf 'link|%s\n' "$(readlink -- "$p")"
+    elif [ -f "$p" ]; then sha256sum -- "$p"; fi
+  done
+)
+wait_for() {
+  n=0
+  until [ -e "$1" ]; do
+    n=$((n+1)); [ $n -lt 400 ] || { echo "never mounted: $1"; return 1; }
+    sleep 0.05
+  done
+}
+"#;
+
+/// Reports that a test could not check what it is about on this machine,
+/// and why, as one line `SKIPPED (what): reason` on the real stderr of the
+/// test process: the harness does not capture it, so it shows even though
+/// the test passes, and `scripts/test.sh` counts such lines.
+pub fn report_skipped(what: &str, reason: &str) {
+    let line = format!("SKIPPED ({what}): {reason}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Replaces every run of ASCII digits in `s` with `N` (pids, times), and
 /// the blanks padding it with one.
 pub fn mask_numbers(s: &str) -> String {
