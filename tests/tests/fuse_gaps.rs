@@ -8,7 +8,7 @@ use std::time::Duration;
 use viewos_tests::{quote_path as q, run_native, view_command, Cmd, Mode, TempDir, TREE_SH};
 
 #[test]
-#[ignore = "host gap: glibc 2.36's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file O_PATH and chmods /proc/self/fd/N, which runs natively on the stand-in of a virtual fd, so tar leaves the directories of a mount with mode 0700"]
+#[ignore = "host gap: glibc 2.36's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file O_PATH and chmods /proc/self/fd/N, which runs natively on the stand-in of a virtual fd, so tar run by root leaves the directories of a mount with mode 0700 (a user's tar makes them with their mode at once)"]
 fn tar_restores_directory_modes_in_an_umfuse_mount() {
     let t = TempDir::new("tar-modes");
     let tree = t.mkdir("tree");
