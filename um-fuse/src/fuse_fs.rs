@@ -153,23 +153,23 @@ impl FuseFs {
         self.client.forget(forgets);
     }
 
-    /// The directory and name of a node to create at `path`: `EEXIST` if
-    /// the name is taken, as the kernel answers before asking a file
-    /// system (servers such as fuse2fs take a MKDIR of an existing name
-    /// for a corrupt file system).
-    fn new_name<'a>(&self, path: &'a Path) -> Result<(u64, &'a OsStr), Errno> {
-        let (dir, name) = self.parent(path)?;
+    /// `EEXIST` if `path` names something: the kernel answers a creation
+    /// on an existing name so, before the read-only and permission checks
+    /// and without asking the server (fuse2fs takes a MKDIR of an existing
+    /// directory for a corrupt file system and goes read-only).
+    fn must_be_new(&self, path: &Path) -> Result<(), Errno> {
         match self.walk(path, false) {
             Ok(_) => Err(Errno::EEXIST),
-            Err(e) if e == Errno::ENOENT => Ok((dir, name)),
+            Err(e) if e == Errno::ENOENT => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     /// A creation in `path`'s directory: `op` with `head` then the name.
     fn create_node(&self, path: &Path, op: Opcode, head: &[u8]) -> Result<EntryOut, Errno> {
+        self.must_be_new(path)?;
         self.writable()?;
-        let (dir, name) = self.new_name(path)?;
+        let (dir, name) = self.parent(path)?;
         let reply = self
             .client
             .conn
@@ -408,8 +408,9 @@ impl FileSystem for FuseFs {
     }
 
     fn symlink(&self, target: &Path, path: &Path) -> Result<(), Errno> {
+        self.must_be_new(path)?;
         self.writable()?;
-        let (dir, name) = self.new_name(path)?;
+        let (dir, name) = self.parent(path)?;
         let reply = self.client.conn.request(
             Opcode::Symlink,
             dir,
@@ -594,4 +595,75 @@ fn sized(ask: impl Fn(u32) -> Result<Vec<u8>, Errno>) -> Result<Vec<u8>, Errno> 
         }
     }
     Err(Errno::new(libc::ERANGE))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::connection::{self, Connection};
+    use crate::proto::Valid;
+    use crate::testing::FakeServer;
+    use crate::wire::Enc;
+
+    /// A server whose root holds the directory `d` (node 2) and which
+    /// records every creation it is asked for (and answers it EIO).
+    fn server_with_d(asked: Arc<Mutex<Vec<u32>>>) -> (FuseFs, FakeServer) {
+        let (client_end, server_end) = connection::pair().unwrap();
+        let fake = FakeServer::start(server_end, move |h, args| match h.opcode {
+            1 if h.nodeid == proto::ROOT_ID && args.starts_with(b"d\0") => {
+                let mut e = Enc::new();
+                EntryOut {
+                    nodeid: 2,
+                    generation: 0,
+                    entry_valid: Valid { sec: 60, nsec: 0 },
+                    attr_valid: Valid { sec: 60, nsec: 0 },
+                    attr: Attr {
+                        ino: 2,
+                        mode: libc::S_IFDIR | 0o755,
+                        nlink: 2,
+                        ..Attr::default()
+                    },
+                }
+                .encode(&mut e);
+                Some(Ok(e.0))
+            }
+            1 => Some(Err(libc::ENOENT)),
+            6 | 8 | 9 | 13 => {
+                asked.lock().unwrap().push(h.opcode);
+                Some(Err(libc::EIO))
+            }
+            _ => Some(Err(libc::ENOSYS)),
+        });
+        let conn = Connection::new(client_end, connection::Config::default()).unwrap();
+        let fs = FuseFs::new(Arc::new(Client::new(conn, 0)), Policy::default());
+        (fs, fake)
+    }
+
+    #[test]
+    fn creations_on_existing_names_are_eexist_without_asking_the_server() {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let (fs, fake) = server_with_d(asked.clone());
+        let p = Path::new;
+        assert_eq!(fs.mkdir(p("/d"), 0o755), Err(Errno::EEXIST));
+        assert_eq!(fs.symlink(p("x"), p("/d")), Err(Errno::EEXIST));
+        assert_eq!(
+            fs.mknod(p("/d"), libc::S_IFIFO | 0o644, 0),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(fs.link(p("/d"), p("/d")), Err(Errno::EEXIST));
+        assert_eq!(fs.mkdir(p("/"), 0o755), Err(Errno::EEXIST));
+        assert!(
+            asked.lock().unwrap().is_empty(),
+            "{:?}",
+            asked.lock().unwrap()
+        );
+        // A new name does reach the server.
+        assert_eq!(fs.mkdir(p("/new"), 0o755), Err(Errno::EIO));
+        assert_eq!(fs.symlink(p("x"), p("/d/new")), Err(Errno::EIO));
+        assert_eq!(*asked.lock().unwrap(), [9, 6]);
+        drop(fs);
+        fake.join();
+    }
 }
