@@ -123,31 +123,7 @@ pub fn parse(options: &str, flags: u64, own: &[&str]) -> Result<DevOptions, Errn
 /// each must name a type, a source and an absolute target (its options are
 /// checked when it is mounted).
 pub fn parse_preload(specs: &str) -> Result<Vec<MountRequest>, Errno> {
-    let mut out = Vec::new();
-    for spec in specs.split(';').filter(|s| !s.is_empty()) {
-        let mut req = MountRequest::default();
-        let mut rest = Vec::new();
-        for o in spec.split(',').filter(|o| !o.is_empty()) {
-            match o.split_once('=') {
-                Some(("type", v)) => req.fstype = v.to_string(),
-                Some(("source", v)) => req.source = v.to_string(),
-                Some(("target", v)) if v.starts_with('/') => req.target = v.into(),
-                _ => rest.push(o),
-            }
-        }
-        req.options = rest.join(",");
-        if !req.fstype.starts_with("umdev")
-            || req.source.is_empty()
-            || req.target.as_os_str().is_empty()
-        {
-            return Err(bad(spec));
-        }
-        if rest.contains(&"ro") {
-            req.flags |= libc::MS_RDONLY;
-        }
-        out.push(req);
-    }
-    Ok(out)
+    viewos_core::fs::parse_preload_specs(specs, "umdev").map_err(bad)
 }
 
 #[cfg(test)]

@@ -86,31 +86,7 @@ pub fn parse(options: &str, flags: u64, own: &[&str]) -> Result<MountOptions, Er
 /// load; each must name a type, a source and a target (its options are
 /// checked when it is mounted, by umfuse and by its submodule).
 pub fn parse_preload(specs: &str) -> Result<Vec<MountRequest>, Errno> {
-    let mut out = Vec::new();
-    for spec in specs.split(';').filter(|s| !s.is_empty()) {
-        let mut req = MountRequest::default();
-        let mut rest = Vec::new();
-        for o in spec.split(',').filter(|o| !o.is_empty()) {
-            match o.split_once('=') {
-                Some(("type", v)) => req.fstype = v.to_string(),
-                Some(("source", v)) => req.source = v.to_string(),
-                Some(("target", v)) if v.starts_with('/') => req.target = v.into(),
-                _ => rest.push(o),
-            }
-        }
-        req.options = rest.join(",");
-        if !req.fstype.starts_with("umfuse") || req.source.is_empty() {
-            return Err(bad(spec));
-        }
-        if req.target.as_os_str().is_empty() {
-            return Err(bad(spec));
-        }
-        if req.options.split(',').any(|o| o == "ro") {
-            req.flags |= libc::MS_RDONLY;
-        }
-        out.push(req);
-    }
-    Ok(out)
+    viewos_core::fs::parse_preload_specs(specs, "umfuse").map_err(bad)
 }
 
 #[cfg(test)]

@@ -166,6 +166,43 @@ pub const GENERIC_MOUNT_OPTIONS: [&str; 17] = [
     "silent",
 ];
 
+/// Parses the mounts a module makes at load, as `umview -p MODULE,SPECS`
+/// gives them: specs separated by `;`, each
+/// `type=TYPE,source=SOURCE,target=TARGET` plus mount options (`ro` sets
+/// `MS_RDONLY`). Each spec must name a type starting with `type_prefix`, a
+/// source and an absolute target; its options are left for the mount to
+/// check. `Err` carries the first bad spec, for the module to report.
+pub fn parse_preload_specs<'a>(
+    specs: &'a str,
+    type_prefix: &str,
+) -> Result<Vec<MountRequest>, &'a str> {
+    let mut out = Vec::new();
+    for spec in specs.split(';').filter(|s| !s.is_empty()) {
+        let mut req = MountRequest::default();
+        let mut rest = Vec::new();
+        for o in spec.split(',').filter(|o| !o.is_empty()) {
+            match o.split_once('=') {
+                Some(("type", v)) => req.fstype = v.to_string(),
+                Some(("source", v)) => req.source = v.to_string(),
+                Some(("target", v)) if v.starts_with('/') => req.target = v.into(),
+                _ => rest.push(o),
+            }
+        }
+        req.options = rest.join(",");
+        if !req.fstype.starts_with(type_prefix)
+            || req.source.is_empty()
+            || req.target.as_os_str().is_empty()
+        {
+            return Err(spec);
+        }
+        if rest.contains(&"ro") {
+            req.flags |= libc::MS_RDONLY;
+        }
+        out.push(req);
+    }
+    Ok(out)
+}
+
 /// A `mount` request, as `mount -t TYPE -o OPTIONS SOURCE TARGET` or a
 /// module's own mounts at load.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
