@@ -269,6 +269,14 @@ pub fn run_native(argv: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{}: {e}", argv[0]))
 }
 
+/// [`run_native`], failing the test (with the program's output) unless
+/// the program exits with status 0.
+pub fn run_native_ok(argv: &[&str]) -> std::process::Output {
+    let out = run_native(argv);
+    assert!(out.status.success(), "{}: {out:?}", argv.join(" "));
+    out
+}
+
 /// Quotes `s` for `sh`.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()

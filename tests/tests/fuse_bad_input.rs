@@ -3,15 +3,16 @@
 //! program killed while mounted turns every call on its mount into
 //! ENOTCONN, as kernel FUSE does; the view goes on in every case.
 
-use viewos_tests::{quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
+use viewos_tests::{
+    quote_path as q, run_native as run, run_native_ok as run_ok, view_command, Cmd, Mode, TempDir,
+};
 
 #[test]
 fn bad_images_are_refused_and_left_unchanged() {
     let t = TempDir::new("fuse-bad-images");
     let fat = t.path().join("fat.img");
     let fat_s = fat.to_string_lossy().into_owned();
-    let out = run(&["/usr/sbin/mkfs.vfat", "-C", &fat_s, "8192"]);
-    assert!(out.status.success(), "mkfs.vfat: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.vfat", "-C", &fat_s, "8192"]);
     let seq: String = (1..100_000).map(|i| format!("{i}\n")).collect();
     let seq_p = t.write("seq.txt", &seq);
     let out = run(&[
@@ -102,8 +103,7 @@ fn a_killed_fuse_program_leaves_enotconn_and_the_view_running() {
     let t = TempDir::new("fuse-killed");
     let img = t.path().join("disk.img");
     let img_s = img.to_string_lossy().into_owned();
-    let out = run(&["/usr/sbin/mkfs.ext4", "-q", "-F", &img_s, "16M"]);
-    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.ext4", "-q", "-F", &img_s, "16M"]);
     t.mkdir("mnt");
     t.mkdir("mnt2");
     let script = format!(

@@ -6,7 +6,9 @@
 
 use std::process::Command;
 
-use viewos_tests::{quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
+use viewos_tests::{
+    quote_path as q, run_native as run, run_native_ok as run_ok, view_command, Cmd, Mode, TempDir,
+};
 
 fn random_file(t: &TempDir, name: &str, len: u32) -> std::path::PathBuf {
     let data: Vec<u8> = (0..len)
@@ -21,12 +23,10 @@ fn fat_images_written_in_a_view_pass_fsck_and_hold_the_files() {
         let t = TempDir::new("umfusefat");
         let img = t.path().join("disk.img");
         let img_s = img.to_string_lossy().into_owned();
-        let out = run(&["/usr/sbin/mkfs.vfat", "-F", fat, "-C", &img_s, size]);
-        assert!(out.status.success(), "mkfs.vfat: {out:?}");
+        run_ok(&["/usr/sbin/mkfs.vfat", "-F", fat, "-C", &img_s, size]);
         t.write("pre.txt", "put there by mcopy\n");
         let pre = t.path().join("pre.txt");
-        let out = run(&["mcopy", "-i", &img_s, &pre.to_string_lossy(), "::/PRE.TXT"]);
-        assert!(out.status.success(), "mcopy: {out:?}");
+        run_ok(&["mcopy", "-i", &img_s, &pre.to_string_lossy(), "::/PRE.TXT"]);
         let rand = random_file(&t, "rand", 300_000);
         t.mkdir("mnt");
         // A relative SOURCE (the image in the cwd), as mount(8) accepts.

@@ -3,7 +3,10 @@
 //! `human` permission checks against omnipotent mounts, compared with what
 //! the kernel answers for the same files outside the view.
 
-use viewos_tests::{python3, quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
+use viewos_tests::{
+    python3, quote_path as q, run_native as run, run_native_ok as run_ok, view_command, Cmd, Mode,
+    TempDir,
+};
 
 /// Maps a file of a FAT image read-only and shared read-write with
 /// python3's mmap; the bytes written through the mapping are in the file
@@ -13,8 +16,7 @@ fn mmap_of_files_in_a_fuse_mount_reads_and_writes() {
     let t = TempDir::new("fuse-mmap");
     let img = t.path().join("disk.img");
     let img_s = img.to_string_lossy().into_owned();
-    let out = run(&["/usr/sbin/mkfs.vfat", "-C", &img_s, "4096"]);
-    assert!(out.status.success(), "mkfs.vfat: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.vfat", "-C", &img_s, "4096"]);
     t.mkdir("mnt");
     t.write(
         "map.py",
@@ -75,8 +77,7 @@ fn human_mounts_check_permissions_like_the_kernel() {
     t.write("src/public", "shared\n");
     t.write("src/locked/inner", "inner\n");
     let chmod = |mode: &str, p: &str| {
-        let out = run(&["chmod", mode, &t.path().join(p).to_string_lossy()]);
-        assert!(out.status.success(), "chmod: {out:?}");
+        run_ok(&["chmod", mode, &t.path().join(p).to_string_lossy()]);
     };
     chmod("000", "src/private");
     chmod("444", "src/public");

@@ -4,15 +4,16 @@
 //! it; after umount the image passes `e2fsck -fn` outside the view and
 //! holds the files with the right bytes.
 
-use viewos_tests::{quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
+use viewos_tests::{
+    quote_path as q, run_native as run, run_native_ok as run_ok, view_command, Cmd, Mode, TempDir,
+};
 
 #[test]
 fn fuse2fs_serves_an_ext4_image_in_a_view() {
     let t = TempDir::new("fuse2fs");
     let img = t.path().join("disk.img");
     let img_s = img.to_string_lossy().into_owned();
-    let out = run(&["/usr/sbin/mkfs.ext4", "-q", "-F", &img_s, "16M"]);
-    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.ext4", "-q", "-F", &img_s, "16M"]);
     let data: Vec<u8> = (0..700_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
         .collect();
@@ -66,12 +67,10 @@ fn fuse2fs_serves_an_image_stored_in_another_virtual_mount() {
     let t = TempDir::new("fuse2fs-nested");
     let fat = t.path().join("fat.img");
     let fat_s = fat.to_string_lossy().into_owned();
-    let out = run(&["/usr/sbin/mkfs.vfat", "-C", &fat_s, "40000"]);
-    assert!(out.status.success(), "mkfs.vfat: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.vfat", "-C", &fat_s, "40000"]);
     let ext = t.path().join("disk.img");
     let ext_s = ext.to_string_lossy().into_owned();
-    let out = run(&["/usr/sbin/mkfs.ext4", "-q", "-F", &ext_s, "8M"]);
-    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.ext4", "-q", "-F", &ext_s, "8M"]);
     let data: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
         .collect();
@@ -146,8 +145,7 @@ fn umfuseext_mounts_run_fuse2fs_for_the_user() {
     ] {
         let img = t.path().join(format!("{kind}.img"));
         let img_s = img.to_string_lossy().into_owned();
-        let out = run(&[mkfs, "-q", "-F", &img_s, "16M"]);
-        assert!(out.status.success(), "{mkfs}: {out:?}");
+        run_ok(&[mkfs, "-q", "-F", &img_s, "16M"]);
         // The first view unmounts; the second ends with the mount in place.
         let script = format!(
             "cd {d}; {vm} -t umfuse{kind} -o rw+ {kind}.img mnt || exit 1; \

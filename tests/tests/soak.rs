@@ -8,7 +8,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use viewos_tests::{quote_path as q, run_native as run, view_command, Cmd, Mode, TempDir};
+use viewos_tests::{
+    quote_path as q, run_native as run, run_native_ok as run_ok, view_command, Cmd, Mode, TempDir,
+};
 
 /// What /proc says of a process.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +54,7 @@ fn wait_for(path: &std::path::Path, child: &mut std::process::Child) {
 fn the_host_does_not_grow_with_rounds_of_mounts() {
     let t = TempDir::new("soak");
     let fat = t.path().join("fat.img");
-    let out = run(&["/usr/sbin/mkfs.vfat", "-C", &fat.to_string_lossy(), "4096"]);
-    assert!(out.status.success(), "mkfs.vfat: {out:?}");
+    run_ok(&["/usr/sbin/mkfs.vfat", "-C", &fat.to_string_lossy(), "4096"]);
     let ext = t.path().join("ext.img");
     let out = run(&[
         "/usr/sbin/mkfs.ext4",
