@@ -2,7 +2,8 @@
 //!
 //! Only the tracer thread may change a stopped thread's registers and let
 //! it go on (ptrace requests come from the tracer), so supervisor and
-//! worker threads queue what they need done here and wake the tracer from
+//! worker threads queue what they need done here (and served files the
+//! threads to interrupt when their file becomes ready) and wake the tracer from
 //! its `waitpid` with [`crate::tracer::wake_signal`]. The signal may come
 //! just before the tracer blocks in `waitpid` (its handler runs, `waitpid`
 //! then sleeps): a kicker thread repeats it every 2 ms until the tracer has

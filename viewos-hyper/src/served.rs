@@ -30,7 +30,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -38,6 +38,8 @@ use viewos_core::fs::MountRequest;
 use viewos_core::handle::{READABLE, WRITABLE};
 use viewos_core::mounts::Mount;
 use viewos_core::{Errno, FileHandle, FileStat, FileSystem, Notifier};
+
+use crate::inbox::Inbox;
 
 /// The service name of the stand-in mount of a served real directory
 /// ([`crate::merged_dir`]).
@@ -272,16 +274,11 @@ fn set_pipe_fill(reader: &OwnedFd, have: usize, want: usize) -> io::Result<usize
 
 /// Threads sleeping in a blocking call on a served file, and the ones to
 /// wake ([`ServedFiles::wait`]).
-#[derive(Default)]
 struct Waiters {
     /// By thread: the file's inode and the events it waits for.
     asleep: Mutex<HashMap<i32, (u64, u32)>>,
-    /// Threads to interrupt: their file is ready.
-    woken: Mutex<Vec<i32>>,
-    /// Signalled when `woken` gets threads.
-    kick: parking_lot::Condvar,
-    /// The tracer's thread, woken with [`crate::tracer::wake_signal`].
-    tracer: AtomicI32,
+    /// Threads for the tracer to interrupt: their file is ready.
+    woken: Arc<Inbox<i32>>,
 }
 
 impl Waiters {
@@ -300,22 +297,8 @@ impl Waiters {
             asleep.remove(tid);
         }
         drop(asleep);
-        self.woken.lock().extend(ready);
-        self.kick.notify_one();
-    }
-
-    /// Signals the tracer while threads wait to be woken. The signal may
-    /// come just before the tracer blocks in waitpid, so it is repeated
-    /// until the tracer has taken them.
-    fn kick_loop(&self) {
-        loop {
-            let mut woken = self.woken.lock();
-            while woken.is_empty() {
-                self.kick.wait(&mut woken);
-            }
-            drop(woken);
-            crate::tracer::wake_thread(self.tracer.load(Ordering::Acquire));
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        for tid in ready {
+            self.woken.push(tid);
         }
     }
 }
@@ -407,18 +390,17 @@ impl ServedFiles {
             epoll: unsafe { OwnedFd::from_raw_fd(ep) },
             filtered: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
-            waiters: Arc::new(Waiters::default()),
+            waiters: Arc::new(Waiters {
+                asleep: Mutex::new(HashMap::new()),
+                woken: Inbox::new()?,
+            }),
             live: Arc::new(AtomicUsize::new(0)),
         })
     }
 
     /// The thread to wake when a waiting call's file becomes ready.
     pub fn set_tracer(&self, tid: i32) {
-        self.waiters.tracer.store(tid, Ordering::Release);
-        let waiters = self.waiters.clone();
-        let _ = std::thread::Builder::new()
-            .name("viewos-waker".into())
-            .spawn(move || waiters.kick_loop());
+        self.waiters.woken.set_tracer(tid);
     }
 
     /// Thread `tid` is about to sleep until `file` is ready for `events`
@@ -444,7 +426,7 @@ impl ServedFiles {
 
     /// The waiting threads whose file became ready (to interrupt).
     pub fn take_woken(&self) -> Vec<i32> {
-        std::mem::take(&mut *self.waiters.woken.lock())
+        self.waiters.woken.take()
     }
 
     /// True while no served file is open (the common case: every fd is
