@@ -94,6 +94,15 @@ pub enum Verdict {
     /// (it is about to get a served file's placeholder): the tracer adds
     /// the filter, and the kernel makes the call again.
     InjectFdFilter,
+    /// Let the kernel run the call (a close of a served file's fd); if it
+    /// closed the file's last copy, the thread goes on only once the file
+    /// is released, as a close of a real file returns after its release
+    /// (a socket's peer sees the end, a device can be opened exclusively).
+    /// Only at the tracer.
+    NativeThenRelease {
+        /// The served file's key ([`crate::served::ServedFile::key`]).
+        key: u64,
+    },
 }
 
 impl Verdict {
@@ -107,7 +116,8 @@ impl Verdict {
             | Verdict::RewriteCall { .. }
             | Verdict::ExecRewrite(_)
             | Verdict::Calls(_)
-            | Verdict::InjectFdFilter => None,
+            | Verdict::InjectFdFilter
+            | Verdict::NativeThenRelease { .. } => None,
             Verdict::Return(v) => Some(*v),
             Verdict::Error(e) => Some(-(e.raw() as i64)),
         }
@@ -156,7 +166,7 @@ pub fn may_wait(ctx: &Context, call: &Call<'_>) -> bool {
         Some(e) => {
             e.family == Interest::MOUNT
                 || e.rewrites
-                || (e.family == Interest::FD && !ctx.served.is_empty())
+                || (e.family == Interest::FD && !ctx.served.is_empty() && e.nr != libc::SYS_close)
         }
         None => false,
     }
@@ -316,6 +326,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_read, FD, sys_fd::read),
     row!(SYS_write, FD, sys_fd::write),
     row!(SYS_open, PATH, sys_open::open),
+    row!(SYS_close, FD, sys_fd::close),
     row!(SYS_stat, PATH, sys_path::stat),
     row!(SYS_fstat, FD, sys_fd::fstat),
     row!(SYS_lstat, PATH, sys_path::lstat),
