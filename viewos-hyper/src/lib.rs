@@ -35,6 +35,7 @@ pub mod error;
 pub mod filter;
 pub mod host;
 pub mod host_signals;
+pub mod identity;
 pub mod inbox;
 pub mod inject;
 pub mod launcher;

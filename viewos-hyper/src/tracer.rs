@@ -517,6 +517,9 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        if let Some(ids) = &self.ctx.identity {
+            ids.gone(tid);
+        }
         self.ctx.exec_chains.lock().remove(&tid);
         self.helper_threads.remove(&tid);
         self.ctx.served.thread_gone(tid);
@@ -584,6 +587,9 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
+                    if let Some(ids) = &self.ctx.identity {
+                        ids.forked(pid, child as i32);
+                    }
                     if self.helper_threads.contains(&pid) {
                         self.helper_threads.insert(child as i32);
                     }

@@ -34,6 +34,7 @@ mod sys_control;
 mod sys_cwd;
 mod sys_exec;
 mod sys_fd;
+mod sys_identity;
 mod sys_mount;
 mod sys_open;
 mod sys_path;
@@ -236,6 +237,10 @@ pub struct Context {
     /// program the last one runs (the exec handlers bound chains of
     /// interpreters as the kernel does).
     pub exec_chains: parking_lot::Mutex<std::collections::HashMap<i32, (u32, Vec<u8>)>>,
+    /// The identities of the view's processes (`--root-id`, `-s`);
+    /// `None`: processes have their real ids and none of the identity
+    /// calls stops.
+    pub identity: Option<crate::identity::Identities>,
     /// The debug log.
     pub log: Log,
 }
@@ -264,6 +269,10 @@ pub struct Entry {
     /// The handler may answer [`Verdict::RewritePath`]: the call stops at
     /// the tracer (which can change registers), not the supervisor.
     pub rewrites: bool,
+    /// The handler in a view with identities ([`crate::identity`]): the
+    /// call is then trapped even if its family is not, and goes to the
+    /// supervisor.
+    pub with_ids: Option<Handler>,
 }
 
 /// One table row: the syscall's libc constant, its family, its handler.
@@ -275,6 +284,7 @@ macro_rules! row {
             family: Interest::$family,
             handler: $handler,
             rewrites: false,
+            with_ids: None,
         }
     };
     ($nr:ident, $family:ident, $handler:path, rewrites) => {
@@ -284,6 +294,17 @@ macro_rules! row {
             family: Interest::$family,
             handler: $handler,
             rewrites: true,
+            with_ids: None,
+        }
+    };
+    ($nr:ident, $family:ident, $handler:path, ids $ids:path) => {
+        Entry {
+            nr: libc::$nr,
+            name: stringify!($nr),
+            family: Interest::$family,
+            handler: $handler,
+            rewrites: false,
+            with_ids: Some($ids),
         }
     };
 }
@@ -293,9 +314,9 @@ static TABLE: &[Entry] = &[
     row!(SYS_read, FD, sys_fd::read),
     row!(SYS_write, FD, sys_fd::write),
     row!(SYS_open, PATH, sys_open::open),
-    row!(SYS_stat, PATH, sys_path::stat),
-    row!(SYS_fstat, FD, sys_fd::fstat),
-    row!(SYS_lstat, PATH, sys_path::lstat),
+    row!(SYS_stat, PATH, sys_path::stat, ids sys_identity::stat),
+    row!(SYS_fstat, FD, sys_fd::fstat, ids sys_identity::fstat),
+    row!(SYS_lstat, PATH, sys_path::lstat, ids sys_identity::lstat),
     row!(SYS_lseek, FD, sys_fd::lseek),
     row!(SYS_mmap, FD, sys_fd::mmap),
     row!(SYS_munmap, FD, sys_fd::sync_mappings),
@@ -343,11 +364,29 @@ static TABLE: &[Entry] = &[
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
     row!(SYS_fchmod, FD, sys_fd::fchmod),
-    row!(SYS_chown, PATH, sys_attr::chown),
-    row!(SYS_fchown, FD, sys_fd::fchown),
-    row!(SYS_lchown, PATH, sys_attr::chown),
+    row!(SYS_chown, PATH, sys_attr::chown, ids sys_identity::chown),
+    row!(SYS_fchown, FD, sys_fd::fchown, ids sys_identity::fchown),
+    row!(SYS_lchown, PATH, sys_attr::chown, ids sys_identity::chown),
+    row!(SYS_getuid, IDENTITY, sys_identity::get_id),
+    row!(SYS_getgid, IDENTITY, sys_identity::get_id),
+    row!(SYS_setuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_setgid, IDENTITY, sys_identity::set_id),
+    row!(SYS_geteuid, IDENTITY, sys_identity::get_id),
+    row!(SYS_getegid, IDENTITY, sys_identity::get_id),
+    row!(SYS_setreuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_setregid, IDENTITY, sys_identity::set_id),
+    row!(SYS_getgroups, IDENTITY, sys_identity::getgroups),
+    row!(SYS_setgroups, IDENTITY, sys_identity::setgroups),
+    row!(SYS_setresuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_getresuid, IDENTITY, sys_identity::getres),
+    row!(SYS_setresgid, IDENTITY, sys_identity::set_id),
+    row!(SYS_getresgid, IDENTITY, sys_identity::getres),
+    row!(SYS_setfsuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_setfsgid, IDENTITY, sys_identity::set_id),
+    row!(SYS_capget, IDENTITY, sys_identity::capget),
+    row!(SYS_capset, IDENTITY, sys_identity::capset),
     row!(SYS_utime, PATH, sys_attr::utime),
-    row!(SYS_mknod, PATH, sys_tree::mknod),
+    row!(SYS_mknod, PATH, sys_tree::mknod, ids sys_identity::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
     row!(SYS_fstatfs, FD, sys_fd::fstatfs),
     row!(SYS_chroot, PATH, sys_tree::chroot),
@@ -371,10 +410,10 @@ static TABLE: &[Entry] = &[
     row!(SYS_utimes, PATH, sys_attr::utimes),
     row!(SYS_openat, PATH, sys_open::openat),
     row!(SYS_mkdirat, PATH, sys_tree::mkdirat),
-    row!(SYS_mknodat, PATH, sys_tree::mknodat),
-    row!(SYS_fchownat, PATH, sys_attr::fchownat),
+    row!(SYS_mknodat, PATH, sys_tree::mknodat, ids sys_identity::mknodat),
+    row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_identity::fchownat),
     row!(SYS_futimesat, PATH, sys_attr::futimesat),
-    row!(SYS_newfstatat, PATH, sys_path::newfstatat),
+    row!(SYS_newfstatat, PATH, sys_path::newfstatat, ids sys_identity::newfstatat),
     row!(SYS_unlinkat, PATH, sys_tree::unlinkat),
     row!(SYS_renameat, PATH, sys_tree::renameat),
     row!(SYS_linkat, PATH, sys_tree::linkat),
@@ -399,7 +438,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_copy_file_range, FD, sys_fd::splice_family),
     row!(SYS_preadv2, FD, sys_fd::readv),
     row!(SYS_pwritev2, FD, sys_fd::writev),
-    row!(SYS_statx, PATH, sys_path::statx),
+    row!(SYS_statx, PATH, sys_path::statx, ids sys_identity::statx),
     row!(SYS_openat2, PATH, sys_open::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
     row!(SYS_fchmodat2, PATH, sys_attr::fchmodat),
@@ -409,6 +448,7 @@ static TABLE: &[Entry] = &[
         family: Interest::CONTROL,
         handler: sys_control::control,
         rewrites: false,
+        with_ids: None,
     },
 ];
 
@@ -429,6 +469,7 @@ fn action_for(family: Interest) -> Action {
         || family == Interest::CONTROL
         || family == Interest::EXEC
         || family == Interest::SOCKET
+        || family == Interest::IDENTITY
     {
         Action::Notify
     } else {
@@ -442,9 +483,16 @@ pub fn filter_rules(interest: Interest, hooked: &[i64]) -> Vec<(u32, Action)> {
     let refused = crate::filter::refused_syscalls();
     let mut rules: Vec<(u32, Action)> = TABLE
         .iter()
-        .filter(|e| interest.intersects(e.family) && e.family != Interest::FD)
+        .filter(|e| {
+            (interest.intersects(e.family) && e.family != Interest::FD)
+                || (interest.contains(Interest::IDENTITY) && e.with_ids.is_some())
+        })
         .map(|e| {
-            let action = if e.rewrites {
+            let action = if interest.contains(Interest::IDENTITY) && e.with_ids.is_some() {
+                // Answered by the supervisor (the fd ones too: a
+                // notification wins over the fd filter's trace).
+                Action::Notify
+            } else if e.rewrites {
                 Action::Trace
             } else {
                 action_for(e.family)
@@ -494,9 +542,12 @@ pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
     };
     // A service that panics must not take the view down: the call fails
     // with EIO and everything else goes on.
+    let handler = match entry.with_ids {
+        Some(h) if ctx.identity.is_some() => h,
+        _ => entry.handler,
+    };
     let verdict =
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (entry.handler)(ctx, call)))
-        {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, call))) {
             Ok(v) => v,
             Err(_) => {
                 if ctx.log.enabled() {

@@ -1,0 +1,736 @@
+//! User and group identity in a view with identities (`--root-id`, `-s`,
+//! [`crate::identity`]): the get/set id calls, capget and capset answered
+//! from the process's [`Ids`], and the calls whose answers depend on the
+//! view's identity: the stat family (owners as the view shows them),
+//! chown (remembered) and mknod of device nodes (placeholders).
+//!
+//! These handlers replace the family's usual ones only when the view has
+//! identities ([`super::Entry::with_ids`]); without, nothing here runs and
+//! none of these calls stops.
+//!
+//! Real files are looked at by the host itself, through the caller's cwd
+//! or fd in `/proc/TID/`, with the flags the program gave, and the answer
+//! the kernel gave the host is changed in its owner fields only.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use viewos_core::{Errno, FileStat};
+
+use super::sys_path::{arg_fd, target_of, Target};
+use super::{Call, Context, Verdict};
+use crate::identity::{Identities, Ids, Presented};
+use crate::memory;
+use crate::stat_abi;
+
+/// The identity state; handlers run only in a view that has one.
+fn ids(ctx: &Context) -> Result<&Identities, Verdict> {
+    ctx.identity.as_ref().ok_or(Verdict::Native)
+}
+
+fn verdict(r: Result<i64, Errno>) -> Verdict {
+    match r {
+        Ok(v) => Verdict::Return(v),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+fn ids_of(ctx: &Context, call: &Call<'_>) -> Result<Ids, Verdict> {
+    Ok(ids(ctx)?.ids_of(call.tid))
+}
+
+/// Implements getuid(2), geteuid(2), getgid(2) and getegid(2).
+pub fn get_id(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let ids = match ids_of(ctx, call) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let v = match call.entry.nr as i64 {
+        libc::SYS_getuid => ids.uid[0],
+        libc::SYS_geteuid => ids.uid[1],
+        libc::SYS_getgid => ids.gid[0],
+        _ => ids.gid[1],
+    };
+    Verdict::Return(v as i64)
+}
+
+/// Implements getresuid(2) and getresgid(2).
+pub fn getres(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let ids = match ids_of(ctx, call) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let three = if call.entry.nr == libc::SYS_getresuid as u64 {
+        ids.uid
+    } else {
+        ids.gid
+    };
+    let a = call.entry.args;
+    let r = (0..3).try_for_each(|i| memory::write_all(call.tid, a[i], &three[i].to_ne_bytes()));
+    verdict(r.map(|_| 0))
+}
+
+/// Applies `f` to the caller's ids: a set*id call.
+fn change(
+    ctx: &Context,
+    call: &Call<'_>,
+    f: impl FnOnce(&mut Ids) -> Result<i64, Errno>,
+) -> Verdict {
+    match ids(ctx) {
+        Ok(ids) => verdict(ids.update(call.tid, f)),
+        Err(v) => v,
+    }
+}
+
+/// Implements setuid(2), setgid(2), setreuid(2), setregid(2),
+/// setresuid(2), setresgid(2), setfsuid(2) and setfsgid(2).
+pub fn set_id(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args.map(|v| v as u32);
+    let nr = call.entry.nr as i64;
+    change(ctx, call, |ids| match nr {
+        libc::SYS_setuid => ids.setuid(a[0]).map(|_| 0),
+        libc::SYS_setgid => ids.setgid(a[0]).map(|_| 0),
+        libc::SYS_setreuid => ids.setreuid(a[0], a[1]).map(|_| 0),
+        libc::SYS_setregid => ids.setregid(a[0], a[1]).map(|_| 0),
+        libc::SYS_setresuid => ids.setresuid(a[0], a[1], a[2]).map(|_| 0),
+        libc::SYS_setresgid => ids.setresgid(a[0], a[1], a[2]).map(|_| 0),
+        libc::SYS_setfsuid => Ok(ids.setfsuid(a[0]) as i64),
+        _ => Ok(ids.setfsgid(a[0]) as i64),
+    })
+}
+
+/// The most supplementary groups (`NGROUPS_MAX`).
+const NGROUPS_MAX: u64 = 65536;
+
+/// Implements getgroups(2).
+pub fn getgroups(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let ids = match ids_of(ctx, call) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let size = call.entry.args[0] as i32;
+    if size < 0 {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    let n = ids.groups.len();
+    if size == 0 {
+        return Verdict::Return(n as i64);
+    }
+    if (size as usize) < n {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = ids.groups.iter().flat_map(|g| g.to_ne_bytes()).collect();
+    verdict(memory::write_all(call.tid, call.entry.args[1], &bytes).map(|_| n as i64))
+}
+
+/// Implements setgroups(2).
+pub fn setgroups(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let n = a[0] as i32;
+    if n < 0 || n as u64 > NGROUPS_MAX {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; n as usize * 4];
+    if let Err(e) = memory::read_exact(call.tid, a[1], &mut raw) {
+        return Verdict::Error(e);
+    }
+    let groups = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    change(ctx, call, |ids| ids.setgroups(groups).map(|_| 0))
+}
+
+const CAP_V1: u32 = 0x1998_0330;
+const CAP_V2: u32 = 0x2007_1026;
+const CAP_V3: u32 = 0x2008_0522;
+
+/// Reads a capget/capset header: the number of data structs of its
+/// version, and the pid. An unknown version is answered with the one the
+/// kernel prefers written back, and `EINVAL`.
+fn cap_header(tid: i32, addr: u64) -> Result<(usize, i32), Errno> {
+    let mut h = [0u8; 8];
+    memory::read_exact(tid, addr, &mut h)?;
+    let version = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]);
+    let pid = i32::from_ne_bytes([h[4], h[5], h[6], h[7]]);
+    match version {
+        CAP_V1 => Ok((1, pid)),
+        CAP_V2 | CAP_V3 => Ok((2, pid)),
+        _ => {
+            memory::write_all(tid, addr, &CAP_V3.to_ne_bytes())?;
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+/// Implements capget(2).
+pub fn capget(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let Ok(identities) = ids(ctx) else {
+        return Verdict::Native;
+    };
+    let a = call.entry.args;
+    let (structs, pid) = match cap_header(call.tid, a[0]) {
+        Ok(h) => h,
+        Err(e) => return Verdict::Error(e),
+    };
+    if pid < 0 {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    if a[1] == 0 {
+        return Verdict::Return(0);
+    }
+    let who = if pid == 0 { call.tid } else { pid };
+    if std::fs::metadata(format!("/proc/{who}")).is_err() {
+        return Verdict::Error(Errno::new(libc::ESRCH));
+    }
+    let ids = identities.ids_of(who);
+    let mut out = Vec::with_capacity(24);
+    for i in 0..structs {
+        let part = |set: u64| ((set >> (32 * i)) as u32).to_ne_bytes();
+        out.extend_from_slice(&part(ids.cap_effective));
+        out.extend_from_slice(&part(ids.cap_permitted));
+        out.extend_from_slice(&part(ids.cap_inheritable));
+    }
+    verdict(memory::write_all(call.tid, a[1], &out).map(|_| 0))
+}
+
+/// Implements capset(2): only the caller's own sets.
+pub fn capset(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let (structs, pid) = match cap_header(call.tid, a[0]) {
+        Ok(h) => h,
+        Err(e) => return Verdict::Error(e),
+    };
+    if pid != 0 && pid != call.tid && pid != crate::resolve::tgid_of(call.tid) {
+        return Verdict::Error(Errno::EPERM);
+    }
+    let mut raw = vec![0u8; structs * 12];
+    if let Err(e) = memory::read_exact(call.tid, a[1], &mut raw) {
+        return Verdict::Error(e);
+    }
+    let mut sets = [0u64; 3];
+    for (i, chunk) in raw.chunks_exact(12).enumerate() {
+        for (j, set) in sets.iter_mut().enumerate() {
+            let w = u32::from_ne_bytes([
+                chunk[j * 4],
+                chunk[j * 4 + 1],
+                chunk[j * 4 + 2],
+                chunk[j * 4 + 3],
+            ]);
+            *set |= (w as u64) << (32 * i);
+        }
+    }
+    change(ctx, call, |ids| {
+        ids.capset(sets[0], sets[1], sets[2]).map(|_| 0)
+    })
+}
+
+// ---- Files ----
+
+/// A directory fd of the host standing for the caller's `dirfd` (its cwd
+/// for `AT_FDCWD`); `None` for an absolute path, which needs none.
+fn caller_dir(tid: i32, dirfd: i32, path: &[u8]) -> Result<Option<OwnedFd>, Errno> {
+    if path.first() == Some(&b'/') {
+        return Ok(None);
+    }
+    let link = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{tid}/cwd")
+    } else if dirfd < 0 {
+        return Err(Errno::EBADF);
+    } else {
+        format!("/proc/{tid}/fd/{dirfd}")
+    };
+    let c = CString::new(link).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: opening a NUL-terminated path we own.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: a new fd we own.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+fn last_errno() -> Errno {
+    Errno::new(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
+}
+
+/// The caller's file (`dirfd`, `path`, `flags` as a *at call has them):
+/// the host's directory fd and the path as a C string.
+struct CallerFile {
+    dir: Option<OwnedFd>,
+    path: CString,
+}
+
+impl CallerFile {
+    fn new(tid: i32, dirfd: i32, path: &[u8]) -> Result<CallerFile, Errno> {
+        Ok(CallerFile {
+            dir: caller_dir(tid, dirfd, path)?,
+            path: CString::new(path).map_err(|_| Errno::EINVAL)?,
+        })
+    }
+
+    fn dirfd(&self) -> i32 {
+        self.dir.as_ref().map_or(libc::AT_FDCWD, |d| d.as_raw_fd())
+    }
+
+    /// fstatat(2) as the caller would make it.
+    fn stat(&self, flags: i32) -> Result<libc::stat, Errno> {
+        // SAFETY: an all-integer struct the kernel fills.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid fd (or AT_FDCWD), our NUL-terminated path and
+        // our struct.
+        let r = unsafe { libc::fstatat(self.dirfd(), self.path.as_ptr(), &mut st, flags) };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        Ok(st)
+    }
+}
+
+/// The owner fields of a file's status as the view shows them.
+fn present_stat(ids: &Identities, st: &libc::stat) -> Presented {
+    ids.present(
+        st.st_dev,
+        st.st_ino,
+        Presented {
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode,
+            rdev: st.st_rdev,
+        },
+    )
+}
+
+fn present_file_stat(ids: &Identities, st: &mut FileStat) {
+    let p = ids.present(
+        st.dev,
+        st.ino,
+        Presented {
+            uid: st.uid,
+            gid: st.gid,
+            mode: st.mode,
+            rdev: st.rdev,
+        },
+    );
+    st.uid = p.uid;
+    st.gid = p.gid;
+    st.mode = p.mode;
+    st.rdev = p.rdev;
+}
+
+/// Where a stat call writes its answer.
+#[derive(Clone, Copy)]
+enum Out {
+    /// `struct stat` at this address.
+    Stat(u64),
+    /// `struct statx` at this address, with the program's mask.
+    Statx(u64, u32),
+}
+
+/// Writes the status of a file the service gave.
+fn write_virtual(ids: &Identities, tid: i32, mut st: FileStat, out: Out) -> Result<i64, Errno> {
+    present_file_stat(ids, &mut st);
+    match out {
+        Out::Stat(addr) => memory::write_all(tid, addr, &stat_abi::stat_bytes(&st)),
+        Out::Statx(addr, _) => memory::write_all(tid, addr, &stat_abi::statx_bytes(&st)),
+    }
+    .map(|_| 0)
+}
+
+fn major(dev: u64) -> u32 {
+    libc::major(dev)
+}
+fn minor(dev: u64) -> u32 {
+    libc::minor(dev)
+}
+
+/// Looks at a real file as the caller would, and writes the answer with
+/// the owners the view shows.
+fn write_real(
+    ids: &Identities,
+    tid: i32,
+    f: &CallerFile,
+    flags: i32,
+    out: Out,
+) -> Result<i64, Errno> {
+    match out {
+        Out::Stat(addr) => {
+            let st = f.stat(flags)?;
+            let p = present_stat(ids, &st);
+            let mut shown = st;
+            shown.st_uid = p.uid;
+            shown.st_gid = p.gid;
+            shown.st_mode = p.mode;
+            shown.st_rdev = p.rdev;
+            // SAFETY: libc::stat is plain integers; viewing it as bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    (&shown as *const libc::stat).cast::<u8>(),
+                    std::mem::size_of::<libc::stat>(),
+                )
+            };
+            memory::write_all(tid, addr, bytes).map(|_| 0)
+        }
+        Out::Statx(addr, mask) => {
+            // SAFETY: an all-integer struct the kernel fills.
+            let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid fd, our NUL-terminated path and our struct.
+            let r = unsafe { libc::statx(f.dirfd(), f.path.as_ptr(), flags, mask, &mut stx) };
+            if r < 0 {
+                return Err(last_errno());
+            }
+            let dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
+            let p = ids.present(
+                dev,
+                stx.stx_ino,
+                Presented {
+                    uid: stx.stx_uid,
+                    gid: stx.stx_gid,
+                    mode: stx.stx_mode as u32,
+                    rdev: libc::makedev(stx.stx_rdev_major, stx.stx_rdev_minor),
+                },
+            );
+            stx.stx_uid = p.uid;
+            stx.stx_gid = p.gid;
+            stx.stx_mode = p.mode as u16;
+            stx.stx_rdev_major = major(p.rdev);
+            stx.stx_rdev_minor = minor(p.rdev);
+            // SAFETY: libc::statx is plain integers; viewing it as bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    (&stx as *const libc::statx).cast::<u8>(),
+                    std::mem::size_of::<libc::statx>(),
+                )
+            };
+            memory::write_all(tid, addr, bytes).map(|_| 0)
+        }
+    }
+}
+
+/// A path argument, or an empty one where `AT_EMPTY_PATH` allows a null
+/// pointer; `None` where the kernel must answer (an unreadable path).
+fn read_path_arg(tid: i32, addr: u64, flags: i32) -> Option<Vec<u8>> {
+    if addr == 0 && flags & libc::AT_EMPTY_PATH != 0 {
+        return Some(Vec::new());
+    }
+    memory::read_path(tid, addr).ok()
+}
+
+/// What one stat family call names: a served file, a file of a mount, a
+/// real file; or the verdict to give at once.
+enum Named {
+    Service(Result<FileStat, Errno>),
+    Real(CallerFile),
+}
+
+/// Finds the file a call with (`dirfd`, path at `addr`, `flags`) names.
+fn named(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+) -> Result<Named, Verdict> {
+    let path = read_path_arg(call.tid, addr, flags).ok_or(Verdict::Native)?;
+    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        if let Some(f) = ctx.served.of_fd(call.tid, dirfd) {
+            return Ok(Named::Service(f.stat()));
+        }
+    } else {
+        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+        match target_of(ctx, call, dirfd, (addr, &path), follow)? {
+            Target::Virtual(m, p) => return Ok(Named::Service(m.fs.lstat(&p))),
+            Target::Real => {}
+        }
+    }
+    CallerFile::new(call.tid, dirfd, &path)
+        .map(Named::Real)
+        .map_err(Verdict::Error)
+}
+
+/// The stat family with the view's owners.
+fn stat_call(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+    out: Out,
+) -> Verdict {
+    let identities = match ids(ctx) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    match named(ctx, call, dirfd, addr, flags) {
+        Ok(Named::Service(st)) => {
+            verdict(st.and_then(|st| write_virtual(identities, call.tid, st, out)))
+        }
+        Ok(Named::Real(f)) => verdict(write_real(identities, call.tid, &f, flags, out)),
+        Err(v) => v,
+    }
+}
+
+/// Implements stat(2) in a view with identities.
+pub fn stat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    stat_call(ctx, call, libc::AT_FDCWD, a[0], 0, Out::Stat(a[1]))
+}
+
+/// Implements lstat(2) in a view with identities.
+pub fn lstat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = libc::AT_SYMLINK_NOFOLLOW;
+    stat_call(ctx, call, libc::AT_FDCWD, a[0], flags, Out::Stat(a[1]))
+}
+
+/// Implements newfstatat(2) in a view with identities.
+pub fn newfstatat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    stat_call(ctx, call, arg_fd(a[0]), a[1], a[3] as i32, Out::Stat(a[2]))
+}
+
+/// Implements statx(2) in a view with identities.
+pub fn statx(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let out = Out::Statx(a[4], a[3] as u32);
+    stat_call(ctx, call, arg_fd(a[0]), a[1], a[2] as i32, out)
+}
+
+/// Implements fstat(2) in a view with identities.
+pub fn fstat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let identities = match ids(ctx) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let fd = arg_fd(a[0]);
+    if let Some(f) = ctx.served.of_fd(call.tid, fd) {
+        return verdict(
+            f.stat()
+                .and_then(|st| write_virtual(identities, call.tid, st, Out::Stat(a[1]))),
+        );
+    }
+    let r = CallerFile::new(call.tid, fd, b"").and_then(|f| {
+        write_real(
+            identities,
+            call.tid,
+            &f,
+            libc::AT_EMPTY_PATH,
+            Out::Stat(a[1]),
+        )
+    });
+    verdict(r)
+}
+
+/// `CAP_CHOWN`.
+const CAP_CHOWN: u32 = 0;
+/// `CAP_MKNOD`.
+const CAP_MKNOD: u32 = 27;
+
+/// chown of a real file the host cannot really change: remembered, for a
+/// file of the real user, if the caller's view identity may change it as
+/// the kernel would let it.
+fn chown_real(
+    ctx: &Context,
+    call: &Call<'_>,
+    f: &CallerFile,
+    flags: i32,
+    uid: u64,
+    gid: u64,
+) -> Verdict {
+    let identities = match ids(ctx) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let r = (|| {
+        let st = f.stat(flags)?;
+        let shown = present_stat(identities, &st);
+        let caller = identities.ids_of(call.tid);
+        let (uid, gid) = (uid as u32, gid as u32);
+        let new_uid = (uid != u32::MAX).then_some(uid);
+        let new_gid = (gid != u32::MAX).then_some(gid);
+        if caller.cap_effective & (1 << CAP_CHOWN) == 0 {
+            let creds = caller.creds();
+            let uid_ok = new_uid.map_or(true, |u| u == shown.uid);
+            let gid_ok = new_gid.map_or(true, |g| g == shown.gid || creds.in_group(g));
+            if shown.uid != creds.uid || !uid_ok || !gid_ok {
+                return Err(Errno::EPERM);
+            }
+        }
+        // The host may not say who owns another user's file.
+        // SAFETY: geteuid has no preconditions.
+        if st.st_uid != unsafe { libc::geteuid() } {
+            return Err(Errno::EPERM);
+        }
+        identities.remember(st.st_dev, st.st_ino, |o| {
+            if new_uid.is_some() {
+                o.uid = new_uid;
+            }
+            if new_gid.is_some() {
+                o.gid = new_gid;
+            }
+        });
+        Ok(0)
+    })();
+    verdict(r)
+}
+
+/// The chown family: a mount's files go to the service, real ones are
+/// really changed when the host is root, else remembered.
+fn chown_call(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+    ids: (u64, u64),
+) -> Verdict {
+    let path = match read_path_arg(call.tid, addr, flags) {
+        Some(p) => p,
+        None => return Verdict::Native,
+    };
+    if !(path.is_empty() && flags & libc::AT_EMPTY_PATH != 0) {
+        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+        match target_of(ctx, call, dirfd, (addr, &path), follow) {
+            Ok(Target::Virtual(m, p)) => {
+                return verdict(super::sys_attr::chown_on(&m, &p, ids.0, ids.1))
+            }
+            Ok(Target::Real) => {}
+            Err(v) => return v,
+        }
+    } else if let Some(f) = ctx.served.of_fd(call.tid, dirfd) {
+        return verdict(super::sys_attr::chown_on(&f.mount, &f.path, ids.0, ids.1));
+    }
+    if ctx.identity.as_ref().is_some_and(|i| i.host_is_root()) {
+        return Verdict::Native;
+    }
+    match CallerFile::new(call.tid, dirfd, &path) {
+        Ok(f) => chown_real(ctx, call, &f, flags, ids.0, ids.1),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// Implements chown(2) and lchown(2) in a view with identities.
+pub fn chown(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = if call.entry.nr == libc::SYS_lchown as u64 {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    chown_call(ctx, call, libc::AT_FDCWD, a[0], flags, (a[1], a[2]))
+}
+
+/// Implements fchownat(2) in a view with identities.
+pub fn fchownat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = a[4] as i32;
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    chown_call(ctx, call, arg_fd(a[0]), a[1], flags, (a[2], a[3]))
+}
+
+/// Implements fchown(2) in a view with identities.
+pub fn fchown(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let fd = arg_fd(a[0]);
+    if let Some(f) = ctx.served.of_fd(call.tid, fd) {
+        return verdict(super::sys_attr::chown_on(&f.mount, &f.path, a[1], a[2]));
+    }
+    if ctx.identity.as_ref().is_some_and(|i| i.host_is_root()) {
+        return Verdict::Native;
+    }
+    match CallerFile::new(call.tid, fd, b"") {
+        Ok(f) => chown_real(ctx, call, &f, libc::AT_EMPTY_PATH, a[1], a[2]),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// mknod of a device node on a real path without privileges: a regular
+/// placeholder file, and the view remembers its type and device number.
+fn mknod_call(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    mode: u32,
+    dev: u64,
+) -> Verdict {
+    let kind = mode & libc::S_IFMT;
+    let device = kind == libc::S_IFCHR || kind == libc::S_IFBLK;
+    let plain = |ctx: &Context, call: &Call<'_>| {
+        if dirfd == libc::AT_FDCWD && call.entry.nr == libc::SYS_mknod as u64 {
+            super::sys_tree::mknod(ctx, call)
+        } else {
+            super::sys_tree::mknodat(ctx, call)
+        }
+    };
+    let identities = match ids(ctx) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    if !device {
+        return plain(ctx, call);
+    }
+    let Ok(path) = memory::read_path(call.tid, addr) else {
+        return Verdict::Native;
+    };
+    match target_of(ctx, call, dirfd, (addr, &path), false) {
+        Ok(Target::Virtual(..)) | Err(_) => return plain(ctx, call),
+        Ok(Target::Real) => {}
+    }
+    let caller = identities.ids_of(call.tid);
+    if caller.cap_effective & (1 << CAP_MKNOD) == 0 {
+        return Verdict::Error(Errno::EPERM);
+    }
+    if identities.host_is_root() {
+        return Verdict::Native;
+    }
+    let r = (|| {
+        let f = CallerFile::new(call.tid, dirfd, &path)?;
+        let perm = mode & 0o7777 & !super::sys_path::umask_of(call.tid);
+        // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
+        let fd = unsafe {
+            libc::openat(
+                f.dirfd(),
+                f.path.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                perm,
+            )
+        };
+        if fd < 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: a new fd we own.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: an all-integer struct the kernel fills.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: our fd and our struct.
+        if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } < 0 {
+            return Err(last_errno());
+        }
+        identities.remember(st.st_dev, st.st_ino, |o| {
+            o.file_type = Some(kind);
+            o.rdev = dev;
+        });
+        Ok(0)
+    })();
+    verdict(r)
+}
+
+/// Implements mknod(2) in a view with identities.
+pub fn mknod(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    mknod_call(ctx, call, libc::AT_FDCWD, a[0], a[1] as u32, a[2])
+}
+
+/// Implements mknodat(2) in a view with identities.
+pub fn mknodat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    mknod_call(ctx, call, arg_fd(a[0]), a[1], a[2] as u32, a[3])
+}
