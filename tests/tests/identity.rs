@@ -1,0 +1,307 @@
+//! Identities in a view: `--root-id` (a fake root, as fakeroot and PRoot
+//! `-0` give) with real programs: id, tar, chown, mknod, stat, dpkg-deb,
+//! mount(8), python3's os.setuid; and without the option the view's ids
+//! are the real ones.
+//!
+//! Every test runs as root and as an unprivileged user; as root the host
+//! changes owners for real (so the outside checks differ).
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use viewos_tests::{
+    python3, quote_path as q, require_tool, run_native_ok, transparent, view_command, Cmd, Mode,
+    Outcome, TempDir,
+};
+
+/// `sh -c script` in a view with `--root-id` (and `extra` options).
+fn root_id(script: &str, extra: &[&str], mode: Mode) -> Outcome {
+    let mut opts = vec!["--root-id"];
+    opts.extend_from_slice(extra);
+    Cmd::sh(script).umview_opts(opts).run(mode)
+}
+
+/// True if the tests run as real root.
+fn real_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn my_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+#[test]
+fn id_is_root_with_root_id() {
+    for mode in Mode::VIEWS {
+        let out = root_id("id; id -u; id -g; id -un", &[], mode);
+        out.assert_ok();
+        assert!(
+            out.out().starts_with("uid=0(root) gid=0(root)"),
+            "{}",
+            out.dump()
+        );
+        assert!(out.out().ends_with("\n0\n0\nroot\n"), "{}", out.dump());
+    }
+}
+
+#[test]
+fn id_is_transparent_without_root_id() {
+    transparent(&Cmd::new(["id"]));
+    transparent(&Cmd::sh(
+        "id -u; id -g; id -G; stat -c %u:%g /proc/self/exe .",
+    ));
+}
+
+#[test]
+fn tar_same_owner_keeps_the_archive_owners() {
+    let t = TempDir::new("id-tar");
+    t.write("src/a", "alpha\n");
+    t.write("src/d/b", "beta\n");
+    let tar = t.join("t.tar");
+    run_native_ok(&[
+        "tar",
+        "cf",
+        &tar.to_string_lossy(),
+        "--owner=1234",
+        "--group=5678",
+        "-C",
+        &t.join("src").to_string_lossy(),
+        ".",
+    ]);
+    for mode in Mode::VIEWS {
+        let x = t.join(format!("x-{}", mode.tag()));
+        let script = format!(
+            "mkdir {x} && tar xf {tar} --same-owner -C {x} && stat -c %u:%g {x}/a {x}/d/b {x}/d && \
+             tar cf - -C {x} . | tar tvf - --numeric-owner | awk '{{print $2}}' | sort -u",
+            x = q(&x),
+            tar = q(&tar)
+        );
+        let out = root_id(&script, &[], mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "1234:5678\n1234:5678\n1234:5678\n1234/5678\n",
+            "{}",
+            out.dump()
+        );
+        // Outside: the files are the real user's (root really chowns).
+        let want = if real_root() { 1234 } else { my_uid() };
+        for f in ["a", "d/b", "d"] {
+            let meta = std::fs::metadata(x.join(f)).expect("extracted");
+            assert_eq!(meta.uid(), want, "{f} outside the view");
+        }
+    }
+}
+
+#[test]
+fn chown_is_remembered_and_stat_shows_it() {
+    let t = TempDir::new("id-chown");
+    for mode in Mode::VIEWS {
+        let f = t.write(format!("f-{}", mode.tag()), "x");
+        let out = root_id(
+            &format!(
+                "stat -c %u:%g {f}; chown 42:43 {f} && stat -c %u:%g {f} && chown :44 {f} && \
+                 stat -c %u:%g {f} && ls -n {f} | awk '{{print $3, $4}}' && \
+                 python3 -c 'import os,sys; s=os.stat(sys.argv[1]); print(s.st_uid, s.st_gid)' {f}",
+                f = q(&f)
+            ),
+            &[],
+            mode,
+        );
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "0:0\n42:43\n42:44\n42 44\n42 44\n",
+            "{}",
+            out.dump()
+        );
+        let want = if real_root() { 42 } else { my_uid() };
+        assert_eq!(std::fs::metadata(&f).expect("f").uid(), want);
+    }
+}
+
+#[test]
+fn chown_of_another_users_file_fails() {
+    if real_root() {
+        // Root's chown is the kernel's: nothing of the view's own to test.
+        let out = root_id("chown 42 /etc/hostname.none 2>&1; echo $?", &[], Mode::View);
+        assert!(out.out().ends_with("1\n"), "{}", out.dump());
+        return;
+    }
+    // /etc/passwd belongs to real root: the view may not say otherwise.
+    let out = root_id(
+        "chown 42 /etc/passwd; echo $?; stat -c %u /etc/passwd",
+        &[],
+        Mode::View,
+    );
+    assert!(
+        out.err().contains("Operation not permitted"),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(out.out(), "1\n0\n", "{}", out.dump());
+}
+
+#[test]
+fn mknod_makes_device_nodes_stat_reports() {
+    let t = TempDir::new("id-mknod");
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        let out = Cmd::sh(
+            "umask 022; mknod n c 1 3 && mknod b b 8 1 && mkfifo p && stat -c %F:%t:%T:%a n b && \
+             stat -c %F p && ls -l n | cut -c1 && mknod n c 1 3; echo $?",
+        )
+        .umview_opts(["--root-id"])
+        .cwd(&d)
+        .run(mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "character special file:1:3:644\nblock special file:8:1:644\nfifo\nc\n1\n",
+            "{}",
+            out.dump()
+        );
+        assert!(out.err().contains("File exists"), "{}", out.dump());
+    }
+}
+
+#[test]
+fn mknod_in_a_directory() {
+    let t = TempDir::new("id-mknod-dir");
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        let out = Cmd::sh("mknod null c 1 3 && stat -c %F:%t:%T null && echo hi > null; cat null")
+            .umview_opts(["--root-id"])
+            .cwd(&d)
+            .run(mode);
+        out.assert_ok();
+        // Root makes a real null device; otherwise the placeholder is a
+        // regular file, and what is written stays.
+        let read_back = if real_root() { "" } else { "hi\n" };
+        assert_eq!(
+            out.out(),
+            format!("character special file:1:3\n{read_back}"),
+            "{}",
+            out.dump()
+        );
+        let meta = std::fs::symlink_metadata(d.join("null")).expect("made");
+        if real_root() {
+            assert!(meta.file_type().is_char_device());
+        } else {
+            assert!(meta.file_type().is_file());
+        }
+    }
+}
+
+#[test]
+fn dpkg_deb_builds_root_owned_packages() {
+    require_tool("dpkg-deb", "dpkg");
+    let t = TempDir::new("id-dpkg");
+    t.write(
+        "pkg/DEBIAN/control",
+        "Package: viewos-id-test\nVersion: 1.0\nArchitecture: all\nMaintainer: V <v@example.invalid>\nDescription: test\n",
+    );
+    t.write("pkg/usr/share/viewos-id-test/README", "hello\n");
+    for mode in Mode::VIEWS {
+        let deb = t.join(format!("p-{}.deb", mode.tag()));
+        let out = root_id(
+            &format!("dpkg-deb -b {} {} >/dev/null", q(&t.join("pkg")), q(&deb)),
+            &[],
+            mode,
+        );
+        out.assert_ok();
+        let listing = run_native_ok(&["dpkg-deb", "-c", &deb.to_string_lossy()]);
+        let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+        assert!(listing.contains("README"), "{listing}");
+        for line in listing.lines() {
+            assert!(line.contains(" root/root "), "{listing}");
+        }
+    }
+}
+
+#[test]
+fn mount_command_works_as_fake_root() {
+    let t = TempDir::new("id-mount");
+    let mnt = t.mkdir("mnt");
+    t.write("mnt/hidden", "hidden");
+    for mode in Mode::VIEWS {
+        let out = root_id(
+            &format!(
+                "/usr/bin/mount -t umfusenull none {m} && ls -A {m} && echo listed && grep -c umfusenull /proc/self/mounts && /usr/bin/umount {m} && ls {m}",
+                m = q(&mnt)
+            ),
+            &["-p", "umfuse"],
+            mode,
+        );
+        out.assert_ok();
+        assert_eq!(out.out(), "listed\n1\nhidden\n", "{}", out.dump());
+    }
+    let _ = view_command("viewmount");
+}
+
+#[test]
+fn python_setuid_and_capabilities() {
+    let py = python3();
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+data = (ctypes.c_uint32 * 6)()
+print(libc.capget(hdr, data), data[0] == 0xffffffff, data[1] == 0xffffffff)
+os.setgroups([5, 6]); os.setgid(7); os.setuid(1000)
+print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), os.getresuid())
+print(libc.capget(hdr, data), data[0], data[1])
+try:
+    os.setuid(0)
+except PermissionError as e:
+    print("EPERM", e.errno)
+pid = os.fork()
+if pid == 0:
+    print("child", os.getuid())
+    os._exit(0)
+os.waitpid(pid, 0)
+"#;
+    for mode in Mode::VIEWS {
+        let out = Cmd::new([py.to_str().unwrap_or("python3"), "-c", script])
+            .umview_opts(["--root-id"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "0 True True\n1000 1000 7 [5, 6] (1000, 1000, 1000)\n0 0 0\nEPERM 1\nchild 1000\n",
+            "{}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
+fn bad_identity_arguments_get_the_kernels_errors() {
+    let py = python3();
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def err(r):
+    return ctypes.get_errno() if r < 0 else r
+print(err(libc.syscall(105, 0xffffffff)))           # setuid(-1): EINVAL
+print(err(libc.syscall(118, 8, 8, 8)))              # getresuid to bad pointers: EFAULT
+print(err(libc.syscall(116, -1, 0)))                # setgroups(-1): EINVAL
+print(err(libc.syscall(115, 0, 0)))                 # getgroups(0): the count
+hdr = (ctypes.c_uint32 * 2)(0x1234, 0)
+print(err(libc.syscall(125, hdr, 0)), hex(hdr[0]))  # capget bad version: EINVAL
+print(err(libc.syscall(125, 8, 0)))                 # capget bad header: EFAULT
+"#;
+    for mode in Mode::VIEWS {
+        let out = Cmd::new([py.to_str().unwrap_or("python3"), "-c", script])
+            .umview_opts(["--root-id"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "22\n14\n22\n0\n22 0x20080522\n14\n",
+            "{}",
+            out.dump()
+        );
+    }
+}
