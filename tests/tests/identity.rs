@@ -305,3 +305,168 @@ print(err(libc.syscall(125, 8, 0)))                 # capget bad header: EFAULT
         );
     }
 }
+
+// ---- Human mode (-s) ----
+
+/// `bash -c script` in `umview -s` (and `extra` options), with the view's
+/// commands on PATH.
+fn secure(script: &str, extra: &[&str], mode: Mode) -> Outcome {
+    let mut opts = vec!["-s"];
+    opts.extend_from_slice(extra);
+    let dir = view_command("viewsu");
+    let dir = dir.parent().expect("a directory");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+    );
+    Cmd::bash(script)
+        .umview_opts(opts)
+        .env("PATH", path)
+        .run(mode)
+}
+
+#[test]
+fn secure_mode_starts_as_root_and_viewsu_becomes_nobody() {
+    for mode in Mode::VIEWS {
+        let out = secure(
+            "id; viewsu nobody -c 'id; id -un'; viewsu 65534 -c 'id -u'; viewsu nosuchuser -c id; echo $?",
+            &[],
+            mode,
+        );
+        let text = out.out();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.len() == 5
+                && lines[0].starts_with("uid=0(root) gid=0(root)")
+                && lines[1].starts_with("uid=65534(nobody) gid=65534(")
+                && lines[2] == "nobody"
+                && lines[3] == "65534"
+                && lines[4] == "1",
+            "{}",
+            out.dump()
+        );
+        assert!(
+            out.err().contains("user nosuchuser does not exist"),
+            "{}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
+fn nobody_may_not_become_root_again() {
+    for mode in Mode::VIEWS {
+        let out = secure(
+            "python3 -c 'import os; os.setuid(65534); print(os.getuid()); os.setuid(0)'; echo $?; \
+             viewsu nobody -c 'viewsu root -c id; echo $?; viewsu daemon -c id; echo $?; viewsudo id -u'",
+            &[],
+            mode,
+        );
+        assert_eq!(out.out(), "65534\n1\n1\n1\n0\n", "{}", out.dump());
+        assert!(out.err().contains("PermissionError"), "{}", out.dump());
+        assert!(
+            out.err().contains("viewsu: permission denied"),
+            "{}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
+fn human_mounts_check_the_view_identity() {
+    let t = TempDir::new("id-human");
+    t.write("src/secret", "secret\n");
+    t.write("src/public", "public\n");
+    std::fs::set_permissions(
+        t.join("src/secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    t.mkdir("mnt");
+    let script = format!(
+        "cd {d} && viewmount -t umfusereal -o human src mnt && stat -c %U:%a mnt/secret && \
+         cat mnt/secret && viewsu nobody -c 'cat mnt/public; cat mnt/secret; echo $?' && \
+         python3 -c 'import os; os.setuid(65534); open(\"mnt/secret\")' 2>&1 | tail -1; \
+         cat mnt/secret",
+        d = q(t.path())
+    );
+    for (opt, mode) in [
+        ("-s", Mode::View),
+        ("-s", Mode::ViewNoSeccomp),
+        ("--root-id", Mode::View),
+    ] {
+        let out = if opt == "-s" {
+            secure(&script, &["-p", "umfuse"], mode)
+        } else {
+            let dir = view_command("viewmount");
+            let dir = dir.parent().expect("a directory").display().to_string();
+            Cmd::bash(&script)
+                .umview_opts(["--root-id", "-p", "umfuse"])
+                .env("PATH", format!("{dir}:/usr/local/bin:/usr/bin:/bin"))
+                .run(mode)
+        };
+        assert_eq!(
+            out.out(),
+            "root:600\nsecret\npublic\n1\nPermissionError: [Errno 13] Permission denied: 'mnt/secret'\nsecret\n",
+            "{opt}: {}",
+            out.dump()
+        );
+        assert!(out.err().contains("Permission denied"), "{}", out.dump());
+    }
+}
+
+#[test]
+fn only_root_changes_the_view() {
+    let t = TempDir::new("id-admin");
+    let mnt = t.mkdir("mnt");
+    for mode in Mode::VIEWS {
+        let out = secure(
+            &format!(
+                "viewsu nobody -c 'viewmount -t umfusenull none {m}; echo $?; um_add_service viewfs; echo $?; \
+                 viewname other; echo $?; viewname'; viewmount -t umfusenull none {m} && echo mounted",
+                m = q(&mnt)
+            ),
+            &["-p", "umfuse", "-V", "v1"],
+            mode,
+        );
+        assert_eq!(out.out(), "32\n1\n1\nv1\nmounted\n", "{}", out.dump());
+        assert!(
+            out.err().contains("Operation not permitted"),
+            "{}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
+fn fuse_requests_carry_the_callers_ids() {
+    let t = TempDir::new("id-fuse2fs");
+    let img = t.join("disk.img");
+    run_native_ok(&[
+        "/usr/sbin/mkfs.ext4",
+        "-q",
+        "-F",
+        &img.to_string_lossy(),
+        "16M",
+    ]);
+    t.mkdir("mnt");
+    let script = format!(
+        "{tree}cd {d}\n\
+         fuse2fs -f disk.img mnt -o fakeroot >f.out 2>f.err & pid=$!\n\
+         wait_for mnt/lost+found || {{ cat f.err; exit 1; }}\n\
+         mkdir mnt/pub && chmod 1777 mnt/pub && touch mnt/pub/byroot && \
+         viewsu nobody -c 'touch mnt/pub/bynobody' && \
+         stat -c %n:%u:%g mnt/pub/byroot mnt/pub/bynobody\n\
+         viewumount mnt; wait $pid\n",
+        tree = viewos_tests::TREE_SH,
+        d = q(t.path())
+    );
+    let out = secure(&script, &["-p", "umfuse"], Mode::View);
+    assert!(
+        out.out()
+            .starts_with("mnt/pub/byroot:0:0\nmnt/pub/bynobody:65534:65534\n"),
+        "{}",
+        out.dump()
+    );
+}

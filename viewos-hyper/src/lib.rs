@@ -56,6 +56,7 @@ pub mod stat_abi;
 pub mod syscalls;
 pub mod tracee_calls;
 pub mod tracer;
+pub mod users;
 pub mod virtual_dirs;
 pub mod walk_cache;
 pub mod workers;

@@ -530,8 +530,26 @@ pub fn is_refused(nr: u64) -> bool {
         .any(|&(n, _)| n as u64 == nr)
 }
 
-/// Decides what happens to the syscall `call`.
+/// Decides what happens to the syscall `call`, with its caller's
+/// credentials where services look for them
+/// ([`viewos_core::creds::Creds::caller`]): the ids the view gave the
+/// process, or its real ones. An unprivileged host needs to tell nothing:
+/// its programs cannot have other ids than its own, which is what
+/// services get by default.
 pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
+    static HOST_IS_ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(ids) = &ctx.identity {
+        let creds = ids.ids_of(call.tid).creds();
+        viewos_core::creds::with_caller(creds, || dispatch_call(ctx, call))
+    // SAFETY: geteuid has no preconditions.
+    } else if *HOST_IS_ROOT.get_or_init(|| unsafe { libc::geteuid() } == 0) {
+        viewos_core::creds::with_caller_process(call.tid, || dispatch_call(ctx, call))
+    } else {
+        dispatch_call(ctx, call)
+    }
+}
+
+fn dispatch_call(ctx: &Context, call: &Call<'_>) -> Verdict {
     if ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
         if let Some(v) = hooks::dispatch(ctx, call) {
             return v;

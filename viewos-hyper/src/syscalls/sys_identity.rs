@@ -225,6 +225,18 @@ pub fn capset(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
+/// `CAP_SYS_ADMIN`.
+pub(super) const CAP_SYS_ADMIN: u32 = 21;
+
+/// True if thread `tid` has capability `cap` in the view: always in a
+/// view without identities (the kernel decides), else by its ids.
+pub(super) fn capable(ctx: &Context, tid: i32, cap: u32) -> bool {
+    match &ctx.identity {
+        None => true,
+        Some(ids) => ids.ids_of(tid).cap_effective & (1 << cap) != 0,
+    }
+}
+
 // ---- Files ----
 
 /// A directory fd of the host standing for the caller's `dirfd` (its cwd
