@@ -254,8 +254,9 @@ mod tests {
         assert_eq!(p(&["--version"]), Ok(Parsed::Version));
         let o = run(&["--no-seccomp", "--", "-weird-prog"]);
         assert!(o.no_seccomp && !o.root_id && !o.secure);
+        assert_eq!(o.command, vec!["-weird-prog"]);
         let o = run(&["--root-id", "-sq", "id"]);
         assert!(o.root_id && o.secure && o.quiet);
-        assert_eq!(o.command, vec!["-weird-prog"]);
+        assert_eq!(o.command, vec!["id"]);
     }
 }

@@ -632,6 +632,29 @@ mod tests {
     }
 
     #[test]
+    fn identity_calls_stop_only_with_identities() {
+        let plain = filter_rules(Interest::HOST_MINIMUM, &[]);
+        for nr in [libc::SYS_getuid, libc::SYS_fstat, libc::SYS_newfstatat] {
+            assert!(!plain.iter().any(|r| r.0 == nr as u32));
+        }
+        let ids = filter_rules(Interest::HOST_MINIMUM | Interest::IDENTITY, &[]);
+        for nr in [
+            libc::SYS_getuid,
+            libc::SYS_setresuid,
+            libc::SYS_capget,
+            libc::SYS_fstat,
+            libc::SYS_newfstatat,
+            libc::SYS_statx,
+            libc::SYS_fchown,
+            libc::SYS_mknodat,
+        ] {
+            assert!(ids.contains(&(nr as u32, Action::Notify)), "{nr}");
+        }
+        // Other path calls still run natively.
+        assert!(!ids.iter().any(|r| r.0 == libc::SYS_openat as u32));
+    }
+
+    #[test]
     fn skip_values() {
         assert_eq!(Verdict::Native.skip_value(), None);
         assert_eq!(Verdict::Return(3).skip_value(), Some(3));
