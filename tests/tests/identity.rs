@@ -470,3 +470,36 @@ fn fuse_requests_carry_the_callers_ids() {
         out.dump()
     );
 }
+
+#[test]
+fn proc_status_shows_the_view_ids() {
+    let py = python3();
+    let script = r#"
+import os
+def ids(path):
+    lines = open(path).read().splitlines()
+    return [l.split(":", 1)[1].split() for l in lines if l.split(":")[0] in ("Uid", "Gid", "Groups")]
+print(ids("/proc/self/status"))
+os.setgroups([4, 5]); os.setgid(7); os.setuid(1000)
+print(ids("/proc/self/status"))
+print(ids("/proc/%d/status" % os.getpid()) == ids("/proc/thread-self/status"))
+print(ids("/proc/self/task/%d/status" % os.getpid())[0])
+"#;
+    for mode in Mode::VIEWS {
+        let out = Cmd::new([py.to_str().unwrap_or("python3"), "-c", script])
+            .umview_opts(["--root-id"])
+            .run(mode);
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "[['0', '0', '0', '0'], ['0', '0', '0', '0'], []]\n\
+             [['1000', '1000', '1000', '1000'], ['7', '7', '7', '7'], ['4', '5']]\n\
+             True\n['1000', '1000', '1000', '1000']\n",
+            "{}",
+            out.dump()
+        );
+    }
+    // Without identities the file is the kernel's.
+    let native = Cmd::sh("grep -E '^(Uid|Gid|Groups)' /proc/self/status");
+    transparent(&native);
+}

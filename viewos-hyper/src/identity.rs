@@ -383,6 +383,13 @@ impl Identities {
         self.procs.lock().remove(&tid);
     }
 
+    /// The ids of process `pid` if it is one of the view's (seen before),
+    /// without making an entry.
+    pub fn known(&self, pid: i32) -> Option<Ids> {
+        let tgid = *self.tgids.lock().get(&pid).unwrap_or(&pid);
+        self.procs.lock().get(&tgid).cloned()
+    }
+
     /// Sets the ids of thread `tid`'s process outright (viewsudo).
     pub fn set(&self, tid: i32, ids: Ids) {
         let tgid = self.tgid(tid);
@@ -429,6 +436,31 @@ impl Identities {
         }
         out
     }
+}
+
+/// A `/proc/PID/status` text with the `Uid:`, `Gid:`, `Groups:` and
+/// capability lines of `ids`.
+pub fn status_text(real: &str, ids: &Ids) -> String {
+    let four = |v: [u32; 4]| format!("{}\t{}\t{}\t{}", v[0], v[1], v[2], v[3]);
+    let mut out = String::with_capacity(real.len());
+    for line in real.lines() {
+        let (key, _) = line.split_once(':').unwrap_or((line, ""));
+        let shown = match key {
+            "Uid" => format!("Uid:\t{}", four(ids.uid)),
+            "Gid" => format!("Gid:\t{}", four(ids.gid)),
+            "Groups" => {
+                let g: String = ids.groups.iter().map(|g| format!("{g} ")).collect();
+                format!("Groups:\t{g}")
+            }
+            "CapInh" => format!("CapInh:\t{:016x}", ids.cap_inheritable),
+            "CapPrm" => format!("CapPrm:\t{:016x}", ids.cap_permitted),
+            "CapEff" => format!("CapEff:\t{:016x}", ids.cap_effective),
+            _ => line.to_string(),
+        };
+        out.push_str(&shown);
+        out.push('\n');
+    }
+    out
 }
 
 /// The identity fields of a file's status.
@@ -500,6 +532,18 @@ mod tests {
         ids.capset(0, 1, 0).unwrap();
         assert_eq!(ids.capset(all, all, 0), Err(Errno::EPERM));
         assert_eq!(ids.capset(2, 1, 0), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn status_lines() {
+        let real = "Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t1000 \nCapEff:\t0000000000000000\nCapBnd:\t000001ffffffffff\n";
+        let mut ids = user(7);
+        ids.groups = vec![3, 4];
+        let text = status_text(real, &ids);
+        assert_eq!(
+            text,
+            "Name:\tsh\nUid:\t7\t7\t7\t7\nGid:\t0\t0\t0\t0\nGroups:\t3 4 \nCapEff:\t0000000000000000\nCapBnd:\t000001ffffffffff\n"
+        );
     }
 
     #[test]

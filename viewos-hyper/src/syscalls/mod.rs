@@ -313,7 +313,7 @@ macro_rules! row {
 static TABLE: &[Entry] = &[
     row!(SYS_read, FD, sys_fd::read),
     row!(SYS_write, FD, sys_fd::write),
-    row!(SYS_open, PATH, sys_open::open),
+    row!(SYS_open, PATH, sys_open::open, ids sys_identity::open),
     row!(SYS_stat, PATH, sys_path::stat, ids sys_identity::stat),
     row!(SYS_fstat, FD, sys_fd::fstat, ids sys_identity::fstat),
     row!(SYS_lstat, PATH, sys_path::lstat, ids sys_identity::lstat),
@@ -408,7 +408,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_getdents64, FD, sys_fd::getdents64),
     row!(SYS_fadvise64, FD, sys_fd::accepted),
     row!(SYS_utimes, PATH, sys_attr::utimes),
-    row!(SYS_openat, PATH, sys_open::openat),
+    row!(SYS_openat, PATH, sys_open::openat, ids sys_identity::openat),
     row!(SYS_mkdirat, PATH, sys_tree::mkdirat),
     row!(SYS_mknodat, PATH, sys_tree::mknodat, ids sys_identity::mknodat),
     row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_identity::fchownat),
@@ -651,7 +651,7 @@ mod tests {
             assert!(ids.contains(&(nr as u32, Action::Notify)), "{nr}");
         }
         // Other path calls still run natively.
-        assert!(!ids.iter().any(|r| r.0 == libc::SYS_openat as u32));
+        assert!(!ids.iter().any(|r| r.0 == libc::SYS_unlinkat as u32));
     }
 
     #[test]

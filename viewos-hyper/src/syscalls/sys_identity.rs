@@ -2,7 +2,8 @@
 //! [`crate::identity`]): the get/set id calls, capget and capset answered
 //! from the process's [`Ids`], and the calls whose answers depend on the
 //! view's identity: the stat family (owners as the view shows them),
-//! chown (remembered) and mknod of device nodes (placeholders).
+//! chown (remembered), mknod of device nodes (placeholders) and opens of
+//! `/proc/PID/status` (a copy with the view's ids).
 //!
 //! These handlers replace the family's usual ones only when the view has
 //! identities ([`super::Entry::with_ids`]); without, nothing here runs and
@@ -14,6 +15,8 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use viewos_core::{Errno, FileStat};
 
@@ -223,6 +226,70 @@ pub fn capset(ctx: &Context, call: &Call<'_>) -> Verdict {
     change(ctx, call, |ids| {
         ids.capset(sets[0], sets[1], sets[2]).map(|_| 0)
     })
+}
+
+/// The process (or thread) whose status file the absolute, normalized
+/// `path` names, as the caller sees it: `/proc/self/status`,
+/// `/proc/thread-self/status`, `/proc/PID/status`,
+/// `/proc/PID/task/TID/status`.
+fn status_of(path: &Path, tid: i32) -> Option<i32> {
+    let rest = path.to_str()?.strip_prefix("/proc/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let number = |s: &str| s.parse::<i32>().ok().filter(|&n| n > 0);
+    let process = |s: &str| match s {
+        "self" => Some(crate::resolve::tgid_of(tid)),
+        _ => number(s),
+    };
+    match parts.as_slice() {
+        ["thread-self", "status"] => Some(tid),
+        [p, "status"] => process(p),
+        // A thread of that process only (else the kernel's ENOENT).
+        [p, "task", t, "status"] => {
+            let (p, t) = (process(p)?, number(t)?);
+            (crate::resolve::tgid_of(t) == p).then_some(t)
+        }
+        _ => None,
+    }
+}
+
+/// Opening a status file of a process of the view for reading gives a
+/// copy with the view's ids; everything else opens as without identities.
+fn open_ids(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64, flags: i32) -> Option<Verdict> {
+    let identities = ctx.identity.as_ref()?;
+    if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_PATH | libc::O_CREAT) != 0 {
+        return None;
+    }
+    let raw = memory::read_path(call.tid, addr).ok()?;
+    if !raw.ends_with(b"/status") {
+        return None;
+    }
+    let abs = crate::resolve::absolute(&ctx.dirs, call.tid, dirfd, &raw)?;
+    let abs = viewos_core::path::normalize(Path::new("/"), abs.as_os_str().as_bytes());
+    let who = status_of(&abs, call.tid)?;
+    let ids = identities.known(who)?;
+    let real = std::fs::read_to_string(format!("/proc/{who}/status")).ok()?;
+    let text = crate::identity::status_text(&real, &ids);
+    Some(match crate::proc_mounts::memory_file(&text) {
+        Ok(fd) => Verdict::InstallFd {
+            fd,
+            cloexec: flags & libc::O_CLOEXEC != 0,
+        },
+        Err(e) => Verdict::Error(Errno::from(e)),
+    })
+}
+
+/// Implements open(2) in a view with identities.
+pub fn open(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    open_ids(ctx, call, libc::AT_FDCWD, a[0], a[1] as i32)
+        .unwrap_or_else(|| super::sys_open::open(ctx, call))
+}
+
+/// Implements openat(2) in a view with identities.
+pub fn openat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    open_ids(ctx, call, arg_fd(a[0]), a[1], a[2] as i32)
+        .unwrap_or_else(|| super::sys_open::openat(ctx, call))
 }
 
 /// `CAP_SYS_ADMIN`.
