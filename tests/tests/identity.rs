@@ -503,3 +503,28 @@ print(ids("/proc/self/task/%d/status" % os.getpid())[0])
     let native = Cmd::sh("grep -E '^(Uid|Gid|Groups)' /proc/self/status");
     transparent(&native);
 }
+
+#[test]
+fn a_view_user_may_not_chown_or_mknod() {
+    let t = TempDir::new("id-user-chown");
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .expect("chmod");
+        let out = secure(
+            &format!(
+                "cd {d} && touch f && viewsu nobody -c 'chown 65534 f; echo $?; chown :65534 f; echo $?; \
+                 mknod n c 1 3; echo $?'; stat -c %u:%g f; test -e n || echo no-node",
+                d = q(&d)
+            ),
+            &[],
+            mode,
+        );
+        assert_eq!(out.out(), "1\n1\n1\n0:0\nno-node\n", "{}", out.dump());
+        assert!(
+            out.err().contains("Operation not permitted"),
+            "{}",
+            out.dump()
+        );
+    }
+}

@@ -614,6 +614,9 @@ impl Tracer {
                     let former = former as i32;
                     if former != pid {
                         // A non-leader thread exec'd and took the leader's id.
+                        if let Some(ids) = &self.ctx.identity {
+                            ids.gone(former);
+                        }
                         let state = self.threads.remove(&former).unwrap_or_default();
                         self.threads.insert(pid, state);
                     }

@@ -610,9 +610,9 @@ const CAP_CHOWN: u32 = 0;
 /// `CAP_MKNOD`.
 const CAP_MKNOD: u32 = 27;
 
-/// chown of a real file the host cannot really change: remembered, for a
-/// file of the real user, if the caller's view identity may change it as
-/// the kernel would let it.
+/// chown of a real file, if the caller's view identity may change it as
+/// the kernel would let it: made by the kernel when the host is root,
+/// else remembered (for a file of the real user only).
 fn chown_real(
     ctx: &Context,
     call: &Call<'_>,
@@ -640,6 +640,10 @@ fn chown_real(
                 return Err(Errno::EPERM);
             }
         }
+        if identities.host_is_root() {
+            // Allowed in the view: the kernel does it for real.
+            return Ok(None);
+        }
         // The host may not say who owns another user's file.
         // SAFETY: geteuid has no preconditions.
         if st.st_uid != unsafe { libc::geteuid() } {
@@ -653,9 +657,13 @@ fn chown_real(
                 o.gid = new_gid;
             }
         });
-        Ok(0)
+        Ok(Some(0))
     })();
-    verdict(r)
+    match r {
+        Ok(None) => Verdict::Native,
+        Ok(Some(v)) => Verdict::Return(v),
+        Err(e) => Verdict::Error(e),
+    }
 }
 
 /// The chown family: a mount's files go to the service, real ones are
@@ -683,9 +691,6 @@ fn chown_call(
         }
     } else if let Some(f) = ctx.served.of_fd(call.tid, dirfd) {
         return verdict(super::sys_attr::chown_on(&f.mount, &f.path, ids.0, ids.1));
-    }
-    if ctx.identity.as_ref().is_some_and(|i| i.host_is_root()) {
-        return Verdict::Native;
     }
     match CallerFile::new(call.tid, dirfd, &path) {
         Ok(f) => chown_real(ctx, call, &f, flags, ids.0, ids.1),
@@ -720,9 +725,6 @@ pub fn fchown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let fd = arg_fd(a[0]);
     if let Some(f) = ctx.served.of_fd(call.tid, fd) {
         return verdict(super::sys_attr::chown_on(&f.mount, &f.path, a[1], a[2]));
-    }
-    if ctx.identity.as_ref().is_some_and(|i| i.host_is_root()) {
-        return Verdict::Native;
     }
     match CallerFile::new(call.tid, fd, b"") {
         Ok(f) => chown_real(ctx, call, &f, libc::AT_EMPTY_PATH, a[1], a[2]),
