@@ -528,3 +528,34 @@ fn a_view_user_may_not_chown_or_mknod() {
         );
     }
 }
+
+#[test]
+fn a_removed_files_owner_is_forgotten() {
+    let t = TempDir::new("id-forget");
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        let out = Cmd::sh(
+            "touch f && chown 42:43 f && ln f h && ino=$(stat -c %i f) && rm f && stat -c %u:%g h && \
+             rm h && for i in $(seq 40); do touch n$i; [ $(stat -c %i n$i) = $ino ] && echo reused $(stat -c %u:%g n$i); done; \
+             touch a && chown 5 a && mv a b && stat -c %u b && touch c && mv c b && stat -c %u b && \
+             mkdir d && chown 7 d && rmdir d && mkdir d && stat -c %u d",
+        )
+        .umview_opts(["--root-id"])
+        .cwd(&d)
+        .run(mode);
+        out.assert_ok();
+        let text = out.out();
+        let mut lines: Vec<&str> = text.lines().collect();
+        // A new file on the removed file's inode (if the file system gave
+        // it out again) is the user's, shown as root's.
+        lines.retain(|l| {
+            assert!(
+                !l.starts_with("reused ") || *l == "reused 0:0",
+                "{}",
+                out.dump()
+            );
+            !l.starts_with("reused ")
+        });
+        assert_eq!(lines, ["42:43", "5", "0", "0"], "{}", out.dump());
+    }
+}

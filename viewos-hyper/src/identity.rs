@@ -406,6 +406,16 @@ impl Identities {
         f(self.files.lock().entry((dev, ino)).or_default())
     }
 
+    /// True if the view remembers nothing of any file.
+    pub fn no_files(&self) -> bool {
+        self.files.lock().is_empty()
+    }
+
+    /// Forgets file (`dev`, `ino`) (its last name is gone).
+    pub fn forget(&self, dev: u64, ino: u64) {
+        self.files.lock().remove(&(dev, ino));
+    }
+
     /// The owner, group, mode and device number a program sees for a file
     /// whose real ones are these: what the view remembers, else the real
     /// user's files as root's.

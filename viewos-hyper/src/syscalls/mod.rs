@@ -354,12 +354,12 @@ static TABLE: &[Entry] = &[
     row!(SYS_getcwd, PATH, sys_cwd::getcwd),
     row!(SYS_chdir, PATH, sys_cwd::chdir, rewrites),
     row!(SYS_fchdir, FD, sys_fd::fchdir, rewrites),
-    row!(SYS_rename, PATH, sys_tree::rename),
+    row!(SYS_rename, PATH, sys_tree::rename, ids sys_identity::rename),
     row!(SYS_mkdir, PATH, sys_tree::mkdir),
-    row!(SYS_rmdir, PATH, sys_tree::rmdir),
+    row!(SYS_rmdir, PATH, sys_tree::rmdir, ids sys_identity::rmdir),
     row!(SYS_creat, PATH, sys_open::creat),
     row!(SYS_link, PATH, sys_tree::link),
-    row!(SYS_unlink, PATH, sys_tree::unlink),
+    row!(SYS_unlink, PATH, sys_tree::unlink, ids sys_identity::unlink),
     row!(SYS_symlink, PATH, sys_tree::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
@@ -414,8 +414,8 @@ static TABLE: &[Entry] = &[
     row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_identity::fchownat),
     row!(SYS_futimesat, PATH, sys_attr::futimesat),
     row!(SYS_newfstatat, PATH, sys_path::newfstatat, ids sys_identity::newfstatat),
-    row!(SYS_unlinkat, PATH, sys_tree::unlinkat),
-    row!(SYS_renameat, PATH, sys_tree::renameat),
+    row!(SYS_unlinkat, PATH, sys_tree::unlinkat, ids sys_identity::unlinkat),
+    row!(SYS_renameat, PATH, sys_tree::renameat, ids sys_identity::renameat),
     row!(SYS_linkat, PATH, sys_tree::linkat),
     row!(SYS_symlinkat, PATH, sys_tree::symlinkat),
     row!(SYS_readlinkat, PATH, sys_path::readlinkat),
@@ -433,7 +433,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_recvmmsg, FD, sys_socket::recvmmsg),
     row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
     row!(SYS_sendmmsg, FD, sys_socket::sendmmsg),
-    row!(SYS_renameat2, PATH, sys_tree::renameat),
+    row!(SYS_renameat2, PATH, sys_tree::renameat, ids sys_identity::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_copy_file_range, FD, sys_fd::splice_family),
     row!(SYS_preadv2, FD, sys_fd::readv),
@@ -651,7 +651,7 @@ mod tests {
             assert!(ids.contains(&(nr as u32, Action::Notify)), "{nr}");
         }
         // Other path calls still run natively.
-        assert!(!ids.iter().any(|r| r.0 == libc::SYS_unlinkat as u32));
+        assert!(!ids.iter().any(|r| r.0 == libc::SYS_mkdirat as u32));
     }
 
     #[test]

@@ -292,6 +292,144 @@ pub fn openat(ctx: &Context, call: &Call<'_>) -> Verdict {
         .unwrap_or_else(|| super::sys_open::openat(ctx, call))
 }
 
+/// A real file the view remembers something of, named by (`dirfd`, path
+/// at `addr`) without following a last symlink: the host's handle of the
+/// name, and the file's status. `None` when the view remembers nothing of
+/// it (or it is not a real file): the call runs as without identities.
+fn remembered(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+) -> Option<(CallerFile, libc::stat)> {
+    let identities = ctx.identity.as_ref()?;
+    if identities.no_files() {
+        return None;
+    }
+    let path = memory::read_path(call.tid, addr).ok()?;
+    match target_of(ctx, call, dirfd, (addr, &path), false) {
+        Ok(Target::Real) => {}
+        _ => return None,
+    }
+    let f = CallerFile::new(call.tid, dirfd, &path).ok()?;
+    let st = f.stat(libc::AT_SYMLINK_NOFOLLOW).ok()?;
+    identities.file(st.st_dev, st.st_ino)?;
+    Some((f, st))
+}
+
+/// Removes a name of a file the view remembers: the host makes the call
+/// (with the program's own credentials, which are the host's) and forgets
+/// the file with its last name, so that a new file on the same inode does
+/// not inherit what was remembered.
+fn remove_name(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+) -> Option<Verdict> {
+    let (f, st) = remembered(ctx, call, dirfd, addr)?;
+    // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
+    let r = unsafe { libc::unlinkat(f.dirfd(), f.path.as_ptr(), flags) };
+    if r < 0 {
+        return Some(Verdict::Error(last_errno()));
+    }
+    let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    if dir || st.st_nlink <= 1 {
+        if let Some(ids) = &ctx.identity {
+            ids.forget(st.st_dev, st.st_ino);
+        }
+    }
+    Some(Verdict::Return(0))
+}
+
+/// Implements unlink(2) in a view with identities.
+pub fn unlink(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    remove_name(ctx, call, libc::AT_FDCWD, a[0], 0)
+        .unwrap_or_else(|| super::sys_tree::unlink(ctx, call))
+}
+
+/// Implements rmdir(2) in a view with identities.
+pub fn rmdir(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    remove_name(ctx, call, libc::AT_FDCWD, a[0], libc::AT_REMOVEDIR)
+        .unwrap_or_else(|| super::sys_tree::rmdir(ctx, call))
+}
+
+/// Implements unlinkat(2) in a view with identities.
+pub fn unlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = a[2] as i32;
+    if flags & !libc::AT_REMOVEDIR != 0 {
+        return super::sys_tree::unlinkat(ctx, call);
+    }
+    remove_name(ctx, call, arg_fd(a[0]), a[1], flags)
+        .unwrap_or_else(|| super::sys_tree::unlinkat(ctx, call))
+}
+
+/// A rename over a file the view remembers: made by the host, and the
+/// replaced file forgotten with its last name.
+fn rename_over(
+    ctx: &Context,
+    call: &Call<'_>,
+    old: (i32, u64),
+    new: (i32, u64),
+    flags: u32,
+) -> Option<Verdict> {
+    let (target, st) = remembered(ctx, call, new.0, new.1)?;
+    let old_path = memory::read_path(call.tid, old.1).ok()?;
+    match target_of(ctx, call, old.0, (old.1, &old_path), false) {
+        Ok(Target::Real) => {}
+        _ => return None,
+    }
+    let source = CallerFile::new(call.tid, old.0, &old_path).ok()?;
+    // SAFETY: valid fds (or AT_FDCWD) and our NUL-terminated paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            source.dirfd(),
+            source.path.as_ptr(),
+            target.dirfd(),
+            target.path.as_ptr(),
+            flags,
+        )
+    };
+    if r < 0 {
+        return Some(Verdict::Error(last_errno()));
+    }
+    // The same file under both names replaces nothing.
+    let same = source
+        .stat(libc::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|s| (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino));
+    let exchanged = flags & libc::RENAME_EXCHANGE != 0;
+    if !same && !exchanged && (st.st_nlink <= 1 || st.st_mode & libc::S_IFMT == libc::S_IFDIR) {
+        if let Some(ids) = &ctx.identity {
+            ids.forget(st.st_dev, st.st_ino);
+        }
+    }
+    Some(Verdict::Return(0))
+}
+
+/// Implements rename(2) in a view with identities.
+pub fn rename(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    rename_over(ctx, call, (libc::AT_FDCWD, a[0]), (libc::AT_FDCWD, a[1]), 0)
+        .unwrap_or_else(|| super::sys_tree::rename(ctx, call))
+}
+
+/// Implements renameat(2) and renameat2(2) in a view with identities.
+pub fn renameat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = if call.entry.nr == libc::SYS_renameat2 as u64 {
+        a[4] as u32
+    } else {
+        0
+    };
+    rename_over(ctx, call, (arg_fd(a[0]), a[1]), (arg_fd(a[2]), a[3]), flags)
+        .unwrap_or_else(|| super::sys_tree::renameat(ctx, call))
+}
+
 /// `CAP_SYS_ADMIN`.
 pub(super) const CAP_SYS_ADMIN: u32 = 21;
 
