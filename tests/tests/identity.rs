@@ -559,3 +559,36 @@ fn a_removed_files_owner_is_forgotten() {
         assert_eq!(lines, ["42:43", "5", "0", "0"], "{}", out.dump());
     }
 }
+
+#[test]
+fn files_a_view_user_creates_are_theirs() {
+    let t = TempDir::new("id-create");
+    let inner = "umask 022; touch f && echo hello > g && mkdir d && ln -s f l && mkfifo p && \
+                 python3 -c 'open(\"h\", \"x\").write(\"x\")' && echo again >> g && \
+                 touch f && mkdir d 2>/dev/null; chown :0 f; echo $?; \
+                 stat -c %n:%u:%g:%A d f g h l p";
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        let out = secure(
+            &format!(
+                "cd {d} && touch byroot && viewsu nobody -c {inner} && stat -c %n:%u:%g byroot && cat g",
+                d = q(&d),
+                inner = viewos_tests::shell_quote(inner)
+            ),
+            &[],
+            mode,
+        );
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "1\nd:65534:65534:drwxr-xr-x\nf:65534:65534:-rw-r--r--\ng:65534:65534:-rw-r--r--\n\
+             h:65534:65534:-rw-r--r--\nl:65534:65534:lrwxrwxrwx\np:65534:65534:prw-r--r--\n\
+             byroot:0:0\nhello\nagain\n",
+            "{}",
+            out.dump()
+        );
+        // Outside they are the real user's.
+        let meta = std::fs::metadata(d.join("g")).expect("g");
+        assert_eq!(meta.uid(), my_uid());
+    }
+}

@@ -355,12 +355,12 @@ static TABLE: &[Entry] = &[
     row!(SYS_chdir, PATH, sys_cwd::chdir, rewrites),
     row!(SYS_fchdir, FD, sys_fd::fchdir, rewrites),
     row!(SYS_rename, PATH, sys_tree::rename, ids sys_identity::rename),
-    row!(SYS_mkdir, PATH, sys_tree::mkdir),
+    row!(SYS_mkdir, PATH, sys_tree::mkdir, ids sys_identity::mkdir),
     row!(SYS_rmdir, PATH, sys_tree::rmdir, ids sys_identity::rmdir),
-    row!(SYS_creat, PATH, sys_open::creat),
+    row!(SYS_creat, PATH, sys_open::creat, ids sys_identity::creat),
     row!(SYS_link, PATH, sys_tree::link),
     row!(SYS_unlink, PATH, sys_tree::unlink, ids sys_identity::unlink),
-    row!(SYS_symlink, PATH, sys_tree::symlink),
+    row!(SYS_symlink, PATH, sys_tree::symlink, ids sys_identity::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
     row!(SYS_fchmod, FD, sys_fd::fchmod),
@@ -409,7 +409,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_fadvise64, FD, sys_fd::accepted),
     row!(SYS_utimes, PATH, sys_attr::utimes),
     row!(SYS_openat, PATH, sys_open::openat, ids sys_identity::openat),
-    row!(SYS_mkdirat, PATH, sys_tree::mkdirat),
+    row!(SYS_mkdirat, PATH, sys_tree::mkdirat, ids sys_identity::mkdirat),
     row!(SYS_mknodat, PATH, sys_tree::mknodat, ids sys_identity::mknodat),
     row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_identity::fchownat),
     row!(SYS_futimesat, PATH, sys_attr::futimesat),
@@ -417,7 +417,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_unlinkat, PATH, sys_tree::unlinkat, ids sys_identity::unlinkat),
     row!(SYS_renameat, PATH, sys_tree::renameat, ids sys_identity::renameat),
     row!(SYS_linkat, PATH, sys_tree::linkat),
-    row!(SYS_symlinkat, PATH, sys_tree::symlinkat),
+    row!(SYS_symlinkat, PATH, sys_tree::symlinkat, ids sys_identity::symlinkat),
     row!(SYS_readlinkat, PATH, sys_path::readlinkat),
     row!(SYS_fchmodat, PATH, sys_attr::fchmodat),
     row!(SYS_faccessat, PATH, sys_path::faccessat),
@@ -651,7 +651,7 @@ mod tests {
             assert!(ids.contains(&(nr as u32, Action::Notify)), "{nr}");
         }
         // Other path calls still run natively.
-        assert!(!ids.iter().any(|r| r.0 == libc::SYS_mkdirat as u32));
+        assert!(!ids.iter().any(|r| r.0 == libc::SYS_linkat as u32));
     }
 
     #[test]

@@ -281,15 +281,165 @@ fn open_ids(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64, flags: i32) -
 /// Implements open(2) in a view with identities.
 pub fn open(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    open_ids(ctx, call, libc::AT_FDCWD, a[0], a[1] as i32)
+    let (flags, mode) = (a[1] as i32, a[2] as u32);
+    open_ids(ctx, call, libc::AT_FDCWD, a[0], flags)
+        .or_else(|| create_file(ctx, call, libc::AT_FDCWD, a[0], flags, mode))
         .unwrap_or_else(|| super::sys_open::open(ctx, call))
 }
 
 /// Implements openat(2) in a view with identities.
 pub fn openat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    open_ids(ctx, call, arg_fd(a[0]), a[1], a[2] as i32)
+    let (flags, mode) = (a[2] as i32, a[3] as u32);
+    open_ids(ctx, call, arg_fd(a[0]), a[1], flags)
+        .or_else(|| create_file(ctx, call, arg_fd(a[0]), a[1], flags, mode))
         .unwrap_or_else(|| super::sys_open::openat(ctx, call))
+}
+
+/// Implements creat(2) in a view with identities.
+pub fn creat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+    create_file(ctx, call, libc::AT_FDCWD, a[0], flags, a[1] as u32)
+        .unwrap_or_else(|| super::sys_open::creat(ctx, call))
+}
+
+// ---- Files a view user creates ----
+
+/// The file-system ids of the caller if the files it creates must be
+/// remembered as its own: any view identity but root's (root's files are
+/// the real user's, shown as root's anyway).
+fn creator(ctx: &Context, tid: i32) -> Option<(u32, u32)> {
+    let ids = ctx.identity.as_ref()?.ids_of(tid);
+    let (uid, gid) = (ids.uid[3], ids.gid[3]);
+    (uid != 0 || gid != 0).then_some((uid, gid))
+}
+
+/// The host's handle of a real path argument the caller creates, if the
+/// caller's creations must be remembered; `None`: the call runs as
+/// without identities.
+fn new_name(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+) -> Option<((u32, u32), CallerFile)> {
+    let who = creator(ctx, call.tid)?;
+    let path = memory::read_path(call.tid, addr).ok()?;
+    match target_of(ctx, call, dirfd, (addr, &path), false) {
+        Ok(Target::Real) => {}
+        _ => return None,
+    }
+    Some((who, CallerFile::new(call.tid, dirfd, &path).ok()?))
+}
+
+/// Remembers the file the host just made at `f` as the creator's (its
+/// group only where the kernel gave the creator's group, not a set-group-ID
+/// directory's).
+fn own_new(ctx: &Context, f: &CallerFile, (uid, gid): (u32, u32)) {
+    let Some(ids) = &ctx.identity else {
+        return;
+    };
+    if let Ok(st) = f.stat(libc::AT_SYMLINK_NOFOLLOW) {
+        // SAFETY: getegid has no preconditions.
+        let own_group = st.st_gid == unsafe { libc::getegid() };
+        ids.remember(st.st_dev, st.st_ino, |o| {
+            o.uid = Some(uid);
+            o.gid = own_group.then_some(gid).or(o.gid);
+        });
+    }
+}
+
+/// An open that creates a file for a view user: the host creates it (only
+/// if the name is new; an existing file is opened by the kernel as usual),
+/// remembers it as the user's and gives the program the open file.
+fn create_file(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: i32,
+    mode: u32,
+) -> Option<Verdict> {
+    if flags & libc::O_CREAT == 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        return None;
+    }
+    let (who, f) = new_name(ctx, call, dirfd, addr)?;
+    let perm = mode & 0o7777 & !super::sys_path::umask_of(call.tid);
+    let host_flags = flags | libc::O_EXCL | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
+    let fd = unsafe { libc::openat(f.dirfd(), f.path.as_ptr(), host_flags, perm) };
+    if fd < 0 {
+        let e = last_errno();
+        // An existing name: the kernel opens it (or refuses O_EXCL).
+        return (e != Errno::EEXIST).then_some(Verdict::Error(e));
+    }
+    // SAFETY: a new fd we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    own_new(ctx, &f, who);
+    Some(Verdict::InstallFd {
+        fd,
+        cloexec: flags & libc::O_CLOEXEC != 0,
+    })
+}
+
+/// mkdir for a view user: made by the host and remembered as the user's.
+fn make_dir(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64, mode: u32) -> Option<Verdict> {
+    let (who, f) = new_name(ctx, call, dirfd, addr)?;
+    let perm = mode & 0o1777 & !super::sys_path::umask_of(call.tid);
+    // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
+    if unsafe { libc::mkdirat(f.dirfd(), f.path.as_ptr(), perm) } < 0 {
+        return Some(Verdict::Error(last_errno()));
+    }
+    own_new(ctx, &f, who);
+    Some(Verdict::Return(0))
+}
+
+/// Implements mkdir(2) in a view with identities.
+pub fn mkdir(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    make_dir(ctx, call, libc::AT_FDCWD, a[0], a[1] as u32)
+        .unwrap_or_else(|| super::sys_tree::mkdir(ctx, call))
+}
+
+/// Implements mkdirat(2) in a view with identities.
+pub fn mkdirat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    make_dir(ctx, call, arg_fd(a[0]), a[1], a[2] as u32)
+        .unwrap_or_else(|| super::sys_tree::mkdirat(ctx, call))
+}
+
+/// symlink for a view user: made by the host and remembered as the user's.
+fn make_symlink(
+    ctx: &Context,
+    call: &Call<'_>,
+    target: u64,
+    dirfd: i32,
+    addr: u64,
+) -> Option<Verdict> {
+    let (who, f) = new_name(ctx, call, dirfd, addr)?;
+    let target = memory::read_path(call.tid, target).ok()?;
+    let target = CString::new(target).ok()?;
+    // SAFETY: NUL-terminated strings we own and a valid fd (or AT_FDCWD).
+    if unsafe { libc::symlinkat(target.as_ptr(), f.dirfd(), f.path.as_ptr()) } < 0 {
+        return Some(Verdict::Error(last_errno()));
+    }
+    own_new(ctx, &f, who);
+    Some(Verdict::Return(0))
+}
+
+/// Implements symlink(2) in a view with identities.
+pub fn symlink(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    make_symlink(ctx, call, a[0], libc::AT_FDCWD, a[1])
+        .unwrap_or_else(|| super::sys_tree::symlink(ctx, call))
+}
+
+/// Implements symlinkat(2) in a view with identities.
+pub fn symlinkat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    make_symlink(ctx, call, a[0], arg_fd(a[1]), a[2])
+        .unwrap_or_else(|| super::sys_tree::symlinkat(ctx, call))
 }
 
 /// A real file the view remembers something of, named by (`dirfd`, path
@@ -894,7 +1044,7 @@ fn mknod_call(
         Err(v) => return v,
     };
     if !device {
-        return plain(ctx, call);
+        return make_node(ctx, call, dirfd, addr, mode).unwrap_or_else(|| plain(ctx, call));
     }
     let Ok(path) = memory::read_path(call.tid, addr) else {
         return Verdict::Native;
@@ -940,6 +1090,25 @@ fn mknod_call(
         Ok(0)
     })();
     verdict(r)
+}
+
+/// mknod of a fifo, socket or regular file for a view user: made by the
+/// host and remembered as the user's.
+fn make_node(ctx: &Context, call: &Call<'_>, dirfd: i32, addr: u64, mode: u32) -> Option<Verdict> {
+    let kind = match mode & libc::S_IFMT {
+        0 => libc::S_IFREG,
+        k @ (libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK) => k,
+        // Anything else: the kernel's EINVAL.
+        _ => return None,
+    };
+    let (who, f) = new_name(ctx, call, dirfd, addr)?;
+    let perm = mode & 0o7777 & !super::sys_path::umask_of(call.tid);
+    // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
+    if unsafe { libc::mknodat(f.dirfd(), f.path.as_ptr(), kind | perm, 0) } < 0 {
+        return Some(Verdict::Error(last_errno()));
+    }
+    own_new(ctx, &f, who);
+    Some(Verdict::Return(0))
 }
 
 /// Implements mknod(2) in a view with identities.
