@@ -592,3 +592,21 @@ fn files_a_view_user_creates_are_theirs() {
         assert_eq!(meta.uid(), my_uid());
     }
 }
+
+#[test]
+fn stat_of_self_names_is_the_callers() {
+    let t = TempDir::new("id-self");
+    let f = t.write("input", "data\n");
+    let script = format!(
+        "stat -L -c %i:%F /dev/stdin /proc/self/fd/0 /dev/fd/0 /proc/thread-self/fd/0 < {f}; \
+         stat -c %i {f}; stat -c %F /dev/stdin /proc/self; test -d /proc/self/fd && echo dir",
+        f = q(&f)
+    );
+    let native = Cmd::sh(&script).run(Mode::Native);
+    native.assert_ok();
+    for mode in Mode::VIEWS {
+        let out = Cmd::sh(&script).umview_opts(["--root-id"]).run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), native.out(), "{}", out.dump());
+    }
+}

@@ -330,7 +330,7 @@ fn new_name(
         Ok(Target::Real) => {}
         _ => return None,
     }
-    Some((who, CallerFile::new(call.tid, dirfd, &path).ok()?))
+    Some((who, CallerFile::new(call.tid, dirfd, &path, false).ok()?))
 }
 
 /// Remembers the file the host just made at `f` as the creator's (its
@@ -461,7 +461,7 @@ fn remembered(
         Ok(Target::Real) => {}
         _ => return None,
     }
-    let f = CallerFile::new(call.tid, dirfd, &path).ok()?;
+    let f = CallerFile::new(call.tid, dirfd, &path, false).ok()?;
     let st = f.stat(libc::AT_SYMLINK_NOFOLLOW).ok()?;
     identities.file(st.st_dev, st.st_ino)?;
     Some((f, st))
@@ -533,7 +533,7 @@ fn rename_over(
         Ok(Target::Real) => {}
         _ => return None,
     }
-    let source = CallerFile::new(call.tid, old.0, &old_path).ok()?;
+    let source = CallerFile::new(call.tid, old.0, &old_path, false).ok()?;
     // SAFETY: valid fds (or AT_FDCWD) and our NUL-terminated paths.
     let r = unsafe {
         libc::syscall(
@@ -625,6 +625,46 @@ fn last_errno() -> Errno {
     )
 }
 
+/// `path` with the names that mean "the calling process" spelled with the
+/// caller's ids: the host looks files up itself, and for it `/proc/self`
+/// is the host. Covers `/proc/self`, `/proc/thread-self` and the `/dev`
+/// links into them (`/dev/fd`, `/dev/stdin`, `/dev/stdout`,
+/// `/dev/stderr`) at the start of an absolute path; `follow`: the call
+/// follows a last symlink.
+fn own_proc_path(tid: i32, path: &[u8], follow: bool) -> Vec<u8> {
+    // The name itself is a symlink: only a walk through it, or a call
+    // that follows it, goes to the process.
+    let starts = |prefix: &[u8]| {
+        path.strip_prefix(prefix)
+            .filter(|rest| (rest.is_empty() && follow) || rest.first() == Some(&b'/'))
+    };
+    let tgid = || crate::resolve::tgid_of(tid);
+    let swap = |rest: &[u8], with: String| {
+        let mut out = with.into_bytes();
+        out.extend_from_slice(rest);
+        out
+    };
+    if let Some(rest) = starts(b"/proc/self") {
+        return swap(rest, format!("/proc/{}", tgid()));
+    }
+    if let Some(rest) = starts(b"/proc/thread-self") {
+        return swap(rest, format!("/proc/{}/task/{tid}", tgid()));
+    }
+    if let Some(rest) = starts(b"/dev/fd") {
+        return swap(rest, format!("/proc/{}/fd", tgid()));
+    }
+    for (name, fd) in [
+        (&b"/dev/stdin"[..], 0),
+        (b"/dev/stdout", 1),
+        (b"/dev/stderr", 2),
+    ] {
+        if let Some(rest) = starts(name) {
+            return swap(rest, format!("/proc/{}/fd/{fd}", tgid()));
+        }
+    }
+    path.to_vec()
+}
+
 /// The caller's file (`dirfd`, `path`, `flags` as a *at call has them):
 /// the host's directory fd and the path as a C string.
 struct CallerFile {
@@ -633,9 +673,12 @@ struct CallerFile {
 }
 
 impl CallerFile {
-    fn new(tid: i32, dirfd: i32, path: &[u8]) -> Result<CallerFile, Errno> {
+    /// The file of (`dirfd`, `path`); `follow`: the call follows a last
+    /// symlink.
+    fn new(tid: i32, dirfd: i32, path: &[u8], follow: bool) -> Result<CallerFile, Errno> {
+        let path = own_proc_path(tid, path, follow);
         Ok(CallerFile {
-            dir: caller_dir(tid, dirfd, path)?,
+            dir: caller_dir(tid, dirfd, &path)?,
             path: CString::new(path).map_err(|_| Errno::EINVAL)?,
         })
     }
@@ -814,7 +857,8 @@ fn named(
             Target::Real => {}
         }
     }
-    CallerFile::new(call.tid, dirfd, &path)
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    CallerFile::new(call.tid, dirfd, &path, follow)
         .map(Named::Real)
         .map_err(Verdict::Error)
 }
@@ -881,7 +925,7 @@ pub fn fstat(ctx: &Context, call: &Call<'_>) -> Verdict {
                 .and_then(|st| write_virtual(identities, call.tid, st, Out::Stat(a[1]))),
         );
     }
-    let r = CallerFile::new(call.tid, fd, b"").and_then(|f| {
+    let r = CallerFile::new(call.tid, fd, b"", true).and_then(|f| {
         write_real(
             identities,
             call.tid,
@@ -980,7 +1024,8 @@ fn chown_call(
     } else if let Some(f) = ctx.served.of_fd(call.tid, dirfd) {
         return verdict(super::sys_attr::chown_on(&f.mount, &f.path, ids.0, ids.1));
     }
-    match CallerFile::new(call.tid, dirfd, &path) {
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    match CallerFile::new(call.tid, dirfd, &path, follow) {
         Ok(f) => chown_real(ctx, call, &f, flags, ids.0, ids.1),
         Err(e) => Verdict::Error(e),
     }
@@ -1014,7 +1059,7 @@ pub fn fchown(ctx: &Context, call: &Call<'_>) -> Verdict {
     if let Some(f) = ctx.served.of_fd(call.tid, fd) {
         return verdict(super::sys_attr::chown_on(&f.mount, &f.path, a[1], a[2]));
     }
-    match CallerFile::new(call.tid, fd, b"") {
+    match CallerFile::new(call.tid, fd, b"", true) {
         Ok(f) => chown_real(ctx, call, &f, libc::AT_EMPTY_PATH, a[1], a[2]),
         Err(e) => Verdict::Error(e),
     }
@@ -1061,7 +1106,7 @@ fn mknod_call(
         return Verdict::Native;
     }
     let r = (|| {
-        let f = CallerFile::new(call.tid, dirfd, &path)?;
+        let f = CallerFile::new(call.tid, dirfd, &path, false)?;
         let perm = mode & 0o7777 & !super::sys_path::umask_of(call.tid);
         // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
         let fd = unsafe {
@@ -1121,4 +1166,43 @@ pub fn mknod(ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn mknodat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     mknod_call(ctx, call, arg_fd(a[0]), a[1], a[2] as u32, a[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_names_are_the_callers() {
+        let me = std::process::id() as i32;
+        let p = |path: &str, follow: bool| {
+            String::from_utf8(own_proc_path(me, path.as_bytes(), follow)).unwrap_or_default()
+        };
+        assert_eq!(p("/proc/self/fd/0", false), format!("/proc/{me}/fd/0"));
+        assert_eq!(
+            p("/proc/thread-self", true),
+            format!("/proc/{me}/task/{me}")
+        );
+        assert_eq!(p("/dev/stdin", true), format!("/proc/{me}/fd/0"));
+        assert_eq!(p("/dev/fd/3", false), format!("/proc/{me}/fd/3"));
+        // The links themselves, and names that only look alike.
+        assert_eq!(p("/dev/stdin", false), "/dev/stdin");
+        assert_eq!(p("/proc/self", false), "/proc/self");
+        assert_eq!(p("/proc/selfish", true), "/proc/selfish");
+        assert_eq!(p("self/fd", true), "self/fd");
+    }
+
+    #[test]
+    fn status_names() {
+        let me = std::process::id() as i32;
+        assert_eq!(status_of(Path::new("/proc/self/status"), me), Some(me));
+        assert_eq!(status_of(Path::new("/proc/42/status"), me), Some(42));
+        assert_eq!(
+            status_of(Path::new(&format!("/proc/self/task/{me}/status")), me),
+            Some(me)
+        );
+        assert_eq!(status_of(Path::new("/proc/self/task/1/status"), me), None);
+        assert_eq!(status_of(Path::new("/proc/self/stat"), me), None);
+        assert_eq!(status_of(Path::new("/etc/status"), me), None);
+    }
 }
