@@ -610,3 +610,44 @@ fn stat_of_self_names_is_the_callers() {
         assert_eq!(out.out(), native.out(), "{}", out.dump());
     }
 }
+
+#[test]
+fn bad_file_arguments_get_the_kernels_errors() {
+    let py = python3();
+    // Calls whose answer does not depend on who the caller is: the same
+    // errors natively and with identities.
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(512)
+def call(*a):
+    r = libc.syscall(*a)
+    return ctypes.get_errno() if r < 0 else r
+print(call(4, None, buf))                               # stat(NULL): EFAULT
+print(call(4, b"/", None))                              # stat into NULL: EFAULT
+print(call(4, b"/nonexistent/x", buf))                  # ENOENT
+print(call(262, -5, b"x", buf, 0))                      # newfstatat bad dirfd: EBADF
+print(call(262, -100, b"/", buf, 0xffff))               # bad flags: EINVAL
+print(call(262, -100, b"", buf, 0))                     # empty path: ENOENT
+print(call(332, -100, b"/", 0x7fff0000, 0x7ff, buf))    # statx bad flags: EINVAL
+print(call(332, -100, b"/", 0, 0x7ff, 8))               # statx into a bad pointer: EFAULT
+print(call(5, 999, buf))                                # fstat bad fd: EBADF
+print(call(260, -100, b"/", 0, 0, 0x7000))              # fchownat bad flags: EINVAL
+print(call(133, None, 0o20644, 0))                      # mknod(NULL): EFAULT
+print(call(133, b"/nonexistent/n", 0o20644, 0x103))     # mknod in no directory: ENOENT
+print(call(83, b"/nonexistent/d", 0o755))               # mkdir in no directory: ENOENT
+print(call(87, b"/nonexistent/f"))                      # unlink: ENOENT
+"#;
+    let cmd = Cmd::new([py.to_str().unwrap_or("python3"), "-c", script]);
+    let native = cmd.run(Mode::Native);
+    native.assert_ok();
+    for (opt, mode) in [
+        ("--root-id", Mode::View),
+        ("--root-id", Mode::ViewNoSeccomp),
+        ("-s", Mode::View),
+    ] {
+        let out = cmd.clone().umview_opts([opt]).run(mode);
+        out.assert_ok();
+        assert_eq!(out.out(), native.out(), "{opt}: {}", out.dump());
+    }
+}
