@@ -9,8 +9,9 @@
 //! path resolution all path calls share), `sys_tree` (names in
 //! directories), `sys_open`, `sys_attr` (modes, owners, times, xattrs),
 //! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`, `sys_fd` (calls
-//! on the fds of served files) and `sys_socket` (sockets of families a
-//! service claims).
+//! on the fds of served files), `sys_socket` (sockets of families a
+//! service claims), `sys_identity` (ids and capabilities) and
+//! `sys_owners` (file calls as a view with identities answers them).
 //!
 //! The fd family ([`Interest::FD`]) is never in the view's filter: it is
 //! trapped by a second filter only in processes that hold a served file's
@@ -37,6 +38,7 @@ mod sys_fd;
 mod sys_identity;
 mod sys_mount;
 mod sys_open;
+mod sys_owners;
 mod sys_path;
 mod sys_socket;
 mod sys_tree;
@@ -313,10 +315,10 @@ macro_rules! row {
 static TABLE: &[Entry] = &[
     row!(SYS_read, FD, sys_fd::read),
     row!(SYS_write, FD, sys_fd::write),
-    row!(SYS_open, PATH, sys_open::open, ids sys_identity::open),
-    row!(SYS_stat, PATH, sys_path::stat, ids sys_identity::stat),
-    row!(SYS_fstat, FD, sys_fd::fstat, ids sys_identity::fstat),
-    row!(SYS_lstat, PATH, sys_path::lstat, ids sys_identity::lstat),
+    row!(SYS_open, PATH, sys_open::open, ids sys_owners::open),
+    row!(SYS_stat, PATH, sys_path::stat, ids sys_owners::stat),
+    row!(SYS_fstat, FD, sys_fd::fstat, ids sys_owners::fstat),
+    row!(SYS_lstat, PATH, sys_path::lstat, ids sys_owners::lstat),
     row!(SYS_lseek, FD, sys_fd::lseek),
     row!(SYS_mmap, FD, sys_fd::mmap),
     row!(SYS_munmap, FD, sys_fd::sync_mappings),
@@ -354,19 +356,19 @@ static TABLE: &[Entry] = &[
     row!(SYS_getcwd, PATH, sys_cwd::getcwd),
     row!(SYS_chdir, PATH, sys_cwd::chdir, rewrites),
     row!(SYS_fchdir, FD, sys_fd::fchdir, rewrites),
-    row!(SYS_rename, PATH, sys_tree::rename, ids sys_identity::rename),
-    row!(SYS_mkdir, PATH, sys_tree::mkdir, ids sys_identity::mkdir),
-    row!(SYS_rmdir, PATH, sys_tree::rmdir, ids sys_identity::rmdir),
-    row!(SYS_creat, PATH, sys_open::creat, ids sys_identity::creat),
+    row!(SYS_rename, PATH, sys_tree::rename, ids sys_owners::rename),
+    row!(SYS_mkdir, PATH, sys_tree::mkdir, ids sys_owners::mkdir),
+    row!(SYS_rmdir, PATH, sys_tree::rmdir, ids sys_owners::rmdir),
+    row!(SYS_creat, PATH, sys_open::creat, ids sys_owners::creat),
     row!(SYS_link, PATH, sys_tree::link),
-    row!(SYS_unlink, PATH, sys_tree::unlink, ids sys_identity::unlink),
-    row!(SYS_symlink, PATH, sys_tree::symlink, ids sys_identity::symlink),
+    row!(SYS_unlink, PATH, sys_tree::unlink, ids sys_owners::unlink),
+    row!(SYS_symlink, PATH, sys_tree::symlink, ids sys_owners::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
     row!(SYS_fchmod, FD, sys_fd::fchmod),
-    row!(SYS_chown, PATH, sys_attr::chown, ids sys_identity::chown),
-    row!(SYS_fchown, FD, sys_fd::fchown, ids sys_identity::fchown),
-    row!(SYS_lchown, PATH, sys_attr::chown, ids sys_identity::chown),
+    row!(SYS_chown, PATH, sys_attr::chown, ids sys_owners::chown),
+    row!(SYS_fchown, FD, sys_fd::fchown, ids sys_owners::fchown),
+    row!(SYS_lchown, PATH, sys_attr::chown, ids sys_owners::chown),
     row!(SYS_getuid, IDENTITY, sys_identity::get_id),
     row!(SYS_getgid, IDENTITY, sys_identity::get_id),
     row!(SYS_setuid, IDENTITY, sys_identity::set_id),
@@ -386,7 +388,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_capget, IDENTITY, sys_identity::capget),
     row!(SYS_capset, IDENTITY, sys_identity::capset),
     row!(SYS_utime, PATH, sys_attr::utime),
-    row!(SYS_mknod, PATH, sys_tree::mknod, ids sys_identity::mknod),
+    row!(SYS_mknod, PATH, sys_tree::mknod, ids sys_owners::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
     row!(SYS_fstatfs, FD, sys_fd::fstatfs),
     row!(SYS_chroot, PATH, sys_tree::chroot),
@@ -408,16 +410,16 @@ static TABLE: &[Entry] = &[
     row!(SYS_getdents64, FD, sys_fd::getdents64),
     row!(SYS_fadvise64, FD, sys_fd::accepted),
     row!(SYS_utimes, PATH, sys_attr::utimes),
-    row!(SYS_openat, PATH, sys_open::openat, ids sys_identity::openat),
-    row!(SYS_mkdirat, PATH, sys_tree::mkdirat, ids sys_identity::mkdirat),
-    row!(SYS_mknodat, PATH, sys_tree::mknodat, ids sys_identity::mknodat),
-    row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_identity::fchownat),
+    row!(SYS_openat, PATH, sys_open::openat, ids sys_owners::openat),
+    row!(SYS_mkdirat, PATH, sys_tree::mkdirat, ids sys_owners::mkdirat),
+    row!(SYS_mknodat, PATH, sys_tree::mknodat, ids sys_owners::mknodat),
+    row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_owners::fchownat),
     row!(SYS_futimesat, PATH, sys_attr::futimesat),
-    row!(SYS_newfstatat, PATH, sys_path::newfstatat, ids sys_identity::newfstatat),
-    row!(SYS_unlinkat, PATH, sys_tree::unlinkat, ids sys_identity::unlinkat),
-    row!(SYS_renameat, PATH, sys_tree::renameat, ids sys_identity::renameat),
+    row!(SYS_newfstatat, PATH, sys_path::newfstatat, ids sys_owners::newfstatat),
+    row!(SYS_unlinkat, PATH, sys_tree::unlinkat, ids sys_owners::unlinkat),
+    row!(SYS_renameat, PATH, sys_tree::renameat, ids sys_owners::renameat),
     row!(SYS_linkat, PATH, sys_tree::linkat),
-    row!(SYS_symlinkat, PATH, sys_tree::symlinkat, ids sys_identity::symlinkat),
+    row!(SYS_symlinkat, PATH, sys_tree::symlinkat, ids sys_owners::symlinkat),
     row!(SYS_readlinkat, PATH, sys_path::readlinkat),
     row!(SYS_fchmodat, PATH, sys_attr::fchmodat),
     row!(SYS_faccessat, PATH, sys_path::faccessat),
@@ -433,12 +435,12 @@ static TABLE: &[Entry] = &[
     row!(SYS_recvmmsg, FD, sys_socket::recvmmsg),
     row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
     row!(SYS_sendmmsg, FD, sys_socket::sendmmsg),
-    row!(SYS_renameat2, PATH, sys_tree::renameat, ids sys_identity::renameat),
+    row!(SYS_renameat2, PATH, sys_tree::renameat, ids sys_owners::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_copy_file_range, FD, sys_fd::splice_family),
     row!(SYS_preadv2, FD, sys_fd::readv),
     row!(SYS_pwritev2, FD, sys_fd::writev),
-    row!(SYS_statx, PATH, sys_path::statx, ids sys_identity::statx),
+    row!(SYS_statx, PATH, sys_path::statx, ids sys_owners::statx),
     row!(SYS_openat2, PATH, sys_open::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
     row!(SYS_fchmodat2, PATH, sys_attr::fchmodat),
