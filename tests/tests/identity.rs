@@ -651,3 +651,34 @@ print(call(87, b"/nonexistent/f"))                      # unlink: ENOENT
         assert_eq!(out.out(), native.out(), "{opt}: {}", out.dump());
     }
 }
+
+#[test]
+fn set_user_id_programs_change_the_view_ids() {
+    let t = TempDir::new("id-setuid");
+    let nosuid = {
+        let c = std::ffi::CString::new(t.path().to_string_lossy().as_bytes()).expect("path");
+        // SAFETY: an all-integer struct the kernel fills, and our path.
+        let mut fs: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe { libc::statvfs(c.as_ptr(), &mut fs) == 0 && fs.f_flag & libc::ST_NOSUID != 0 }
+    };
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        let out = secure(
+            &format!(
+                "cd {d} && cp /usr/bin/id myid && chmod u+s myid && viewsu nobody -c './myid -u; id -u; ./myid -ru'",
+                d = q(&d)
+            ),
+            &[],
+            mode,
+        );
+        out.assert_ok();
+        let euid = if nosuid { "65534" } else { "0" };
+        assert_eq!(
+            out.out(),
+            format!("{euid}\n65534\n65534\n"),
+            "{}",
+            out.dump()
+        );
+    }
+}

@@ -123,6 +123,32 @@ impl Ids {
         }
     }
 
+    /// What execve(2) does to the ids: a set-user-ID (set-group-ID)
+    /// program makes its owner (group) the effective and saved id,
+    /// otherwise the saved ids follow the effective ones; capabilities
+    /// are root's full set where the real or effective uid is 0 (effective
+    /// only with an effective uid of 0), none otherwise (programs have no
+    /// file capabilities in a view).
+    pub fn exec(&mut self, set_uid: Option<u32>, set_gid: Option<u32>) {
+        if let Some(u) = set_uid {
+            self.uid[EFFECTIVE] = u;
+            self.uid[FS] = u;
+        }
+        if let Some(g) = set_gid {
+            self.gid[EFFECTIVE] = g;
+            self.gid[FS] = g;
+        }
+        self.uid[SAVED] = self.uid[EFFECTIVE];
+        self.gid[SAVED] = self.gid[EFFECTIVE];
+        let root = self.uid[REAL] == 0 || self.uid[EFFECTIVE] == 0;
+        self.cap_permitted = if root { all_caps() } else { 0 };
+        self.cap_effective = if self.uid[EFFECTIVE] == 0 {
+            self.cap_permitted
+        } else {
+            0
+        };
+    }
+
     /// setuid(2).
     pub fn setuid(&mut self, u: u32) -> Result<(), Errno> {
         if u == u32::MAX {
@@ -390,6 +416,25 @@ impl Identities {
         self.procs.lock().get(&tgid).cloned()
     }
 
+    /// Process `pid` has just exec'd the program whose status is `st`
+    /// (the real one; `nosuid`: its file system ignores set-ID bits).
+    pub fn exec(&self, pid: i32, st: &libc::stat, nosuid: bool) {
+        let shown = self.present(
+            st.st_dev,
+            st.st_ino,
+            Presented {
+                uid: st.st_uid,
+                gid: st.st_gid,
+                mode: st.st_mode,
+                rdev: st.st_rdev,
+            },
+        );
+        let set_uid = (!nosuid && shown.mode & libc::S_ISUID != 0).then_some(shown.uid);
+        let set_gid = (!nosuid && shown.mode & libc::S_ISGID != 0 && shown.mode & 0o010 != 0)
+            .then_some(shown.gid);
+        self.update(pid, |ids| ids.exec(set_uid, set_gid));
+    }
+
     /// Sets the ids of thread `tid`'s process outright (viewsudo).
     pub fn set(&self, tid: i32, ids: Ids) {
         let tgid = self.tgid(tid);
@@ -520,6 +565,23 @@ mod tests {
         ids.setuid(0).unwrap();
         assert_eq!(ids.uid[EFFECTIVE], 0);
         assert_eq!(ids.cap_effective, ids.cap_permitted);
+    }
+
+    #[test]
+    fn exec_of_set_user_id_programs() {
+        let mut ids = user(1000);
+        ids.exec(Some(0), None);
+        assert_eq!(ids.uid, [1000, 0, 0, 0]);
+        assert_eq!(ids.cap_effective, all_caps());
+        // Back to the user for a while (seteuid): the saved root stays
+        // until the next exec.
+        ids.setresuid(u32::MAX, 1000, u32::MAX).unwrap();
+        assert_eq!(ids.uid, [1000, 1000, 0, 1000]);
+        assert_eq!(ids.cap_effective, 0);
+        ids.exec(None, None);
+        assert_eq!(ids.uid, [1000; 4]);
+        assert_eq!(ids.cap_permitted, 0);
+        assert_eq!(ids.setuid(0), Err(Errno::EPERM));
     }
 
     #[test]

@@ -610,6 +610,9 @@ impl Tracer {
             }
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
                 self.ctx.exec_chains.lock().remove(&pid);
+                if let Some(ids) = &self.ctx.identity {
+                    exec_ids(ids, pid);
+                }
                 if let Ok(former) = ptrace::event_msg(pid) {
                     let former = former as i32;
                     if former != pid {
@@ -811,6 +814,24 @@ impl Tracer {
         }
         let _ = ptrace::resume(tid, 0, trace);
     }
+}
+
+/// A process of a view with identities exec'd: its ids change as the
+/// kernel would change them (set-ID programs, capabilities).
+fn exec_ids(ids: &crate::identity::Identities, pid: i32) {
+    let Ok(exe) = std::ffi::CString::new(format!("/proc/{pid}/exe")) else {
+        return;
+    };
+    // SAFETY: all-integer structs the kernel fills, and our path.
+    let (mut st, mut fs): (libc::stat, libc::statvfs) = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::stat(exe.as_ptr(), &mut st) } < 0 {
+        return;
+    }
+    // SAFETY: as above.
+    let nosuid =
+        unsafe { libc::statvfs(exe.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
+    ids.exec(pid, &st, nosuid);
 }
 
 /// Releases every served file, then closes every mount, latest first,
