@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use viewos_tests::{quote_path as q, run_native, view_command, Cmd, Mode, TempDir, TREE_SH};
 
+/// glibc 2.36's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file `O_PATH` and
+/// chmods `/proc/self/fd/N`: that link leads to the virtual file, so tar
+/// run by root restores the directory modes of a mount (it once left them
+/// 0700, chmodding the stand-in of the fd instead).
 #[test]
-#[ignore = "host gap: glibc 2.36's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file O_PATH and chmods /proc/self/fd/N, which runs natively on the stand-in of a virtual fd, so tar run by root leaves the directories of a mount with mode 0700 (a user's tar makes them with their mode at once)"]
 fn tar_restores_directory_modes_in_an_umfuse_mount() {
     let t = TempDir::new("tar-modes");
     let tree = t.mkdir("tree");
@@ -75,4 +78,39 @@ fn a_multithreaded_fuse_program_takes_big_writes() {
         .timeout(Duration::from_secs(30))
         .run(Mode::View);
     assert_eq!(out.out(), "33554432\nunmounted\n", "{}", out.dump());
+}
+
+/// `/proc/self/fd/N` of a file a service serves leads to that file, as
+/// the kernel's magic links do: reading, `stat -L` and `chmod` through it
+/// reach the mount's file (here the source directory of a umfusereal
+/// mount, checked outside).
+#[test]
+fn proc_fd_links_of_virtual_files_lead_to_them() {
+    let t = TempDir::new("proc-fd-links");
+    let src = t.mkdir("src");
+    std::fs::write(src.join("f"), "twelve bytes").expect("write f");
+    t.mkdir("mnt");
+    let script = format!(
+        "cd {d}; {vm} -t umfusereal {src} mnt || exit 1; exec 3< mnt/f; \
+         cat /proc/self/fd/3; echo; stat -L -c '%s %F' /proc/self/fd/3; \
+         chmod 604 /proc/self/fd/3 && stat -c %a mnt/f; exec 3<&-; {vu} mnt",
+        d = q(t.path()),
+        vm = q(&view_command("viewmount")),
+        vu = q(&view_command("viewumount")),
+        src = q(&src),
+    );
+    let view = Cmd::bash(&script)
+        .umview_opts(["-p", "umfuse"])
+        .run(Mode::View);
+    view.assert_ok();
+    assert_eq!(
+        view.out(),
+        "twelve bytes\n12 regular file\n604\n",
+        "{}",
+        view.dump()
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(src.join("f")).expect("f").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o604);
 }

@@ -739,3 +739,38 @@ fn tap_frames_cross_a_vde_switch() {
         out.dump()
     );
 }
+
+/// A partition's bytes are moved straight between the image and the
+/// program: every kind of read and write (offsets, the device's end, dup,
+/// fork, a child that closes every fd, exec, threads, bad buffers, access
+/// modes) answers as the kernel would and lands in the image.
+#[test]
+fn partitions_move_bytes_straight_to_and_from_the_image() {
+    const DIRECT_IO: &str = include_str!("../fixtures/direct_io.py");
+    let t = TempDir::new("umdev-direct");
+    let img = t.write("disk.img", random_bytes(8 << 20, 11));
+    let script = t.write("direct_io.py", DIRECT_IO);
+    let out = run(&[
+        "/bin/sh",
+        "-c",
+        &format!(
+            "printf 'label: dos\\n2048,8192,83\\n' | /usr/sbin/sfdisk -q {}",
+            q(&img)
+        ),
+    ]);
+    assert!(out.status.success(), "sfdisk: {}", text(&out));
+    let out = view(
+        &t,
+        &format!(
+            "set -e; mkdir hd; $VM -t umdevmbr disk.img hd; \
+             /usr/bin/python3 {} hd1 {} {} {}",
+            q(&script),
+            q(&img),
+            2048 * 512,
+            8192 * 512
+        ),
+    );
+    out.assert_ok();
+    let oks = out.out().lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(oks, 27, "{}", out.dump());
+}

@@ -237,6 +237,20 @@ impl Disk {
         self.store.sync()
     }
 
+    /// Where `node`'s bytes lie in the disk's real image file, if it has
+    /// one (see [`FileHandle::extent`]).
+    pub fn real_extent(&self, node: u32) -> Option<viewos_core::handle::Extent<'_>> {
+        let (file, writable, held) = self.store.real_file()?;
+        let e = self.extent(node)?;
+        Some(viewos_core::handle::Extent {
+            file,
+            start: e.start,
+            // Past what the image holds, the store answers (EIO).
+            len: e.len.min(held.saturating_sub(e.start)),
+            writable: writable && !self.read_only(node),
+        })
+    }
+
     /// The partitions the table names now, fitted to the disk.
     fn scan(&self) -> Result<BTreeMap<u32, Extent>, Errno> {
         let read = |offset: u64, buf: &mut [u8]| self.store.read_at(offset, buf);
@@ -422,6 +436,12 @@ impl FileHandle for BlockHandle {
 
     fn sync(&self, _data_only: bool) -> Result<(), Errno> {
         self.disk.sync()
+    }
+
+    fn extent(&self) -> Option<viewos_core::handle::Extent<'_>> {
+        let mut e = self.disk.real_extent(self.node)?;
+        e.writable &= self.writer;
+        Some(e)
     }
 
     fn ioctl_arg(&self, request: u32) -> Option<IoctlArg> {

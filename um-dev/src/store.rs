@@ -3,6 +3,7 @@
 //! capacity, which it fixes when it is made; a store that cannot give a
 //! byte inside it answers `EIO`.
 
+use std::os::fd::BorrowedFd;
 use std::sync::{Mutex, PoisonError};
 
 use viewos_core::image::Image;
@@ -18,6 +19,13 @@ pub trait Store: Send + Sync {
 
     /// Makes what was written durable.
     fn sync(&self) -> Result<(), Errno>;
+
+    /// The real file whose bytes the store's are (at the same offsets),
+    /// whether it may be written, and how many bytes it holds now (a
+    /// shrunk image reads `EIO` past its end); `None` for memory.
+    fn real_file(&self) -> Option<(BorrowedFd<'_>, bool, u64)> {
+        None
+    }
 }
 
 /// A disk image.
@@ -38,6 +46,12 @@ impl Store for ImageStore {
 
     fn sync(&self) -> Result<(), Errno> {
         self.0.sync()
+    }
+
+    fn real_file(&self) -> Option<(BorrowedFd<'_>, bool, u64)> {
+        self.0
+            .real_fd()
+            .map(|(fd, len)| (fd, self.0.is_writable(), len))
     }
 }
 

@@ -53,6 +53,10 @@ impl FileHandle for CowFile {
     fn seekable(&self) -> bool {
         self.inner.seekable()
     }
+
+    fn extent(&self) -> Option<viewos_core::handle::Extent<'_>> {
+        self.inner.extent()
+    }
 }
 
 #[cfg(test)]

@@ -281,6 +281,10 @@ impl FileHandle for PermFile {
         self.inner.seekable()
     }
 
+    fn extent(&self) -> Option<viewos_core::handle::Extent<'_>> {
+        self.inner.extent()
+    }
+
     fn ioctl(&self, request: u32, arg: u64, data: &mut [u8]) -> Result<i64, Errno> {
         self.inner.ioctl(request, arg, data)
     }

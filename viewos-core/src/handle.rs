@@ -57,7 +57,18 @@
 //! argument that itself points to more memory of the program (`BLKPG`'s
 //! struct points to a partition record) is followed with the
 //! [`CallerMemory`] that [`FileHandle::ioctl_with_memory`] gets.
+//!
+//! ## Bytes that lie in a real file
+//!
+//! A handle whose bytes are a range of a real file (a partition of a disk
+//! image, a file kept whole in a layer) says so with
+//! [`FileHandle::extent`]. The host then has the program's own thread
+//! move the data with `pread64`/`pwrite64` on that file, which the kernel
+//! copies once, straight between the page cache and the program's buffer;
+//! the handle's [`FileHandle::read`] and [`FileHandle::write`] are left
+//! for what lies outside the range.
 
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use crate::hook::CallerMemory;
@@ -289,6 +300,35 @@ pub trait FileHandle: Send + Sync {
     fn as_socket(&self) -> Option<&dyn crate::socket::SocketHandle> {
         None
     }
+
+    /// Where the file's bytes lie in a real file, if they do (see the
+    /// module docs): while this answers `Some`, reading `n` bytes at
+    /// `offset < len` must give what `pread` of the real file at
+    /// `start + offset` gives, and (if `writable`) writing there must be
+    /// the same as `pwrite` to the real file, with no cache of the
+    /// handle's in between. The host may then move such bytes itself,
+    /// without calling [`FileHandle::read`] or [`FileHandle::write`].
+    /// Asked at every transfer, so the answer may change (a partition
+    /// table read again); it must come at once, without waiting. Default:
+    /// `None`.
+    fn extent(&self) -> Option<Extent<'_>> {
+        None
+    }
+}
+
+/// A range of a real file that holds a served file's bytes
+/// ([`FileHandle::extent`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Extent<'a> {
+    /// The real file (an fd of the service's process).
+    pub file: BorrowedFd<'a>,
+    /// Where the served file's byte 0 is in the real file.
+    pub start: u64,
+    /// How many bytes of the served file lie there; transfers at or past
+    /// `len` go to the handle.
+    pub len: u64,
+    /// True if writes may go straight to the real file.
+    pub writable: bool,
 }
 
 #[cfg(test)]

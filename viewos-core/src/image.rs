@@ -100,6 +100,22 @@ impl Image {
         }
     }
 
+    /// The real file, when the image is one (not a file a service of the
+    /// view serves), and how many of its bytes exist now: a regular
+    /// file's size (an image can shrink under a mount), `u64::MAX` for a
+    /// device, whose end never moves.
+    pub fn real_fd(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+        use std::os::fd::AsFd;
+        match &self.file {
+            Backing::Real(f) => {
+                let m = f.metadata().ok()?;
+                let len = if m.is_file() { m.len() } else { u64::MAX };
+                Some((f.as_fd(), len))
+            }
+            Backing::Served(_) => None,
+        }
+    }
+
     /// True if the image was opened for writing.
     pub fn is_writable(&self) -> bool {
         self.writable

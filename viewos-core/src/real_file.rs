@@ -49,6 +49,22 @@ impl FileHandle for RealFile {
         Ok(self.file.set_len(len)?)
     }
 
+    fn extent(&self) -> Option<crate::handle::Extent<'_>> {
+        use std::os::fd::AsFd;
+        let m = self.file.metadata().ok()?;
+        if !m.is_file() {
+            return None;
+        }
+        // SAFETY: F_GETFL on an fd we own.
+        let flags = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_GETFL) };
+        Some(crate::handle::Extent {
+            file: self.file.as_fd(),
+            start: 0,
+            len: m.len(),
+            writable: flags >= 0 && flags & libc::O_ACCMODE != libc::O_RDONLY,
+        })
+    }
+
     fn sync(&self, data_only: bool) -> Result<(), Errno> {
         if data_only {
             Ok(self.file.sync_data()?)

@@ -31,6 +31,7 @@
 
 pub mod arch;
 pub mod cli;
+pub mod direct;
 pub mod error;
 pub mod filter;
 pub mod host;

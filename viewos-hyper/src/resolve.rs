@@ -168,7 +168,14 @@ pub fn resolve(
         }
     }
     let trailing_slash = path.ends_with(b"/");
-    let resolved = walk(mounts, walks, tid, &base, path, follow || trailing_slash)?;
+    let resolved = walk(
+        mounts,
+        (walks, dirs),
+        tid,
+        &base,
+        path,
+        follow || trailing_slash,
+    )?;
     if trailing_slash {
         // A name with a trailing slash must be a directory (the kernel
         // checks real ones itself).
@@ -188,13 +195,13 @@ pub fn resolve(
 /// placeholder the kernel cannot look names up in.
 pub fn real_path_below(
     mounts: &MountTable,
-    walks: &WalkCache,
+    (walks, dirs): (&WalkCache, &VirtualDirs),
     tid: i32,
     base: &Path,
     path: &[u8],
     follow: bool,
 ) -> Option<PathBuf> {
-    match walk_to(mounts, walks, tid, base, path, follow) {
+    match walk_to(mounts, (walks, dirs), tid, base, path, follow) {
         Ok((Resolved::Real, real)) => Some(real),
         _ => None,
     }
@@ -203,7 +210,7 @@ pub fn real_path_below(
 /// The component-by-component walk.
 fn walk(
     mounts: &MountTable,
-    walks: &WalkCache,
+    walks: (&WalkCache, &VirtualDirs),
     tid: i32,
     base: &Path,
     path: &[u8],
@@ -217,7 +224,7 @@ fn walk(
 /// when the walk handed over to the kernel).
 fn walk_to(
     mounts: &MountTable,
-    walks: &WalkCache,
+    (walks, dirs): (&WalkCache, &VirtualDirs),
     tid: i32,
     base: &Path,
     path: &[u8],
@@ -268,10 +275,17 @@ fn walk_to(
             None => {
                 if stack.first().is_some_and(|c| c == b"proc") {
                     // Links under /proc are magic (they lead to objects,
-                    // not paths): only the kernel can follow them.
+                    // not paths): only the kernel can follow them, except
+                    // an fd link to a served file's placeholder, which
+                    // leads to the virtual file (glibc's fchmodat and
+                    // friends reach an O_PATH fd through
+                    // /proc/self/fd/N).
                     match std::fs::symlink_metadata(&cur) {
                         Ok(m) if m.file_type().is_symlink() => {
-                            return Ok((Resolved::Real, rest_of(&stack, &pending)))
+                            match served_link(dirs, &stack, &cur) {
+                                Some(virt) => Some(virt),
+                                None => return Ok((Resolved::Real, rest_of(&stack, &pending))),
+                            }
                         }
                         Ok(_) => None,
                         Err(_) if !last => return Ok((Resolved::Real, rest_of(&stack, &pending))),
@@ -314,6 +328,20 @@ fn walk_to(
         None => Resolved::Real,
     };
     Ok((resolved, rest_of(&stack, &pending)))
+}
+
+/// The virtual file a `/proc/PID/fd/N` (or `/proc/PID/task/TID/fd/N`)
+/// link `cur` leads to, if it is a served file's placeholder.
+fn served_link(dirs: &VirtualDirs, stack: &[Vec<u8>], cur: &Path) -> Option<PathBuf> {
+    let fd_link = match stack.len() {
+        4 => stack[2] == b"fd",
+        6 => stack[2] == b"task" && stack[4] == b"fd",
+        _ => false,
+    };
+    if !fd_link {
+        return None;
+    }
+    dirs.virtual_of(&std::fs::read_link(cur).ok()?)
 }
 
 /// The walked components followed by those not walked yet, as one path.

@@ -348,6 +348,8 @@ pub struct ServedFiles {
     waiters: Arc<Waiters>,
     /// Served files alive (see [`Live`]).
     live: Arc<AtomicUsize>,
+    /// Real files processes hold for direct transfers.
+    pub direct: Arc<crate::direct::DirectFds>,
 }
 
 /// A new placeholder ([`ServedFiles::create`]).
@@ -395,6 +397,7 @@ impl ServedFiles {
                 woken: Inbox::new()?,
             }),
             live: Arc::new(AtomicUsize::new(0)),
+            direct: Arc::default(),
         })
     }
 
@@ -615,6 +618,7 @@ impl ServedFiles {
 
     /// Thread `tid` ended (and the process with it when it was the leader).
     pub fn thread_gone(&self, tid: i32) {
+        self.direct.thread_gone(tid);
         self.filtered.lock().remove(&tid);
         self.pending.lock().remove(&tid);
         self.end_wait(tid);

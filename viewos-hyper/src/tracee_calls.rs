@@ -58,6 +58,21 @@ pub struct Plan {
     /// At the end, make the thread's own call again instead of answering
     /// it (see [`Plan::wait`]).
     pub restart: bool,
+    /// Called on the tracer's thread with the answer and every step's
+    /// result, once the thread has the answer.
+    pub done: Option<Done>,
+}
+
+/// A [`Done`]'s function: the answer, then every step's result.
+pub type DoneFn = dyn FnOnce(i64, &[i64]) + Send;
+
+/// What a [`Plan`] does with its answer ([`Plan::done`]).
+pub struct Done(pub Box<DoneFn>);
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Done")
+    }
 }
 
 impl Plan {
@@ -71,6 +86,7 @@ impl Plan {
             answer: 0,
             hold: None,
             restart: true,
+            done: None,
         }
     }
 
@@ -174,6 +190,9 @@ impl Sequence {
         let mut regs = self.saved;
         regs.rax = answer as u64;
         let _ = ptrace::set_regs(tid, &regs);
+        if let Some(done) = self.plan.done.take() {
+            (done.0)(answer, &self.results);
+        }
         false
     }
 }

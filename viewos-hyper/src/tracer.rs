@@ -696,7 +696,11 @@ impl Tracer {
                     // Only reachable with --no-seccomp: the filter refuses
                     // these in the kernel.
                     self.apply_entry(tid, Verdict::Error(Errno::ENOSYS));
-                } else if syscalls::may_wait(&self.ctx, entry.nr) {
+                } else if let Some(v) =
+                    syscalls::try_direct(&self.ctx, &Call { tid, entry: &entry })
+                {
+                    self.apply_entry(tid, v);
+                } else if syscalls::may_wait(&self.ctx, &Call { tid, entry: &entry }) {
                     // The thread waits in its stop; the tracer goes on.
                     if let Some(t) = self.threads.get_mut(&tid) {
                         t.answer_pending = true;

@@ -67,9 +67,10 @@ impl VirtualDirs {
         Ok(p)
     }
 
-    /// Records that the fd link text `link` (a served directory's
-    /// placeholder, `pipe:[INODE]`) stands for the virtual directory
-    /// `virt`, so paths relative to that fd resolve from it.
+    /// Records that the fd link text `link` (a served file's placeholder,
+    /// `pipe:[INODE]`) stands for the virtual file `virt`: paths relative
+    /// to that fd resolve from it (a directory), and its
+    /// `/proc/PID/fd/N` link leads there.
     pub fn add_link(&self, link: PathBuf, virt: PathBuf) {
         self.inner.lock().by_placeholder.insert(link, virt);
     }
@@ -79,7 +80,8 @@ impl VirtualDirs {
         self.inner.lock().by_placeholder.remove(link);
     }
 
-    /// The virtual directory `real` stands for, if it is a placeholder.
+    /// The virtual file (a directory for a cwd) `real` stands for, if it
+    /// is a placeholder.
     pub fn virtual_of(&self, real: &Path) -> Option<PathBuf> {
         self.inner.lock().by_placeholder.get(real).cloned()
     }

@@ -154,8 +154,8 @@ pub enum TracerWork {
 /// True if the call stopped at the tracer may wait on a service (which may
 /// wait on a program of the view): mount, chdir, and fd calls on served
 /// files. A worker answers those ([`crate::workers`]).
-pub fn may_wait(ctx: &Context, nr: u64) -> bool {
-    match lookup(nr) {
+pub fn may_wait(ctx: &Context, call: &Call<'_>) -> bool {
+    match lookup(call.entry.nr) {
         Some(e) => {
             e.family == Interest::MOUNT
                 || e.rewrites
@@ -163,6 +163,29 @@ pub fn may_wait(ctx: &Context, nr: u64) -> bool {
         }
         None => false,
     }
+}
+
+/// The tracer's own answer to a read or write of a served file whose
+/// bytes lie in a real file (see `sys_fd`'s direct transfers), which never
+/// waits; `None` for every other call.
+pub fn try_direct(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    if ctx.served.is_empty() || ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
+        return None;
+    }
+    // A service that panics in `extent` leaves the call to its handler.
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sys_fd::try_direct(ctx, call)
+    }))
+    .ok()??;
+    if ctx.log.enabled() {
+        let a = &call.entry.args;
+        let name = lookup(call.entry.nr).map_or("?", |e| e.name.trim_start_matches("SYS_"));
+        ctx.log.line(format_args!(
+            "{} {}({:#x}, {:#x}, {:#x}, ...) -> {:?}",
+            call.tid, name, a[0], a[1], a[2], verdict
+        ));
+    }
+    Some(verdict)
 }
 
 /// A call the supervisor hands to the tracer.

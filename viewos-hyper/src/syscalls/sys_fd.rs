@@ -268,6 +268,166 @@ pub(super) fn read_iov(tid: i32, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>,
     Ok(out)
 }
 
+/// A read or write of one buffer (`buf`, `count` bytes) on a served file
+/// whose bytes lie in a real file ([`viewos_core::handle::Extent`]): the
+/// thread makes the transfer itself with pread64/pwrite64 on its copy of
+/// the real file ([`crate::direct`]; it is given one first if it has
+/// none), so the kernel copies the bytes once, as for a real file. `None`
+/// when the call goes to the handle instead: a directory, a wrong access
+/// mode (the handle path gives the error), an append, a transfer at or
+/// past the range's end, a process that cannot hold copies.
+///
+/// A transfer at the offset moves it at once by what the range allows,
+/// and back by what the call did not move when it ends.
+fn direct(
+    ctx: &Context,
+    f: &Arc<ServedFile>,
+    call: &Call<'_>,
+    write: bool,
+    buf: u64,
+    count: u64,
+    at: At,
+) -> Option<Verdict> {
+    use crate::direct::Holding;
+    if f.is_dir || !f.handle.seekable() {
+        return None;
+    }
+    let access = if write { f.writable() } else { f.readable() };
+    if access.is_err() || (write && *f.flags.lock() & libc::O_APPEND != 0) {
+        return None;
+    }
+    let ext = f.handle.extent()?;
+    if write && !ext.writable {
+        return None;
+    }
+    let key = crate::direct::file_key(ext.file)?;
+    let tid = call.tid;
+    let holding = ctx.served.direct.holding(tid, key, write);
+    let v = Arg::Val;
+    let mut steps = Vec::new();
+    let mut hold = None;
+    let (fd_arg, install) = match holding {
+        Holding::Refused => return None,
+        Holding::Ready(fd) => (v(fd as u64), None),
+        Holding::Install { replace } => {
+            let high = crate::direct::high_fd(tid)?;
+            let file = ext.file.try_clone_to_owned().ok()?;
+            let path = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd());
+            let path_at =
+                memory::put_on_stack(tid, call.entry.stack_pointer, path.as_bytes()).ok()?;
+            let mode = if ext.writable {
+                libc::O_RDWR
+            } else {
+                libc::O_RDONLY
+            };
+            if let Some(old) = replace {
+                steps.push(Step {
+                    nr: libc::SYS_close as u64,
+                    args: [v(old as u64), v(0), v(0), v(0), v(0), v(0)],
+                });
+            }
+            let opened = steps.len();
+            steps.push(Step {
+                nr: libc::SYS_openat as u64,
+                args: [
+                    v(libc::AT_FDCWD as i64 as u64),
+                    v(path_at),
+                    v((mode | libc::O_CLOEXEC) as u64),
+                    v(0),
+                    v(0),
+                    v(0),
+                ],
+            });
+            steps.push(Step {
+                nr: libc::SYS_fcntl as u64,
+                args: [
+                    Arg::ResultOf(opened),
+                    v(libc::F_DUPFD_CLOEXEC as u64),
+                    v(high),
+                    v(0),
+                    v(0),
+                    v(0),
+                ],
+            });
+            steps.push(Step {
+                nr: libc::SYS_close as u64,
+                args: [Arg::ResultOf(opened), v(0), v(0), v(0), v(0), v(0)],
+            });
+            hold = Some(file);
+            (Arg::ResultOf(opened + 1), Some((opened + 1, ext.writable)))
+        }
+    };
+    let mut off = f.offset.lock();
+    let pos = match at {
+        At::Pos(p) => p,
+        At::Cursor => *off,
+    };
+    let n = count
+        .min(MAX_TRANSFER as u64)
+        .min(ext.len.saturating_sub(pos));
+    let real_pos = ext.start.checked_add(pos)?;
+    if n == 0 || real_pos > i64::MAX as u64 {
+        return None;
+    }
+    let moves = matches!(at, At::Cursor);
+    if moves {
+        *off = pos + n;
+    }
+    drop(off);
+    if write {
+        f.changed();
+    }
+    let file = f.clone();
+    let direct = ctx.served.direct.clone();
+    let done = move |answer: i64, results: &[i64]| {
+        if moves && answer < n as i64 {
+            let short = n - answer.max(0) as u64;
+            let mut off = file.offset.lock();
+            *off = off.saturating_sub(short);
+        }
+        if let Some((step, writable)) = install {
+            match results.get(step) {
+                Some(&fd) if fd >= 0 => {
+                    direct.installed(tid, key, fd as i32, writable);
+                }
+                _ => direct.refuse(tid),
+            }
+        }
+    };
+    let (nr, answer) = if write {
+        (libc::SYS_pwrite64, steps.len())
+    } else {
+        (libc::SYS_pread64, steps.len())
+    };
+    steps.push(Step {
+        nr: nr as u64,
+        args: [fd_arg, v(buf), v(n), v(real_pos), v(0), v(0)],
+    });
+    Some(Verdict::Calls(Plan {
+        steps,
+        answer,
+        hold,
+        restart: false,
+        done: Some(crate::tracee_calls::Done(Box::new(done))),
+    }))
+}
+
+/// read, write, pread64 and pwrite64 on a served file whose bytes lie in
+/// a real file, answered by [`direct`] (which never waits, so the tracer
+/// answers on its own thread); `None` for every other call.
+pub(super) fn try_direct(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    let a = call.entry.args;
+    let (write, at) = match call.entry.nr as i64 {
+        libc::SYS_read => (false, At::Cursor),
+        libc::SYS_write => (true, At::Cursor),
+        libc::SYS_pread64 => (false, position(a[3]).ok()?),
+        libc::SYS_pwrite64 => (true, position(a[3]).ok()?),
+        _ => return None,
+    };
+    let f = ctx.served.of_fd(call.tid, arg_fd(a[0]))?;
+    direct(ctx, &f, call, write, a[1], a[2], at)
+}
+
 /// Implements read(2).
 pub fn read(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
@@ -686,6 +846,7 @@ pub fn mmap(ctx: &Context, call: &Call<'_>) -> Verdict {
         let v = Arg::Val;
         Ok(Plan {
             restart: false,
+            done: None,
             steps: vec![
                 Step {
                     nr: libc::SYS_openat as u64,

@@ -127,10 +127,9 @@ pub(super) fn served(
 ) -> Verdict {
     let fd = match ctx.served.create(handle, mount, path, flags) {
         Ok(p) => {
-            if p.file.is_dir {
-                // Names relative to the fd resolve from the virtual directory.
-                ctx.dirs.add_link(p.link, p.file.view_path());
-            }
+            // Names relative to the fd resolve from the virtual directory,
+            // and its `/proc/PID/fd/N` link leads to the virtual file.
+            ctx.dirs.add_link(p.link, p.file.view_path());
             p.fd
         }
         Err(e) => return Verdict::Error(e),

@@ -95,7 +95,7 @@ fn real_under_served_dir(
         // A path leaving a served directory of a mount.
         let real = crate::resolve::real_path_below(
             ctx.view.read().mounts(),
-            &ctx.walks,
+            (&ctx.walks, &ctx.dirs),
             call.tid,
             &f.view_path(),
             path,
