@@ -47,6 +47,18 @@ viewmount -t umfuseext2 -o rw+ disk.img mnt && echo written in a view > mnt/note
 say "/usr/sbin/debugfs -R 'cat /note' disk.img    # outside: the image holds the file"
 /usr/sbin/debugfs -R 'cat /note' "$work/disk.img" 2>/dev/null
 
+say "a fake root without privileges: umview --root-id sh -c 'id -un; touch f; chown 42:43 f; mknod null c 1 3; ls -ln f null'"
+(cd "$work" && "$UMVIEW" --root-id sh -c 'id -un; touch f; chown 42:43 f; mknod null c 1 3; ls -ln f null')
+say "ls -ln $work/f $work/null    # outside: the real user's regular files"
+ls -ln "$work/f" "$work/null"
+
+say "human mode: umview -s -p umfuse bash -c 'viewmount -t umfusereal -o human secret mnt; cat mnt/key; viewsu nobody -c \"cat mnt/key\"'"
+mkdir -p "$work/secret" "$work/mnt2" && echo only-root > "$work/secret/key" && chmod 600 "$work/secret/key"
+set +e
+(cd "$work" && PATH="$bin:$PATH" "$UMVIEW" -s -p umfuse bash -c '
+viewmount -t umfusereal -o human secret mnt2 && cat mnt2/key; viewsu nobody -c "id -un; cat mnt2/key"')
+set -e
+
 say "umview -p target/release/libhello_service.so cat /hello/hello.txt    # a third-party module, loaded from a library"
 "$UMVIEW" -p "$PWD/target/release/libhello_service.so" cat /hello/hello.txt
 

@@ -99,12 +99,17 @@ struct Nodes {
     device: Arc<dyn Device>,
     default: Attr,
     attrs: Mutex<HashMap<u32, Attr>>,
-    creds: Creds,
+    creds: Option<Creds>,
     ino: u64,
     debug: bool,
 }
 
 impl Nodes {
+    /// Whose permissions are checked.
+    fn creds(&self) -> Creds {
+        self.creds.clone().unwrap_or_else(Creds::caller)
+    }
+
     fn attr(&self, node: u32) -> Attr {
         *self
             .attrs
@@ -170,8 +175,9 @@ pub struct NodeOptions {
     pub name: String,
     /// The nodes' permissions and owner when made.
     pub attr: Attr,
-    /// Who permissions are checked for: the view's user.
-    pub creds: Creds,
+    /// Who permissions are checked for; `None`: the program making each
+    /// call ([`Creds::caller`]).
+    pub creds: Option<Creds>,
     /// Log each request on stderr.
     pub debug: bool,
 }
@@ -243,7 +249,7 @@ impl NodeFs {
     fn may(&self, node: u32, want: u32) -> Result<(), Errno> {
         let a = self.nodes.attr(node);
         let mode = self.nodes.device.kind().mode_bits() | a.perm;
-        self.nodes.creds.may(mode, a.uid, a.gid, want)
+        self.nodes.creds().may(mode, a.uid, a.gid, want)
     }
 
     /// A call that would make a new name: `EEXIST` for an existing node,
@@ -350,7 +356,7 @@ impl FileSystem for NodeFs {
 
     fn chmod(&self, path: &Path, mode: u32) -> Result<(), Errno> {
         let n = self.existing(path)?;
-        if !self.nodes.creds.owns(self.nodes.attr(n).uid) {
+        if !self.nodes.creds().owns(self.nodes.attr(n).uid) {
             return Err(Errno::new(libc::EPERM));
         }
         self.nodes.set_attr(n, |a| a.perm = mode & 0o7777);
@@ -360,7 +366,7 @@ impl FileSystem for NodeFs {
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         let n = self.existing(path)?;
         let a = self.nodes.attr(n);
-        let c = &self.nodes.creds;
+        let c = &self.nodes.creds();
         // As the kernel: root changes anything; the owner may only give
         // the node to a group of theirs.
         let allowed = c.is_root()
@@ -379,7 +385,7 @@ impl FileSystem for NodeFs {
 
     fn utimens(&self, path: &Path, atime: SetTime, mtime: SetTime) -> Result<(), Errno> {
         let n = self.existing(path)?;
-        let owner = self.nodes.creds.owns(self.nodes.attr(n).uid);
+        let owner = self.nodes.creds().owns(self.nodes.attr(n).uid);
         let to_now = matches!(
             (atime, mtime),
             (SetTime::Now | SetTime::Omit, SetTime::Now | SetTime::Omit)
@@ -588,6 +594,7 @@ mod tests {
     }
 
     fn nodes_for(creds: Creds) -> (NodeFs, Arc<Fixed>) {
+        let creds = Some(creds);
         let dev = Arc::new(Fixed(Mutex::new(vec![1, 2])));
         let fs = NodeFs::new(
             dev.clone(),

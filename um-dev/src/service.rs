@@ -142,7 +142,8 @@ impl Service for UmDev {
             .ok_or(Errno::ENODEV)?;
         let opts = options::parse(&request.options, request.flags, own)?;
         let device = self.device(kind, request, &opts, io.as_ref())?;
-        let creds = Creds::of_process();
+        // New nodes belong to whoever mounts; checks are for each caller.
+        let creds = Creds::caller();
         let perm = opts.mode.unwrap_or(match kind {
             "null" | "tap" => 0o666,
             _ => 0o660,
@@ -157,7 +158,7 @@ impl Service for UmDev {
             NodeOptions {
                 name: kind.to_string(),
                 attr,
-                creds,
+                creds: None,
                 debug: opts.debug,
             },
         )))

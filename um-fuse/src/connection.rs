@@ -47,10 +47,16 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
 /// Who the requests are from, and whether to log them.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// `uid` of every request header.
+    /// `uid` of the request headers.
     pub uid: u32,
-    /// `gid` of every request header.
+    /// `gid` of the request headers.
     pub gid: u32,
+    /// Headers carry the calling program's ids where the host knows them
+    /// (a view with identities, [`Creds::caller_if_known`]), as the
+    /// kernel's FUSE sends the caller's; `uid` and `gid` otherwise.
+    ///
+    /// [`Creds::caller_if_known`]: viewos_core::creds::Creds::caller_if_known
+    pub per_caller: bool,
     /// Log every request and its answer to stderr, with this label.
     pub debug: Option<String>,
 }
@@ -220,13 +226,22 @@ impl Connection {
     fn message(&self, op: Opcode, nodeid: u64, unique: u64, args: &[&[u8]]) -> Vec<u8> {
         let len = InHeader::SIZE + args.iter().map(|a| a.len()).sum::<usize>();
         let mut e = Enc(Vec::with_capacity(len));
+        let (uid, gid) = match self
+            .config
+            .per_caller
+            .then(viewos_core::creds::Creds::caller_if_known)
+            .flatten()
+        {
+            Some(c) => (c.uid, c.gid),
+            None => (self.config.uid, self.config.gid),
+        };
         InHeader {
             len: len as u32,
             opcode: op as u32,
             unique,
             nodeid,
-            uid: self.config.uid,
-            gid: self.config.gid,
+            uid,
+            gid,
             pid: std::process::id(),
         }
         .encode(&mut e);

@@ -35,12 +35,26 @@ pub const FUSE_SUPER_MAGIC: u64 = 0x6573_5546;
 pub struct Policy {
     /// Every change is `EROFS`.
     pub read_only: bool,
-    /// `human` mode: check permissions from the attributes for these
-    /// credentials before each call. `None`: omnipotent, the server alone
-    /// decides.
-    pub human: Option<Creds>,
-    /// Whose permissions `access` checks when the server has no ACCESS.
-    pub creds: Creds,
+    /// `human` mode: check permissions from the attributes before each
+    /// call, for [`Policy::caller`]. `false`: omnipotent, the server
+    /// alone decides.
+    pub human: bool,
+    /// The ids the mount options give (`uid=`, `gid=`): checks are for
+    /// them. `None`: for the program making the call
+    /// ([`Creds::caller`]).
+    pub ids: Option<Creds>,
+}
+
+impl Policy {
+    /// Whose permissions are checked: the mount's ids, or the caller's.
+    pub fn caller(&self) -> Creds {
+        self.ids.clone().unwrap_or_else(Creds::caller)
+    }
+
+    /// In `human` mode, the credentials to check; `None` otherwise.
+    fn human(&self) -> Option<Creds> {
+        self.human.then(|| self.caller())
+    }
 }
 
 /// A FUSE server's tree (see the module docs).
@@ -87,8 +101,8 @@ impl FuseFs {
 
     /// `Ok` unless `human` mode refuses `mask` on `nodeid`.
     fn human_check(&self, nodeid: u64, mask: u32) -> Result<(), Errno> {
-        match &self.policy.human {
-            Some(c) => perm::check(c, &self.client.getattr(nodeid, None)?, mask),
+        match self.policy.human() {
+            Some(c) => perm::check(&c, &self.client.getattr(nodeid, None)?, mask),
             None => Ok(()),
         }
     }
@@ -96,7 +110,7 @@ impl FuseFs {
     /// The node `path` leads to; the cache is used unless `fresh`.
     fn walk(&self, path: &Path, fresh: bool) -> Result<u64, Errno> {
         let nodes = &self.client.nodes;
-        if !fresh && self.policy.human.is_none() {
+        if !fresh && !self.policy.human {
             if let Some(id) = nodes.get(path) {
                 return Ok(id);
             }
@@ -193,8 +207,8 @@ impl FuseFs {
 
     /// In `human` mode: the caller must own `path`.
     fn human_owner(&self, path: &Path) -> Result<(), Errno> {
-        match &self.policy.human {
-            Some(c) => perm::owns(c, &self.attr(path)?),
+        match self.policy.human() {
+            Some(c) => perm::owns(&c, &self.attr(path)?),
             None => Ok(()),
         }
     }
@@ -228,7 +242,7 @@ impl FuseFs {
         if write {
             self.writable()?;
         }
-        if let Some(c) = &self.policy.human {
+        if let Some(c) = &self.policy.human() {
             let attr = self.client.getattr(id, None)?;
             let mut mask = 0;
             if acc != libc::O_WRONLY {
@@ -340,7 +354,7 @@ impl FileSystem for FuseFs {
         if mask & perm::W != 0 {
             self.writable()?;
         }
-        if let Some(c) = &self.policy.human {
+        if let Some(c) = &self.policy.human() {
             return perm::check(c, &self.attr(path)?, mask);
         }
         if !self.no_access.load(Ordering::Relaxed) {
@@ -358,7 +372,7 @@ impl FileSystem for FuseFs {
         if mask == 0 {
             return Ok(());
         }
-        perm::check(&self.policy.creds, &attr, mask)
+        perm::check(&self.policy.caller(), &attr, mask)
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
@@ -432,7 +446,7 @@ impl FileSystem for FuseFs {
     }
 
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
-        if let Some(c) = &self.policy.human {
+        if let Some(c) = &self.policy.human() {
             perm::may_chown(c, &self.attr(path)?, uid, gid)?;
         }
         let mut s = SetattrIn::default();
@@ -451,7 +465,7 @@ impl FileSystem for FuseFs {
     }
 
     fn utimens(&self, path: &Path, atime: SetTime, mtime: SetTime) -> Result<(), Errno> {
-        if let Some(c) = &self.policy.human {
+        if let Some(c) = &self.policy.human() {
             let attr = self.attr(path)?;
             let explicit = matches!(atime, SetTime::At(_)) || matches!(mtime, SetTime::At(_));
             if explicit {
@@ -565,7 +579,7 @@ impl FileSystem for FuseFs {
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<(), Errno> {
-        if let Some(c) = &self.policy.human {
+        if let Some(c) = &self.policy.human() {
             perm::check(c, &self.attr(path)?, perm::W)?;
         }
         self.setattr(

@@ -7,8 +7,8 @@
 //! |---|---|
 //! | `ro` | read-only: every change is `EROFS` |
 //! | `rw`, `rw+` | read-write (the default; `rw+` is the seeds' spelling) |
-//! | `human` | permission checks from the files' attributes, for the view's user (see [`crate::perm`]); otherwise the mount is *omnipotent*: the file system alone decides |
-//! | `uid=N`, `gid=N` | who `human` checks are for, and the ids of every request |
+//! | `human` | permission checks from the files' attributes, for the program making each call (see [`crate::perm`]); otherwise the mount is *omnipotent*: the file system alone decides |
+//! | `uid=N`, `gid=N` | who `human` checks are for, and the ids of every request (without them: the calling program's, where a view with identities knows them) |
 //! | `fsname=NAME` | a name for the mount (logs) |
 //! | `debug` | every FUSE request and its answer on stderr |
 //! | `nosuid`, `nodev`, `noexec`, `allow_other`, `default_permissions`, ... | generic options, accepted (the last one is `human`) |

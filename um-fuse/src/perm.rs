@@ -1,9 +1,9 @@
 //! Permission checks from a node's attributes, for `human` mounts (and
 //! for `access` when the server has no ACCESS).
 //!
-//! The host's requests carry no caller credentials yet, so the caller is
-//! the view's user: the host process's ids and supplementary groups
-//! ([`Creds::of_process`]), or the mount's `uid=`/`gid=`. As the kernel
+//! The checks are for the program making the call, as the host tells it
+//! ([`Creds::caller`]: the ids a view with identities gave the process,
+//! or its real ones), or for the mount's `uid=`/`gid=`. As the kernel
 //! does, uid 0 may read and write anything and execute anything with an
 //! `x` bit somewhere (directories are always searchable for it).
 

@@ -193,10 +193,12 @@ impl UmFuse {
             gid: opts.group_id,
             groups: Vec::new(),
         };
+        // As the kernel's FUSE: default_permissions checks are for the
+        // calling program; the mount's user_id= is the server's business.
         let policy = Policy {
             read_only: request.flags & libc::MS_RDONLY != 0,
-            human: opts.default_permissions.then(|| creds.clone()),
-            creds: creds.clone(),
+            human: opts.default_permissions,
+            ids: None,
         };
         Ok(Arc::new(Deferred::new(move || {
             let conn = Connection::new(
@@ -204,6 +206,7 @@ impl UmFuse {
                 connection::Config {
                     uid: creds.uid,
                     gid: creds.gid,
+                    per_caller: true,
                     debug: None,
                 },
             )?;
@@ -254,7 +257,10 @@ impl Service for UmFuse {
         let sub = self.submodule(&request.fstype).ok_or(Errno::ENODEV)?;
         let own: Vec<&str> = sub.options.iter().map(String::as_str).collect();
         let opts = options::parse(&request.options, request.flags, &own)?;
-        let mut creds = Creds::of_process();
+        // uid=/gid= fix whom the mount's checks and requests are for;
+        // without them, each call's program.
+        let fixed = opts.uid.is_some() || opts.gid.is_some();
+        let mut creds = Creds::caller();
         if let Some(u) = opts.uid {
             creds.uid = u;
         }
@@ -269,6 +275,7 @@ impl Service for UmFuse {
         let config = connection::Config {
             uid: creds.uid,
             gid: creds.gid,
+            per_caller: !fixed,
             debug: opts.debug.then_some(label),
         };
         let conn = match &sub.server {
@@ -298,8 +305,8 @@ impl Service for UmFuse {
         let client = Arc::new(Client::new(conn, new_dev()));
         let policy = Policy {
             read_only: opts.read_only,
-            human: opts.human.then(|| creds.clone()),
-            creds,
+            human: opts.human,
+            ids: fixed.then_some(creds),
         };
         Ok(Arc::new(FuseFs::new(client, policy)))
     }

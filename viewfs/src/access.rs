@@ -2,9 +2,8 @@
 //! viewfs redefines (`mode=`, `uid=`, `gid=`) or whose real permissions
 //! are not the view's (a copy-on-write file the user will own once copied).
 //!
-//! The checks use the credentials of the host process, which are the
-//! user's: the Service API does not pass the calling program's (see the
-//! crate docs).
+//! The checks are for the program making the call
+//! ([`Creds::caller`]).
 
 use viewos_core::{Errno, FileStat};
 

@@ -50,7 +50,7 @@ pub struct CowFs {
     min: bool,
     /// Serve TARGET's files opened for reading instead of handing them over.
     served: bool,
-    creds: Creds,
+    creds: Option<Creds>,
 }
 
 /// Drops what the lookups remember when a change is done (see
@@ -110,8 +110,9 @@ fn listing(look: &Lookup, p: &Path) -> Result<Vec<Entry>, Errno> {
 
 impl CowFs {
     /// The layer `upper` (SOURCE) over `lower` (TARGET); `min` for
-    /// `mincow`. Checks are made for a user with `creds`.
-    pub fn new(upper: Layer, lower: Layer, min: bool, creds: Creds) -> CowFs {
+    /// `mincow`. Checks are made for a user with `creds` (`None`: for the
+    /// program making each call, [`Creds::caller`]).
+    pub fn new(upper: Layer, lower: Layer, min: bool, creds: Option<Creds>) -> CowFs {
         CowFs {
             look: Arc::new(Lookup::new(upper.clone(), lower.clone())),
             upper,
@@ -435,15 +436,16 @@ impl FileSystem for CowFs {
             return Ok(());
         }
         // Writing copies the file: the user will own it.
+        let creds = self.creds.clone().unwrap_or_else(Creds::caller);
         let own = FileStat {
-            uid: self.creds.uid,
-            gid: self.creds.gid,
+            uid: creds.uid,
+            gid: creds.gid,
             ..st
         };
         self.lower
             .fs()
             .access(&self.lower.at(p), mode & !libc::W_OK)?;
-        check(&own, &self.creds, mode)
+        check(&own, &creds, mode)
     }
 
     fn mkdir(&self, p: &Path, mode: u32) -> Result<(), Errno> {

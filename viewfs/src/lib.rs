@@ -32,8 +32,9 @@
 //!   fds the host can install.
 //!
 //! ## Limits of the host API
-//! - The calls a service receives carry no credentials: access checks
-//!   ([`perm`], `mincow`) use those of the host process (the user's).
+//! - Access checks ([`perm`], `mincow`) are for the program making the
+//!   call as the host tells it (`viewos_core::creds::Creds::caller`: its
+//!   identity in a view with `--root-id` or `-s`, else its real ids).
 //! - Files and untouched TARGET directories a mode hands over as real fds
 //!   are the kernel's from then on: `fchmod`, `fchown`, `futimens` or
 //!   `fsetxattr` on a read-only fd of a cow mount's TARGET file would

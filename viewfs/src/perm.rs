@@ -51,17 +51,23 @@ pub fn rewrite(perm: &Perm, mut st: FileStat) -> FileStat {
 pub struct PermFs {
     inner: Arc<dyn FileSystem>,
     rules: Rules,
-    creds: Creds,
+    creds: Option<Creds>,
 }
 
 impl PermFs {
-    /// `inner` with `rules` applied, checked for a user with `creds`.
-    pub fn new(inner: Arc<dyn FileSystem>, rules: Rules, creds: Creds) -> PermFs {
+    /// `inner` with `rules` applied, checked for a user with `creds`
+    /// (`None`: for the program making each call, [`Creds::caller`]).
+    pub fn new(inner: Arc<dyn FileSystem>, rules: Rules, creds: Option<Creds>) -> PermFs {
         PermFs {
             inner,
             rules,
             creds,
         }
+    }
+
+    /// Whose permissions are checked.
+    fn creds(&self) -> Creds {
+        self.creds.clone().unwrap_or_else(Creds::caller)
     }
 
     fn stat(&self, p: &Path) -> Result<FileStat, Errno> {
@@ -70,15 +76,16 @@ impl PermFs {
 
     /// Search permission on every directory from the root to `p`'s parent.
     fn search(&self, p: &Path) -> Result<(), Errno> {
+        let creds = self.creds();
         for dir in p.ancestors().skip(1) {
-            check(&self.stat(dir)?, &self.creds, libc::X_OK)?;
+            check(&self.stat(dir)?, &creds, libc::X_OK)?;
         }
         Ok(())
     }
 
     fn may(&self, p: &Path, mode: i32) -> Result<(), Errno> {
         self.search(p)?;
-        check(&self.stat(p)?, &self.creds, mode)
+        check(&self.stat(p)?, &self.creds(), mode)
     }
 
     /// What creating or removing the name `p` needs.
@@ -89,7 +96,7 @@ impl PermFs {
     fn must_own(&self, p: &Path) -> Result<FileStat, Errno> {
         self.search(p)?;
         let st = self.stat(p)?;
-        if self.creds.owns(st.uid) {
+        if self.creds().owns(st.uid) {
             Ok(st)
         } else {
             Err(Errno::EPERM)
@@ -109,7 +116,7 @@ impl FileSystem for PermFs {
                 if flags & libc::O_ACCMODE != libc::O_WRONLY {
                     want |= libc::R_OK;
                 }
-                check(&st, &self.creds, want)?;
+                check(&st, &self.creds(), want)?;
             }
             Ok(_) => {}
             Err(e) if e == Errno::ENOENT && flags & libc::O_CREAT != 0 => {
@@ -177,10 +184,11 @@ impl FileSystem for PermFs {
 
     fn chown(&self, p: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         let st = self.must_own(p)?;
-        if !self.creds.is_root() {
+        let creds = self.creds();
+        if !creds.is_root() {
             // A user may only give a file to one of their own groups.
             let uid_ok = uid.map_or(true, |u| u == st.uid);
-            let gid_ok = gid.map_or(true, |g| self.creds.in_group(g));
+            let gid_ok = gid.map_or(true, |g| creds.in_group(g));
             if !uid_ok || !gid_ok {
                 return Err(Errno::EPERM);
             }
@@ -327,7 +335,7 @@ mod tests {
         t.mkdir("src/d");
         std::os::unix::fs::symlink("f", t.join("src/l")).unwrap();
         let below = move_fs(t.join("src"), Arc::new(RealFs));
-        let fs = PermFs::new(below, perm(Some(0o444), Some(1234)), Creds::default());
+        let fs = PermFs::new(below, perm(Some(0o444), Some(1234)), Some(Creds::default()));
         let f = fs.lstat(Path::new("/f")).unwrap();
         assert_eq!(f.mode, libc::S_IFREG | 0o444);
         assert_eq!((f.uid, f.gid), (1234, 77));
@@ -356,7 +364,7 @@ mod tests {
         t.mkdir("src/d");
         let below = move_fs(t.join("src"), Arc::new(RealFs));
         // Everything owned by someone else, read-only for the others.
-        let fs = PermFs::new(below.clone(), perm(Some(0o644), Some(1)), user());
+        let fs = PermFs::new(below.clone(), perm(Some(0o644), Some(1)), Some(user()));
         assert_eq!(fs.access(Path::new("/f"), libc::R_OK), Ok(()));
         assert_eq!(fs.access(Path::new("/f"), libc::W_OK), Err(Errno::EACCES));
         assert_eq!(
@@ -369,7 +377,7 @@ mod tests {
         assert_eq!(fs.chmod(Path::new("/f"), 0o600), Err(Errno::EPERM));
         assert!(t.join("src/f").exists());
         // Owned by the user: writable, and chmod is theirs.
-        let mine = PermFs::new(below.clone(), perm(Some(0o600), Some(4242)), user());
+        let mine = PermFs::new(below.clone(), perm(Some(0o600), Some(4242)), Some(user()));
         assert_eq!(mine.access(Path::new("/f"), libc::W_OK), Ok(()));
         assert_eq!(mine.access(Path::new("/d"), libc::X_OK), Ok(()));
         assert_eq!(
@@ -377,7 +385,7 @@ mod tests {
             Err(Errno::EPERM)
         );
         // No search permission on /d: nothing below it can be reached.
-        let closed = PermFs::new(below, perm(Some(0o600), Some(1)), user());
+        let closed = PermFs::new(below, perm(Some(0o600), Some(1)), Some(user()));
         assert_eq!(closed.lstat(Path::new("/d/x")), Err(Errno::EACCES));
     }
 }

@@ -73,7 +73,8 @@ pub fn build(
 ) -> Result<Arc<dyn FileSystem>, Errno> {
     let opts = options::parse(&request.options)?;
     let target = request.target.clone();
-    let creds = Creds::of_process();
+    // Checks are for the program making each call.
+    let creds: Option<Creds> = None;
     let fs: Arc<dyn FileSystem> = match opts.mode {
         Mode::Hide => Arc::new(HideFs),
         mode => {

@@ -39,6 +39,10 @@ pub enum Op {
     /// Moves a service in the search order: `arg` is `NAME\0POSITION`
     /// (1 is first; past the end means last).
     MovService = 6,
+    /// Makes the calling process root again in a view with identities
+    /// (`viewsudo`): every id 0, every capability. `EOPNOTSUPP` in a view
+    /// without identities.
+    BecomeRoot = 7,
 }
 
 impl Op {
@@ -51,6 +55,7 @@ impl Op {
             4 => Op::AddService,
             5 => Op::DelService,
             6 => Op::MovService,
+            7 => Op::BecomeRoot,
             _ => return None,
         })
     }
@@ -154,6 +159,7 @@ mod tests {
             Op::AddService,
             Op::DelService,
             Op::MovService,
+            Op::BecomeRoot,
         ] {
             assert_eq!(Op::from_raw(op as u64), Some(op));
         }

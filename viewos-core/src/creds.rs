@@ -2,11 +2,55 @@
 //!
 //! Services that decide permissions themselves (viewfs's redefined modes
 //! and copy-on-write files, umfuse's `human` mounts) check them with
-//! [`Creds::may`]. The requests of the Service API carry no caller
-//! credentials yet, so the caller is the view's user: the host process's
-//! own ids ([`Creds::of_process`]) or ids a mount option gives.
+//! [`Creds::may`], for the program whose call they are answering:
+//! [`Creds::caller`]. The host tells who that is around each call it
+//! dispatches ([`with_caller`], [`with_caller_process`]): in a view with
+//! identities (`umview --root-id`, `-s`) the ids the view gave the
+//! process, otherwise the process's real ids. Outside a dispatch (a
+//! service's own threads, tests) the caller is the host process itself.
+//!
+//! ```
+//! use viewos_core::creds::{with_caller, Creds};
+//!
+//! let nobody = Creds { uid: 65534, gid: 65534, groups: vec![] };
+//! let seen = with_caller(nobody.clone(), Creds::caller);
+//! assert_eq!(seen, nobody);
+//! assert_eq!(Creds::caller(), Creds::of_process());
+//! ```
+
+use std::cell::{OnceCell, RefCell};
+use std::sync::OnceLock;
 
 use crate::Errno;
+
+/// Who the call being answered on this thread is for.
+enum Caller {
+    /// Credentials the host knows (the view's identity of the process).
+    Known(Creds),
+    /// A process of the view whose real credentials are read from
+    /// `/proc/PID/status` when first asked.
+    Process(i32, OnceCell<Creds>),
+}
+
+thread_local! {
+    static CALLER: RefCell<Option<Caller>> = const { RefCell::new(None) };
+}
+
+/// Puts the previous caller back when a dispatch ends (also on a panic).
+struct Restore(Option<Caller>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CALLER.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+fn with<R>(caller: Caller, f: impl FnOnce() -> R) -> R {
+    let previous = CALLER.with(|c| c.borrow_mut().replace(caller));
+    let _restore = Restore(previous);
+    f()
+}
 
 /// A user, its primary group and its supplementary groups.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,7 +68,11 @@ impl Creds {
     /// file-system ids, the ones the kernel checks (the effective ids where
     /// those are missing), and the supplementary groups.
     pub fn of_process() -> Creds {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        Creds::from_status(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+    }
+
+    /// The credentials in the text of a `/proc/PID/status` file.
+    fn from_status(status: &str) -> Creds {
         let field = |key: &str| -> Vec<u32> {
             status
                 .lines()
@@ -42,6 +90,45 @@ impl Creds {
             uid: pick(field("Uid:")),
             gid: pick(field("Gid:")),
             groups: field("Groups:"),
+        }
+    }
+
+    /// The credentials of the program whose system call this thread is
+    /// answering, as the host gave them ([`with_caller`],
+    /// [`with_caller_process`]); the host process's own
+    /// ([`Creds::of_process`], read once) outside any call.
+    pub fn caller() -> Creds {
+        let known = CALLER.with(|c| match &*c.borrow() {
+            Some(Caller::Known(creds)) => Some(creds.clone()),
+            Some(Caller::Process(pid, cell)) => {
+                Some(cell.get_or_init(|| Creds::of_pid(*pid)).clone())
+            }
+            None => None,
+        });
+        known.unwrap_or_else(|| {
+            static HOST: OnceLock<Creds> = OnceLock::new();
+            HOST.get_or_init(Creds::of_process).clone()
+        })
+    }
+
+    /// The caller's credentials if the host gave them itself (a view with
+    /// identities), without reading anything; `None` otherwise. For
+    /// places that need ids on every request (FUSE headers) and use their
+    /// own otherwise.
+    pub fn caller_if_known() -> Option<Creds> {
+        CALLER.with(|c| match &*c.borrow() {
+            Some(Caller::Known(creds)) => Some(creds.clone()),
+            _ => None,
+        })
+    }
+
+    /// The credentials of process (or thread) `pid`, from
+    /// `/proc/PID/status`, as [`Creds::of_process`] reads its own; the
+    /// host's if the process is gone.
+    pub fn of_pid(pid: i32) -> Creds {
+        match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            Ok(status) => Creds::from_status(&status),
+            Err(_) => Creds::of_process(),
         }
     }
 
@@ -93,6 +180,18 @@ impl Creds {
     }
 }
 
+/// Runs `f` (the answer to one system call) with `creds` as the caller
+/// [`Creds::caller`] gives; the previous caller is back afterwards.
+pub fn with_caller<R>(creds: Creds, f: impl FnOnce() -> R) -> R {
+    with(Caller::Known(creds), f)
+}
+
+/// Runs `f` with process `pid` as the caller: [`Creds::caller`] reads its
+/// real credentials if a service asks (once per call).
+pub fn with_caller_process<R>(pid: i32, f: impl FnOnce() -> R) -> R {
+    with(Caller::Process(pid, OnceCell::new()), f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +219,30 @@ mod tests {
         assert_eq!(root.may(libc::S_IFREG, 5, 5, X), Err(Errno::EACCES));
         assert_eq!(root.may(libc::S_IFDIR, 5, 5, X), Ok(()));
         assert!(user.owns(1000) && !user.owns(0) && root.owns(5));
+    }
+
+    #[test]
+    fn caller_is_set_per_call_and_restored() {
+        let host = Creds::caller();
+        assert_eq!(host, Creds::of_process());
+        let a = Creds {
+            uid: 5,
+            gid: 6,
+            groups: vec![7],
+        };
+        let inner = with_caller(a.clone(), || {
+            assert_eq!(Creds::caller_if_known(), Some(a.clone()));
+            let mine = std::process::id() as i32;
+            let nested = with_caller_process(mine, || {
+                assert_eq!(Creds::caller_if_known(), None);
+                Creds::caller()
+            });
+            assert_eq!(nested, host);
+            Creds::caller()
+        });
+        assert_eq!(inner, a);
+        assert_eq!(Creds::caller(), host);
+        assert_eq!(Creds::caller_if_known(), None);
     }
 
     #[test]

@@ -22,7 +22,11 @@ bitflags! {
         const EXEC = 1 << 3;
         /// mount(2) and umount2(2).
         const MOUNT = 1 << 4;
-        /// User and group identity (setuid, getuid, capget, ...).
+        /// User and group identity (setuid, getuid, capget, ...). The host
+        /// adds it for a view with identities of its own (`umview
+        /// --root-id`, `-s`), which then also stops the stat family and the
+        /// calls that change owners or make files, to answer them with
+        /// the view's ids.
         const IDENTITY = 1 << 5;
         /// Host name and uname.
         const UTS = 1 << 6;

@@ -35,6 +35,11 @@ pub struct Options {
     pub quiet: bool,
     /// `--no-seccomp`: trap every syscall with plain ptrace.
     pub no_seccomp: bool,
+    /// `--root-id`: processes see themselves as root (a fake root).
+    pub root_id: bool,
+    /// `-s/--secure`: human mode (root at start, permissions enforced by
+    /// services once a process gives root up).
+    pub secure: bool,
     /// The program and its arguments.
     pub command: Vec<OsString>,
 }
@@ -68,6 +73,12 @@ Options:
   -x, --nonesting              services' own I/O does not go through the view
   -o FILE                      write a debug log of what the host does to FILE
   -q, --quiet                  do not print warnings
+      --root-id                programs see themselves as root: get*id give
+                               0, chown and mknod are remembered by the view
+                               and shown by stat (like fakeroot)
+  -s, --secure                 human mode: root at start; once a process
+                               sets an unprivileged uid (setuid, viewsu)
+                               services check its permissions
       --no-seccomp             stop on every system call (slow reference path)
   -v, --version                print the version and exit
   -h, --help                   print this help and exit
@@ -135,6 +146,8 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
                 "nonesting" => opts.no_nesting = true,
                 "quiet" => opts.quiet = true,
                 "no-seccomp" => opts.no_seccomp = true,
+                "root-id" => opts.root_id = true,
+                "secure" => opts.secure = true,
                 "version" => return Ok(Parsed::Version),
                 "help" => return Ok(Parsed::Help),
                 _ => return Err(format!("unknown option '--{name}'")),
@@ -150,6 +163,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
                 match c {
                     'x' => opts.no_nesting = true,
                     'q' => opts.quiet = true,
+                    's' => opts.secure = true,
                     'v' => return Ok(Parsed::Version),
                     'h' => return Ok(Parsed::Help),
                     'p' | 'V' | 'f' | 'o' => {
@@ -239,7 +253,10 @@ mod tests {
         assert_eq!(p(&["-h"]), Ok(Parsed::Help));
         assert_eq!(p(&["--version"]), Ok(Parsed::Version));
         let o = run(&["--no-seccomp", "--", "-weird-prog"]);
-        assert!(o.no_seccomp);
+        assert!(o.no_seccomp && !o.root_id && !o.secure);
         assert_eq!(o.command, vec!["-weird-prog"]);
+        let o = run(&["--root-id", "-sq", "id"]);
+        assert!(o.root_id && o.secure && o.quiet);
+        assert_eq!(o.command, vec!["id"]);
     }
 }

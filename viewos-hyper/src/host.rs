@@ -47,6 +47,10 @@ pub struct HostConfig {
     /// host) does not end the view; signals from outside the view keep
     /// their default effect. See [`crate::host_signals`]. Default: on.
     pub guard_signals: bool,
+    /// Give the view's processes identities of their own (`--root-id`,
+    /// `-s`; [`crate::identity`]). `None` (the default): programs have
+    /// their real ids and no identity call stops.
+    pub identity: Option<crate::identity::IdentityMode>,
 }
 
 impl Default for HostConfig {
@@ -57,6 +61,7 @@ impl Default for HostConfig {
             quiet: false,
             child_dispositions: vec![(libc::SIGPIPE, libc::SIG_DFL)],
             guard_signals: true,
+            identity: None,
         }
     }
 }
@@ -110,6 +115,9 @@ impl Host {
         // A program on a virtual path is run by rewriting its exec.
         if self.config.log_file.is_some() || interest.contains(Interest::PATH) {
             interest |= Interest::EXEC;
+        }
+        if self.config.identity.is_some() {
+            interest |= Interest::IDENTITY;
         }
         interest
     }
@@ -170,6 +178,7 @@ impl Host {
             })?,
             fd_filter_needed: self.config.seccomp,
             exec_chains: Default::default(),
+            identity: self.config.identity.map(crate::identity::Identities::new),
             log,
         };
         let mut tracer = Tracer::new(

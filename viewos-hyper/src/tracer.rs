@@ -531,6 +531,9 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        if let Some(ids) = &self.ctx.identity {
+            ids.gone(tid);
+        }
         self.ctx.exec_chains.lock().remove(&tid);
         self.helper_threads.remove(&tid);
         self.ctx.served.thread_gone(tid);
@@ -598,6 +601,9 @@ impl Tracer {
             | (libc::SIGTRAP, libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     self.threads.entry(child as i32).or_default();
+                    if let Some(ids) = &self.ctx.identity {
+                        ids.forked(pid, child as i32);
+                    }
                     if self.helper_threads.contains(&pid) {
                         self.helper_threads.insert(child as i32);
                     }
@@ -618,10 +624,16 @@ impl Tracer {
             }
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
                 self.ctx.exec_chains.lock().remove(&pid);
+                if let Some(ids) = &self.ctx.identity {
+                    exec_ids(ids, pid);
+                }
                 if let Ok(former) = ptrace::event_msg(pid) {
                     let former = former as i32;
                     if former != pid {
                         // A non-leader thread exec'd and took the leader's id.
+                        if let Some(ids) = &self.ctx.identity {
+                            ids.gone(former);
+                        }
                         let state = self.threads.remove(&former).unwrap_or_default();
                         self.threads.insert(pid, state);
                     }
@@ -835,6 +847,24 @@ impl Tracer {
         }
         let _ = ptrace::resume(tid, 0, trace);
     }
+}
+
+/// A process of a view with identities exec'd: its ids change as the
+/// kernel would change them (set-ID programs, capabilities).
+fn exec_ids(ids: &crate::identity::Identities, pid: i32) {
+    let Ok(exe) = std::ffi::CString::new(format!("/proc/{pid}/exe")) else {
+        return;
+    };
+    // SAFETY: all-integer structs the kernel fills, and our path.
+    let (mut st, mut fs): (libc::stat, libc::statvfs) = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::stat(exe.as_ptr(), &mut st) } < 0 {
+        return;
+    }
+    // SAFETY: as above.
+    let nosuid =
+        unsafe { libc::statvfs(exe.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
+    ids.exec(pid, &st, nosuid);
 }
 
 /// Releases every served file, then closes every mount, latest first,

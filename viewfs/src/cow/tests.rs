@@ -49,7 +49,7 @@ fn cow(t: &TestDir, min: bool) -> CowFs {
         Layer::new(Arc::new(RealFs), t.join("up")),
         Layer::new(Arc::new(RealFs), t.join("low")),
         min,
-        Creds::of_process(),
+        Some(Creds::of_process()),
     )
 }
 
@@ -324,7 +324,7 @@ fn mincow_changes_in_place_what_it_may_and_copies_the_rest() {
         Layer::new(Arc::new(RealFs), t.join("up")),
         Layer::new(lower, t.join("low")),
         true,
-        Creds::of_process(),
+        Some(Creds::of_process()),
     );
     write(&fs, "/free/f", libc::O_TRUNC, "changed");
     write(&fs, "/free/new", libc::O_CREAT, "new");

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 
 use viewos_core::{ModuleRegistry, View, ViewConfig};
 use viewos_hyper::cli::{self, Parsed};
+use viewos_hyper::identity::IdentityMode;
 use viewos_hyper::modules::LoadError;
 use viewos_hyper::{rc, Host, HostConfig, HyperError, Program, Role};
 
@@ -87,6 +88,13 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
         quiet: opts.quiet,
         child_dispositions: vec![(libc::SIGINT, int), (libc::SIGQUIT, quit)],
         guard_signals: true,
+        identity: if opts.secure {
+            Some(IdentityMode::Human)
+        } else if opts.root_id {
+            Some(IdentityMode::RootId)
+        } else {
+            None
+        },
     };
     let exit = Host::new(view, config)
         .with_modules(registry)

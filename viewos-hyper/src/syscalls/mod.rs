@@ -9,8 +9,9 @@
 //! path resolution all path calls share), `sys_tree` (names in
 //! directories), `sys_open`, `sys_attr` (modes, owners, times, xattrs),
 //! `sys_cwd`, `sys_exec`, `sys_mount`, `sys_control`, `sys_fd` (calls
-//! on the fds of served files) and `sys_socket` (sockets of families a
-//! service claims).
+//! on the fds of served files), `sys_socket` (sockets of families a
+//! service claims), `sys_identity` (ids and capabilities) and
+//! `sys_owners` (file calls as a view with identities answers them).
 //!
 //! The fd family ([`Interest::FD`]) is never in the view's filter: it is
 //! trapped by a second filter only in processes that hold a served file's
@@ -34,8 +35,10 @@ mod sys_control;
 mod sys_cwd;
 mod sys_exec;
 mod sys_fd;
+mod sys_identity;
 mod sys_mount;
 mod sys_open;
+mod sys_owners;
 mod sys_path;
 mod sys_socket;
 mod sys_tree;
@@ -269,6 +272,10 @@ pub struct Context {
     /// program the last one runs (the exec handlers bound chains of
     /// interpreters as the kernel does).
     pub exec_chains: parking_lot::Mutex<std::collections::HashMap<i32, (u32, Vec<u8>)>>,
+    /// The identities of the view's processes (`--root-id`, `-s`);
+    /// `None`: processes have their real ids and none of the identity
+    /// calls stops.
+    pub identity: Option<crate::identity::Identities>,
     /// The debug log.
     pub log: Log,
 }
@@ -297,6 +304,10 @@ pub struct Entry {
     /// The handler may answer [`Verdict::RewritePath`]: the call stops at
     /// the tracer (which can change registers), not the supervisor.
     pub rewrites: bool,
+    /// The handler in a view with identities ([`crate::identity`]): the
+    /// call is then trapped even if its family is not, and goes to the
+    /// supervisor.
+    pub with_ids: Option<Handler>,
 }
 
 /// One table row: the syscall's libc constant, its family, its handler.
@@ -308,6 +319,7 @@ macro_rules! row {
             family: Interest::$family,
             handler: $handler,
             rewrites: false,
+            with_ids: None,
         }
     };
     ($nr:ident, $family:ident, $handler:path, rewrites) => {
@@ -317,6 +329,17 @@ macro_rules! row {
             family: Interest::$family,
             handler: $handler,
             rewrites: true,
+            with_ids: None,
+        }
+    };
+    ($nr:ident, $family:ident, $handler:path, ids $ids:path) => {
+        Entry {
+            nr: libc::$nr,
+            name: stringify!($nr),
+            family: Interest::$family,
+            handler: $handler,
+            rewrites: false,
+            with_ids: Some($ids),
         }
     };
 }
@@ -325,11 +348,11 @@ macro_rules! row {
 static TABLE: &[Entry] = &[
     row!(SYS_read, FD, sys_fd::read),
     row!(SYS_write, FD, sys_fd::write),
-    row!(SYS_open, PATH, sys_open::open),
+    row!(SYS_open, PATH, sys_open::open, ids sys_owners::open),
     row!(SYS_close, FD, sys_fd::close),
-    row!(SYS_stat, PATH, sys_path::stat),
-    row!(SYS_fstat, FD, sys_fd::fstat),
-    row!(SYS_lstat, PATH, sys_path::lstat),
+    row!(SYS_stat, PATH, sys_path::stat, ids sys_owners::stat),
+    row!(SYS_fstat, FD, sys_fd::fstat, ids sys_owners::fstat),
+    row!(SYS_lstat, PATH, sys_path::lstat, ids sys_owners::lstat),
     row!(SYS_lseek, FD, sys_fd::lseek),
     row!(SYS_mmap, FD, sys_fd::mmap),
     row!(SYS_munmap, FD, sys_fd::sync_mappings),
@@ -367,21 +390,39 @@ static TABLE: &[Entry] = &[
     row!(SYS_getcwd, PATH, sys_cwd::getcwd),
     row!(SYS_chdir, PATH, sys_cwd::chdir, rewrites),
     row!(SYS_fchdir, FD, sys_fd::fchdir, rewrites),
-    row!(SYS_rename, PATH, sys_tree::rename),
-    row!(SYS_mkdir, PATH, sys_tree::mkdir),
-    row!(SYS_rmdir, PATH, sys_tree::rmdir),
-    row!(SYS_creat, PATH, sys_open::creat),
+    row!(SYS_rename, PATH, sys_tree::rename, ids sys_owners::rename),
+    row!(SYS_mkdir, PATH, sys_tree::mkdir, ids sys_owners::mkdir),
+    row!(SYS_rmdir, PATH, sys_tree::rmdir, ids sys_owners::rmdir),
+    row!(SYS_creat, PATH, sys_open::creat, ids sys_owners::creat),
     row!(SYS_link, PATH, sys_tree::link),
-    row!(SYS_unlink, PATH, sys_tree::unlink),
-    row!(SYS_symlink, PATH, sys_tree::symlink),
+    row!(SYS_unlink, PATH, sys_tree::unlink, ids sys_owners::unlink),
+    row!(SYS_symlink, PATH, sys_tree::symlink, ids sys_owners::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
     row!(SYS_fchmod, FD, sys_fd::fchmod),
-    row!(SYS_chown, PATH, sys_attr::chown),
-    row!(SYS_fchown, FD, sys_fd::fchown),
-    row!(SYS_lchown, PATH, sys_attr::chown),
+    row!(SYS_chown, PATH, sys_attr::chown, ids sys_owners::chown),
+    row!(SYS_fchown, FD, sys_fd::fchown, ids sys_owners::fchown),
+    row!(SYS_lchown, PATH, sys_attr::chown, ids sys_owners::chown),
+    row!(SYS_getuid, IDENTITY, sys_identity::get_id),
+    row!(SYS_getgid, IDENTITY, sys_identity::get_id),
+    row!(SYS_setuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_setgid, IDENTITY, sys_identity::set_id),
+    row!(SYS_geteuid, IDENTITY, sys_identity::get_id),
+    row!(SYS_getegid, IDENTITY, sys_identity::get_id),
+    row!(SYS_setreuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_setregid, IDENTITY, sys_identity::set_id),
+    row!(SYS_getgroups, IDENTITY, sys_identity::getgroups),
+    row!(SYS_setgroups, IDENTITY, sys_identity::setgroups),
+    row!(SYS_setresuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_getresuid, IDENTITY, sys_identity::getres),
+    row!(SYS_setresgid, IDENTITY, sys_identity::set_id),
+    row!(SYS_getresgid, IDENTITY, sys_identity::getres),
+    row!(SYS_setfsuid, IDENTITY, sys_identity::set_id),
+    row!(SYS_setfsgid, IDENTITY, sys_identity::set_id),
+    row!(SYS_capget, IDENTITY, sys_identity::capget),
+    row!(SYS_capset, IDENTITY, sys_identity::capset),
     row!(SYS_utime, PATH, sys_attr::utime),
-    row!(SYS_mknod, PATH, sys_tree::mknod),
+    row!(SYS_mknod, PATH, sys_tree::mknod, ids sys_owners::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
     row!(SYS_fstatfs, FD, sys_fd::fstatfs),
     row!(SYS_chroot, PATH, sys_tree::chroot),
@@ -403,16 +444,16 @@ static TABLE: &[Entry] = &[
     row!(SYS_getdents64, FD, sys_fd::getdents64),
     row!(SYS_fadvise64, FD, sys_fd::accepted),
     row!(SYS_utimes, PATH, sys_attr::utimes),
-    row!(SYS_openat, PATH, sys_open::openat),
-    row!(SYS_mkdirat, PATH, sys_tree::mkdirat),
-    row!(SYS_mknodat, PATH, sys_tree::mknodat),
-    row!(SYS_fchownat, PATH, sys_attr::fchownat),
+    row!(SYS_openat, PATH, sys_open::openat, ids sys_owners::openat),
+    row!(SYS_mkdirat, PATH, sys_tree::mkdirat, ids sys_owners::mkdirat),
+    row!(SYS_mknodat, PATH, sys_tree::mknodat, ids sys_owners::mknodat),
+    row!(SYS_fchownat, PATH, sys_attr::fchownat, ids sys_owners::fchownat),
     row!(SYS_futimesat, PATH, sys_attr::futimesat),
-    row!(SYS_newfstatat, PATH, sys_path::newfstatat),
-    row!(SYS_unlinkat, PATH, sys_tree::unlinkat),
-    row!(SYS_renameat, PATH, sys_tree::renameat),
+    row!(SYS_newfstatat, PATH, sys_path::newfstatat, ids sys_owners::newfstatat),
+    row!(SYS_unlinkat, PATH, sys_tree::unlinkat, ids sys_owners::unlinkat),
+    row!(SYS_renameat, PATH, sys_tree::renameat, ids sys_owners::renameat),
     row!(SYS_linkat, PATH, sys_tree::linkat),
-    row!(SYS_symlinkat, PATH, sys_tree::symlinkat),
+    row!(SYS_symlinkat, PATH, sys_tree::symlinkat, ids sys_owners::symlinkat),
     row!(SYS_readlinkat, PATH, sys_path::readlinkat),
     row!(SYS_fchmodat, PATH, sys_attr::fchmodat),
     row!(SYS_faccessat, PATH, sys_path::faccessat),
@@ -428,12 +469,12 @@ static TABLE: &[Entry] = &[
     row!(SYS_recvmmsg, FD, sys_socket::recvmmsg),
     row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
     row!(SYS_sendmmsg, FD, sys_socket::sendmmsg),
-    row!(SYS_renameat2, PATH, sys_tree::renameat),
+    row!(SYS_renameat2, PATH, sys_tree::renameat, ids sys_owners::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_copy_file_range, FD, sys_fd::splice_family),
     row!(SYS_preadv2, FD, sys_fd::readv),
     row!(SYS_pwritev2, FD, sys_fd::writev),
-    row!(SYS_statx, PATH, sys_path::statx),
+    row!(SYS_statx, PATH, sys_path::statx, ids sys_owners::statx),
     row!(SYS_openat2, PATH, sys_open::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
     row!(SYS_fchmodat2, PATH, sys_attr::fchmodat),
@@ -443,6 +484,7 @@ static TABLE: &[Entry] = &[
         family: Interest::CONTROL,
         handler: sys_control::control,
         rewrites: false,
+        with_ids: None,
     },
 ];
 
@@ -463,6 +505,7 @@ fn action_for(family: Interest) -> Action {
         || family == Interest::CONTROL
         || family == Interest::EXEC
         || family == Interest::SOCKET
+        || family == Interest::IDENTITY
     {
         Action::Notify
     } else {
@@ -476,9 +519,16 @@ pub fn filter_rules(interest: Interest, hooked: &[i64]) -> Vec<(u32, Action)> {
     let refused = crate::filter::refused_syscalls();
     let mut rules: Vec<(u32, Action)> = TABLE
         .iter()
-        .filter(|e| interest.intersects(e.family) && e.family != Interest::FD)
+        .filter(|e| {
+            (interest.intersects(e.family) && e.family != Interest::FD)
+                || (interest.contains(Interest::IDENTITY) && e.with_ids.is_some())
+        })
         .map(|e| {
-            let action = if e.rewrites {
+            let action = if interest.contains(Interest::IDENTITY) && e.with_ids.is_some() {
+                // Answered by the supervisor (the fd ones too: a
+                // notification wins over the fd filter's trace).
+                Action::Notify
+            } else if e.rewrites {
                 Action::Trace
             } else {
                 action_for(e.family)
@@ -516,8 +566,26 @@ pub fn is_refused(nr: u64) -> bool {
         .any(|&(n, _)| n as u64 == nr)
 }
 
-/// Decides what happens to the syscall `call`.
+/// Decides what happens to the syscall `call`, with its caller's
+/// credentials where services look for them
+/// ([`viewos_core::creds::Creds::caller`]): the ids the view gave the
+/// process, or its real ones. An unprivileged host needs to tell nothing:
+/// its programs cannot have other ids than its own, which is what
+/// services get by default.
 pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
+    static HOST_IS_ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(ids) = &ctx.identity {
+        let creds = ids.ids_of(call.tid).creds();
+        viewos_core::creds::with_caller(creds, || dispatch_call(ctx, call))
+    // SAFETY: geteuid has no preconditions.
+    } else if *HOST_IS_ROOT.get_or_init(|| unsafe { libc::geteuid() } == 0) {
+        viewos_core::creds::with_caller_process(call.tid, || dispatch_call(ctx, call))
+    } else {
+        dispatch_call(ctx, call)
+    }
+}
+
+fn dispatch_call(ctx: &Context, call: &Call<'_>) -> Verdict {
     if ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
         if let Some(v) = hooks::dispatch(ctx, call) {
             return v;
@@ -528,9 +596,12 @@ pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
     };
     // A service that panics must not take the view down: the call fails
     // with EIO and everything else goes on.
+    let handler = match entry.with_ids {
+        Some(h) if ctx.identity.is_some() => h,
+        _ => entry.handler,
+    };
     let verdict =
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (entry.handler)(ctx, call)))
-        {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, call))) {
             Ok(v) => v,
             Err(_) => {
                 if ctx.log.enabled() {
@@ -594,6 +665,29 @@ mod tests {
         assert!(fd.contains(&(libc::SYS_read as u32, Action::Trace)));
         assert!(fd.contains(&(libc::SYS_getdents64 as u32, Action::Trace)));
         assert!(!fd.iter().any(|r| r.0 == libc::SYS_openat as u32));
+    }
+
+    #[test]
+    fn identity_calls_stop_only_with_identities() {
+        let plain = filter_rules(Interest::HOST_MINIMUM, &[]);
+        for nr in [libc::SYS_getuid, libc::SYS_fstat, libc::SYS_newfstatat] {
+            assert!(!plain.iter().any(|r| r.0 == nr as u32));
+        }
+        let ids = filter_rules(Interest::HOST_MINIMUM | Interest::IDENTITY, &[]);
+        for nr in [
+            libc::SYS_getuid,
+            libc::SYS_setresuid,
+            libc::SYS_capget,
+            libc::SYS_fstat,
+            libc::SYS_newfstatat,
+            libc::SYS_statx,
+            libc::SYS_fchown,
+            libc::SYS_mknodat,
+        ] {
+            assert!(ids.contains(&(nr as u32, Action::Notify)), "{nr}");
+        }
+        // Other path calls still run natively.
+        assert!(!ids.iter().any(|r| r.0 == libc::SYS_linkat as u32));
     }
 
     #[test]

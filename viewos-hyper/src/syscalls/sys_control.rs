@@ -26,6 +26,21 @@ pub fn control(ctx: &Context, call: &Call<'_>) -> Verdict {
         return Verdict::Error(Errno::EFAULT);
     }
     let out_len = (a[4] as usize).min(MAX_ANSWER);
+    // Changing the view is for root (CAP_SYS_ADMIN) in a view with
+    // identities, as mount is.
+    let changes = !matches!(op, Op::ListServices | Op::GetName | Op::BecomeRoot);
+    if changes && !super::sys_identity::capable(ctx, call.tid, super::sys_identity::CAP_SYS_ADMIN) {
+        return Verdict::Error(Errno::EPERM);
+    }
+    if op == Op::BecomeRoot {
+        return match &ctx.identity {
+            Some(ids) => {
+                ids.set(call.tid, crate::identity::Ids::root());
+                Verdict::Return(0)
+            }
+            None => Verdict::Error(Errno::new(libc::EOPNOTSUPP)),
+        };
+    }
     let answer = match run(ctx, op, &arg) {
         Ok(bytes) => bytes,
         Err(Failure::Errno(e)) => return Verdict::Error(e),
@@ -118,6 +133,7 @@ fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Failure> {
             ctx.view.write().remove_service(text(arg)?)?;
             Ok(Vec::new())
         }
+        Op::BecomeRoot => Err(Errno::EINVAL.into()),
         Op::MovService => {
             let spec = text(arg)?;
             let (name, pos) = spec.split_once('\0').ok_or(Errno::EINVAL)?;

@@ -145,6 +145,9 @@ fn copy_caller_fd(tid: i32, n: i32) -> Result<OwnedFd, Errno> {
 /// Implements mount(2).
 pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
+    if !super::sys_identity::capable(ctx, call.tid, super::sys_identity::CAP_SYS_ADMIN) {
+        return Verdict::Error(Errno::EPERM);
+    }
     let fstype = match optional_string(call.tid, a[2], 256) {
         Ok(t) if !t.is_empty() => t,
         // No type (bind, remount, propagation) or unreadable: the kernel's.
@@ -209,6 +212,9 @@ pub fn mount(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// Implements umount2(2).
 pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
+    if !super::sys_identity::capable(ctx, call.tid, super::sys_identity::CAP_SYS_ADMIN) {
+        return Verdict::Error(Errno::EPERM);
+    }
     let Ok(raw) = memory::read_path(call.tid, a[0]) else {
         return Verdict::Native;
     };
