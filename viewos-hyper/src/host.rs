@@ -170,6 +170,7 @@ impl Host {
             })?,
             fd_filter_needed: self.config.seccomp,
             exec_chains: Default::default(),
+            stacks: crate::stacks::ProcessStacks::new(),
             log,
         };
         let mut tracer = Tracer::new(

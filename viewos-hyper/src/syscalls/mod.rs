@@ -236,6 +236,8 @@ pub struct Context {
     /// program the last one runs (the exec handlers bound chains of
     /// interpreters as the kernel does).
     pub exec_chains: parking_lot::Mutex<std::collections::HashMap<i32, (u32, Vec<u8>)>>,
+    /// The network stack each process chose (`mstack`).
+    pub stacks: crate::stacks::ProcessStacks,
     /// The debug log.
     pub log: Log,
 }
