@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use viewos_core::control::{MSocketArg, Op, SetStackArg, MAX_ANSWER};
 use viewos_core::mounts::Mount;
 use viewos_core::stack::{Families, DEFAULT_STACK};
-use viewos_core::Errno;
+use viewos_core::{Errno, Opened};
 
 use super::{Call, Context, Verdict};
 use crate::memory;
+use crate::served::REAL;
 
 /// The longest argument accepted.
 const MAX_ARG: usize = 4096;
@@ -91,7 +92,10 @@ fn msocket(ctx: &Context, call: &Call<'_>, arg: &[u8]) -> Verdict {
         });
         match found {
             Some(s) => s,
-            None => return kernel_socket(&m),
+            None => {
+                let made = kernel_socket(&m);
+                return super::sys_socket::give_socket(ctx, call, made, REAL, m.kind);
+            }
         }
     } else {
         match stack_at(ctx, call.tid, &m.path) {
@@ -103,17 +107,14 @@ fn msocket(ctx: &Context, call: &Call<'_>, arg: &[u8]) -> Verdict {
 }
 
 /// A socket of the kernel's own stack, made by the host for the caller.
-fn kernel_socket(m: &MSocketArg) -> Verdict {
+fn kernel_socket(m: &MSocketArg) -> Result<Opened, Errno> {
     // SAFETY: socket has no memory arguments.
     let fd = unsafe { libc::socket(m.domain, m.kind | libc::SOCK_CLOEXEC, m.protocol) };
     if fd < 0 {
-        return Verdict::Error(Errno::from(std::io::Error::last_os_error()));
+        return Err(Errno::from(std::io::Error::last_os_error()));
     }
-    Verdict::InstallFd {
-        // SAFETY: a new fd we own.
-        fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        cloexec: m.kind & libc::SOCK_CLOEXEC != 0,
-    }
+    // SAFETY: a new fd we own.
+    Ok(Opened::Backed(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 fn text(arg: &[u8]) -> Result<&str, Errno> {

@@ -16,9 +16,11 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use viewos_core::handle::{READABLE, WRITABLE};
 use viewos_core::mounts::Mount;
+use viewos_core::real_socket::{RealSocket, SocketWatcher};
 use viewos_core::socket::Received;
 use viewos_core::stack::{Families, DEFAULT_STACK};
 use viewos_core::{Errno, Opened, SocketHandle};
@@ -149,13 +151,20 @@ pub(super) fn on_stack(
 /// Gives the caller the socket a service or stack made: a kernel socket
 /// becomes its fd (with the `SOCK_NONBLOCK` and `SOCK_CLOEXEC` of `kind`),
 /// a served one a placeholder.
-fn give_socket(
+pub(super) fn give_socket(
     ctx: &Context,
     call: &Call<'_>,
     made: Result<Opened, Errno>,
     service: &str,
     kind: i32,
 ) -> Verdict {
+    let made = match made {
+        // Without seccomp every call stops at the tracer, which can only
+        // hand over files it can reopen by /proc path: sockets cannot be,
+        // so they are served (that mode is for debugging, not speed).
+        Ok(Opened::Backed(fd)) if !ctx.fd_filter_needed => served_kernel_socket(fd),
+        other => other,
+    };
     match made {
         Ok(Opened::Backed(fd)) => match set_nonblocking(&fd, kind & libc::SOCK_NONBLOCK != 0) {
             Ok(()) => Verdict::InstallFd {
@@ -176,6 +185,19 @@ fn give_socket(
         Ok(_) => Verdict::Error(Errno::ENOSYS),
         Err(e) => Verdict::Error(e),
     }
+}
+
+/// A kernel socket served by the host ([`RealSocket`]).
+fn served_kernel_socket(fd: OwnedFd) -> Result<Opened, Errno> {
+    static WATCHER: OnceLock<Arc<SocketWatcher>> = OnceLock::new();
+    let watcher = match WATCHER.get() {
+        Some(w) => w.clone(),
+        None => {
+            let w = SocketWatcher::start()?;
+            WATCHER.get_or_init(|| w).clone()
+        }
+    };
+    Ok(Opened::Served(Box::new(RealSocket::from_fd(fd, watcher)?)))
 }
 
 /// Sets or clears `O_NONBLOCK` on a kernel socket (its file description
