@@ -47,6 +47,12 @@ viewmount -t umfuseext2 -o rw+ disk.img mnt && echo written in a view > mnt/note
 say "/usr/sbin/debugfs -R 'cat /note' disk.img    # outside: the image holds the file"
 /usr/sbin/debugfs -R 'cat /note' "$work/disk.img" 2>/dev/null
 
+say "network stacks as files (umnet): a view's default stack, and mstack for one command:"
+say "umview -p umnet bash -c 'viewmount -t umnetnative none /dev/net/default; viewmount -t umnetnull none /dev/net/null; ls -l /dev/net; mstack /dev/net/null python3 -c \"import socket; socket.socket()\"'"
+PATH="$bin:$PATH" "$UMVIEW" -p umnet bash -c '
+viewmount -t umnetnative none /dev/net/default && viewmount -t umnetnull none /dev/net/null && ls -l /dev/net
+mstack /dev/net/null /usr/bin/python3 -c "import socket; socket.socket()" 2>&1 | tail -1' || true
+
 say "umview -p target/release/libhello_service.so cat /hello/hello.txt    # a third-party module, loaded from a library"
 "$UMVIEW" -p "$PWD/target/release/libhello_service.so" cat /hello/hello.txt
 
