@@ -6,7 +6,9 @@
 //! the stack of one command tree, msocket (the control call, from Python
 //! through ctypes) picks a stack per socket, `-o perm` mounts cannot be
 //! undone, bad msocket arguments get clear errnos, and programs outside the
-//! view keep their network.
+//! view keep their network. `umnetsmoltcp` (alias `umnetlwip`) is a stack of
+//! the view's own: a web server and curl, and a UDP echo over IPv6, talk on
+//! its loopback, which the kernel's stack does not see.
 
 use std::io::Read;
 use std::path::Path;
@@ -409,5 +411,90 @@ print("umount2", errno.errorcode[ctypes.get_errno()] if r else r)'
             r.dump()
         );
         assert!(r.err().contains("busy"), "{}", r.dump());
+    }
+}
+
+/// A web server and a UDP echo in the view, on the view's smoltcp stack.
+const PY_SMOL_SERVER: &str = r#"
+import functools, http.server, os, socket, sys, threading
+www, port_file = sys.argv[1], sys.argv[2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www)
+http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+srv = http.server.HTTPServer(("127.0.0.1", 0), handler)
+udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+udp.bind(("::1", 0))
+def echo():
+    data, peer = udp.recvfrom(100)
+    udp.sendto(data.upper(), peer)
+threading.Thread(target=echo, daemon=True).start()
+with open(port_file + ".tmp", "w") as f:
+    f.write("%d %d" % (srv.server_address[1], udp.getsockname()[1]))
+os.rename(port_file + ".tmp", port_file)
+srv.handle_request(); srv.handle_request(); srv.handle_request()
+"#;
+
+const PY_UDP_CLIENT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(b"ping over smoltcp", ("::1", int(sys.argv[1])))
+data, peer = s.recvfrom(100)
+print(data.decode(), peer[0])
+"#;
+
+#[test]
+fn smoltcp_stack_carries_curl_and_python_in_one_view() {
+    let t = TempDir::new("umnet-smoltcp");
+    let data = pseudo_random(4 << 20);
+    t.write("www/data.bin", &data);
+    let sum = Command::new("md5sum")
+        .arg(t.join("www/data.bin"))
+        .output()
+        .expect("md5sum");
+    let sum = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    t.write("server.py", PY_SMOL_SERVER);
+    t.write("udp.py", PY_UDP_CLIENT);
+    let body = r#"
+"$VIEWMOUNT" -t "$TYPE" none /dev/net/default || exit 9
+"$VIEWMOUNT" -t umnetnative none /dev/net/native || exit 9
+rm -f "$DIR/port"
+"$PY" "$DIR/server.py" "$DIR/www" "$DIR/port" &
+for i in $(seq 200); do [ -s "$DIR/port" ] && break; sleep 0.05; done
+read -r PORT UDP < "$DIR/port"
+"$CURL" -sS "http://127.0.0.1:$PORT/data.bin" | md5sum
+"$CURL" -sS -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/missing"
+"$PY" "$DIR/udp.py" "$UDP"
+# The kernel's stack does not know the view's server.
+"$MSTACK" /dev/net/native "$CURL" -sS -o /dev/null "http://127.0.0.1:$PORT/data.bin"
+echo "kernel stack: $?"
+"$CURL" -sS -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/data.bin"
+wait
+# Nothing but the loopback.
+"$CURL" -sS -o /dev/null --connect-timeout 5 http://192.0.2.1/; echo "unreachable: $?"
+"#;
+    for (mode, fstype) in [
+        (Mode::View, "umnetsmoltcp"),
+        (Mode::ViewNoSeccomp, "umnetlwip"),
+    ] {
+        let r = Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("MSTACK", view_command("mstack"))
+            .env("CURL", require_tool("curl", "curl"))
+            .env("PY", python3())
+            .env("DIR", t.path())
+            .env("TYPE", fstype)
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            format!("{sum}  -\n404\nPING OVER SMOLTCP ::1\nkernel stack: 7\n200\nunreachable: 7\n"),
+            "{}",
+            r.dump()
+        );
     }
 }

@@ -9,6 +9,7 @@ use viewos_core::stack::NetStack;
 use viewos_core::{Errno, FileSystem, Interest, MountRequest, Service};
 
 use crate::node::StackNode;
+use crate::smol::SmolStack;
 use crate::stacks::{Kernel, Null};
 
 /// The prefix of every umnet mount type.
@@ -38,6 +39,7 @@ impl UmNet {
         Ok(match kind {
             "null" => Arc::new(Null),
             "native" | "current" => Arc::new(Kernel),
+            "smoltcp" | "lwip" => Arc::new(SmolStack::new()?),
             _ => return Err(Errno::ENODEV),
         })
     }
