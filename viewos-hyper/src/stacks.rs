@@ -85,20 +85,23 @@ impl ProcessStacks {
             }
         }
         // Not seen yet: a new child, or a process outside any mstack.
+        // What is found is kept, an empty choice too (a process's choice
+        // changes only by its own mstack).
         let mut pid = tgid;
+        let mut found = StackChoice::default();
         for _ in 0..MAX_ANCESTORS {
             pid = match status_field(pid, "PPid:").and_then(|v| v.parse().ok()) {
                 Some(p) if p > 1 => p,
-                _ => return None,
+                _ => break,
             };
-            let mut m = self.chosen.lock();
-            if let Some(c) = m.get(&pid).cloned() {
-                let path = c.path_for(family).map(Path::to_path_buf);
-                m.insert(tgid, c);
-                return path;
+            if let Some(c) = self.chosen.lock().get(&pid) {
+                found = c.clone();
+                break;
             }
         }
-        None
+        let path = found.path_for(family).map(Path::to_path_buf);
+        self.chosen.lock().entry(tgid).or_insert(found);
+        path
     }
 }
 
@@ -121,8 +124,10 @@ mod tests {
         drop(m);
         s.thread_gone(1_000_001);
         assert!(!s.chosen.lock().contains_key(&1_000_001));
-        // This process has no choice and no ancestor with one.
+        // This process has no choice and no ancestor with one; that is
+        // remembered.
         assert_eq!(s.path_for(me, Families::INET4), None);
+        assert_eq!(s.chosen.lock().get(&me), Some(&StackChoice::default()));
         s.choose(me, Families::INET6, "/dev/net/x".into());
         assert_eq!(s.path_for(me, Families::INET4), None);
         assert_eq!(
