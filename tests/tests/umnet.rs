@@ -498,3 +498,30 @@ wait
         );
     }
 }
+
+const PY_SOCKETS: &str = include_str!("../fixtures/py_sockets.py");
+
+#[test]
+fn socket_calls_on_the_smoltcp_stack_match_the_kernel() {
+    // The network program of the socket tests (TCP large and small,
+    // shutdown, peeking, vectored calls, refused and non-blocking
+    // connects, UDP truncation, IPv6, poll/select/epoll, signals, SIGPIPE,
+    // fork and dup, garbage arguments) gives the kernel's answers on the
+    // view's own stack.
+    let t = TempDir::new("umnet-smol-py");
+    let script = t.write("py_sockets.py", PY_SOCKETS).display().to_string();
+    let py = python3().display().to_string();
+    let native = Cmd::new([py.clone(), script.clone(), "--links".into()]).run(Mode::Native);
+    native.assert_ok();
+    let expected = native.out().replace("served socket", "served pipe");
+    for mode in Mode::VIEWS {
+        let view = Cmd::new([py.clone(), script.clone(), "--links".into()])
+            .umview_opts([
+                "-p",
+                "umnet,type=umnetsmoltcp,source=none,target=/dev/net/default",
+            ])
+            .run(mode);
+        view.assert_ok();
+        assert_eq!(view.out(), expected, "{}", view.dump());
+    }
+}

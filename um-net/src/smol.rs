@@ -90,6 +90,9 @@ enum Kind {
 
 struct Sock {
     kind: Kind,
+    /// `SO_REUSEADDR` was set (it has no effect here: ports are free
+    /// again as soon as their socket is closed).
+    reuse: bool,
     notifier: Option<Notifier>,
     /// Readiness the host was last told of.
     ready: u32,
@@ -143,6 +146,13 @@ impl Net {
             let r = self.iface.poll(now(), &mut self.device, &mut self.set);
             if r == PollResult::None {
                 break;
+            }
+        }
+        // Data for a closed socket is answered with a reset, as Linux does.
+        for &slot in &self.closing {
+            let s = self.set.get_mut::<tcp::Socket>(slot);
+            if s.recv_queue() > 0 {
+                s.abort();
             }
         }
         let finished: Vec<Slot> = {
@@ -339,7 +349,13 @@ impl Net {
                     }
                 }
                 if let Some(slot) = t.conn {
-                    self.set.get_mut::<tcp::Socket>(slot).close();
+                    let s = self.set.get_mut::<tcp::Socket>(slot);
+                    // Unread data: the connection is reset, as Linux does.
+                    if s.recv_queue() > 0 {
+                        s.abort();
+                    } else {
+                        s.close();
+                    }
                     self.closing.push(slot);
                 }
                 if let Some(b) = t.bound {
@@ -434,6 +450,10 @@ impl NetStack for SmolStack {
         if domain != libc::AF_INET && domain != libc::AF_INET6 {
             return Err(err(libc::EAFNOSUPPORT));
         }
+        // The kernel's first check (IPPROTO_MAX).
+        if !(0..263).contains(&protocol) {
+            return Err(Errno::EINVAL);
+        }
         let tcp = match (kind, protocol) {
             (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => true,
             (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => false,
@@ -457,6 +477,7 @@ impl NetStack for SmolStack {
                 id,
                 Sock {
                     kind,
+                    reuse: false,
                     notifier: None,
                     ready: 0,
                 },
@@ -752,6 +773,7 @@ impl SocketHandle for SmolSocket {
                         nodelay,
                         ..TcpSock::default()
                     }),
+                    reuse: false,
                     notifier: None,
                     ready: 0,
                 },
@@ -971,9 +993,18 @@ impl SocketHandle for SmolSocket {
                     Ok(())
                 })
             }
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
+                let on = int.ok_or(Errno::EINVAL)? != 0;
+                let id = self.id;
+                self.shared.with(|net| {
+                    if let Some(s) = net.socks.get_mut(&id) {
+                        s.reuse = on;
+                    }
+                });
+                Ok(())
+            }
             // Accepted and without effect on this stack.
-            (libc::SOL_SOCKET, libc::SO_REUSEADDR)
-            | (libc::SOL_SOCKET, libc::SO_REUSEPORT)
+            (libc::SOL_SOCKET, libc::SO_REUSEPORT)
             | (libc::SOL_SOCKET, libc::SO_KEEPALIVE)
             | (libc::SOL_SOCKET, libc::SO_BROADCAST)
             | (libc::SOL_SOCKET, libc::SO_RCVBUF)
@@ -1020,9 +1051,11 @@ impl SocketHandle for SmolSocket {
             (libc::SOL_SOCKET, libc::SO_RCVBUF) | (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
                 int(if self.stream { TCP_BUFFER } else { UDP_BUFFER } as i32)
             }
-            (libc::SOL_SOCKET, libc::SO_REUSEADDR) | (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
-                int(0)
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
+                let net = self.shared.lock();
+                int(net.socks.get(&id).is_some_and(|s| s.reuse) as i32)
             }
+            (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => int(0),
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) if self.stream => {
                 let mut net = self.shared.lock();
                 int(net.tcp(id)?.nodelay as i32)
