@@ -4,11 +4,10 @@
 //! programs' msocket calls.
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use viewos_core::control::{MSocketArg, Op, SetStackArg, MAX_ANSWER};
 use viewos_core::mounts::Mount;
-use viewos_core::stack::{Families, DEFAULT_STACK};
 use viewos_core::{Errno, Opened};
 
 use super::{Call, Context, Verdict};
@@ -81,16 +80,7 @@ fn msocket(ctx: &Context, call: &Call<'_>, arg: &[u8]) -> Verdict {
         Err(e) => return Verdict::Error(e),
     };
     let stack = if m.path.is_empty() {
-        let chosen = Families::of_domain(m.domain)
-            .and_then(|f| ctx.stacks.path_for(call.tid, f))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STACK));
-        let view = ctx.view.read();
-        let found = Families::of_domain(m.domain).and_then(|_| {
-            view.net_stack_at(&chosen)
-                .or_else(|| view.net_stack_at(Path::new(DEFAULT_STACK)))
-                .cloned()
-        });
-        match found {
+        match super::sys_socket::stack_for(ctx, call.tid, m.domain) {
             Some(s) => s,
             None => {
                 let made = kernel_socket(&m);

@@ -115,7 +115,7 @@ pub fn socket(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// The stack socket(2) of `domain` uses in thread `tid`'s process: the
 /// one its process chose (`mstack`) if still mounted, else the view's
 /// default; `None` for the kernel's.
-fn stack_for(ctx: &Context, tid: i32, domain: i32) -> Option<Mount> {
+pub(super) fn stack_for(ctx: &Context, tid: i32, domain: i32) -> Option<Mount> {
     let family = Families::of_domain(domain)?;
     let chosen = ctx.stacks.path_for(tid, family);
     let view = ctx.view.read();
