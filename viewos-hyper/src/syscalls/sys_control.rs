@@ -75,6 +75,9 @@ fn stack_at(ctx: &Context, tid: i32, raw: &[u8]) -> Result<(PathBuf, Mount), Err
 /// the argument's path, or of the caller's default stack for an empty
 /// one (the kernel's when none is mounted).
 fn msocket(ctx: &Context, call: &Call<'_>, arg: &[u8]) -> Verdict {
+    if let Some(v) = super::sys_socket::made_before(ctx, call) {
+        return v;
+    }
     let m = match MSocketArg::decode(arg) {
         Ok(m) => m,
         Err(e) => return Verdict::Error(e),

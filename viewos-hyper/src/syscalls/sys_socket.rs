@@ -96,6 +96,9 @@ fn write_addr(tid: i32, addr: u64, len_at: u64, raw: &[u8]) -> Result<(), Errno>
 pub fn socket(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let (domain, kind, protocol) = (a[0] as i32, a[1] as i32, a[2] as i32);
+    if let Some(v) = made_before(ctx, call) {
+        return v;
+    }
     if let Some(stack) = stack_for(ctx, call.tid, domain) {
         return on_stack(ctx, call, &stack, domain, kind, protocol);
     }
@@ -110,6 +113,15 @@ pub fn socket(ctx: &Context, call: &Call<'_>) -> Verdict {
     let made = service.socket(domain, kind & SOCK_TYPE_MASK, protocol);
     drop(view);
     give_socket(ctx, call, made, &name, kind)
+}
+
+/// The same call made again after the fd filter was added (a served
+/// socket's placeholder waits for it): the socket made the first time.
+pub(super) fn made_before(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    if ctx.served.is_empty() {
+        return None;
+    }
+    super::sys_open::parked(ctx, call)
 }
 
 /// The stack socket(2) of `domain` uses in thread `tid`'s process: the
