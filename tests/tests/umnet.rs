@@ -525,3 +525,46 @@ fn socket_calls_on_the_smoltcp_stack_match_the_kernel() {
         assert_eq!(view.out(), expected, "{}", view.dump());
     }
 }
+
+#[test]
+fn iperf3_runs_over_the_smoltcp_stack() {
+    let iperf3 = require_tool("iperf3", "iperf3");
+    // Server and client in one view, on its own stack; the kernel's
+    // loopback never sees the port (the client through it is refused).
+    let body = r#"
+"$VIEWMOUNT" -t umnetsmoltcp none /dev/net/default || exit 9
+"$VIEWMOUNT" -t umnetnative none /dev/net/native || exit 9
+"$IPERF3" -s -1 -B 127.0.0.1 -p 35201 > /dev/null 2>&1 &
+"$MSTACK" /dev/net/native "$IPERF3" -c 127.0.0.1 -p 35201 -t 1 > /dev/null 2>&1; echo "kernel stack: $?"
+# A refused attempt does not use up the one-off server.
+for i in $(seq 100); do
+    "$IPERF3" -c 127.0.0.1 -p 35201 -t 1 -J > "$OUT" 2>/dev/null && break
+    sleep 0.1
+done
+echo "client: $?"
+wait; echo "server: $?"
+"$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]
+sent, received = r["sum_sent"]["bytes"], r["sum_received"]["bytes"]
+print("bytes", 0 < received <= sent, file=sys.stdout)
+print("sent", sent, "received", received, file=sys.stderr)
+' "$OUT"
+"#;
+    let t = TempDir::new("umnet-iperf3");
+    let r = Cmd::bash(body)
+        .env("VIEWMOUNT", view_command("viewmount"))
+        .env("MSTACK", view_command("mstack"))
+        .env("IPERF3", &iperf3)
+        .env("PY", python3())
+        .env("OUT", t.join("iperf3.json"))
+        .umview_opts(["-p", "umnet"])
+        .run(Mode::View);
+    r.assert_ok();
+    assert_eq!(
+        r.out(),
+        "kernel stack: 1\nclient: 0\nserver: 0\nbytes True\n",
+        "{}",
+        r.dump()
+    );
+}
