@@ -9,7 +9,9 @@
 //!
 //! A request is `syscall(CONTROL_SYSCALL, op, arg, arg_len, out, out_len)`:
 //! `arg` is the operation's argument bytes, `out` a buffer for its answer.
-//! The result is the number of bytes written to `out`, or `-errno`.
+//! The result is the number of bytes written to `out`, or `-errno`; for
+//! [`Op::MSocket`] it is the new fd ([`msocket`]: a socket of a network
+//! stack chosen by path, see [`crate::stack`]).
 
 // The client makes the raw system call.
 #![allow(unsafe_code)]
