@@ -35,7 +35,7 @@ use viewos_core::stack::NetStack;
 use viewos_core::{Errno, FileStat, Opened};
 
 /// Bytes of each TCP socket's receive and send buffers.
-const TCP_BUFFER: usize = 256 << 10;
+const TCP_BUFFER: usize = 1 << 20;
 /// Datagrams and bytes of each UDP socket's buffers.
 const UDP_PACKETS: usize = 64;
 const UDP_BUFFER: usize = 64 << 10;
