@@ -568,3 +568,32 @@ print("sent", sent, "received", received, file=sys.stderr)
         r.dump()
     );
 }
+
+#[test]
+fn ip_shows_the_smoltcp_stack() {
+    // The real ip command reads the view's stack over netlink: only its
+    // loopback, whatever the host has; changes are refused.
+    let body = r#"
+"$VIEWMOUNT" -t umnetsmoltcp none /dev/net/default || exit 9
+/usr/sbin/ip -o link | cut -d' ' -f2
+/usr/sbin/ip -o addr | awk '{print $2, $3, $4}'
+/usr/sbin/ip -4 route | wc -l
+/usr/sbin/ip addr add 10.0.0.1/24 dev lo; echo "add: $?"
+"$PY" -c 'import socket; print(socket.if_nameindex())'
+"#;
+    for mode in Mode::VIEWS {
+        let r = Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("PY", python3())
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            "lo:\nlo inet 127.0.0.1/8\nlo inet6 ::1/128\n0\nadd: 2\n[(1, 'lo')]\n",
+            "{}",
+            r.dump()
+        );
+        assert!(r.err().contains("Operation not supported"), "{}", r.dump());
+    }
+}

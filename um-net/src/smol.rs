@@ -29,6 +29,7 @@ use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
+use crate::netlink::{Interfaces, Link, NetlinkSocket};
 use viewos_core::handle::{FileHandle, Notifier, READABLE, WRITABLE};
 use viewos_core::socket::{from_socket_addr, to_socket_addr, Received, SocketHandle};
 use viewos_core::stack::NetStack;
@@ -447,6 +448,9 @@ fn drive(weak: Weak<Shared>) {
 
 impl NetStack for SmolStack {
     fn socket(&self, domain: i32, kind: i32, protocol: i32) -> Result<Opened, Errno> {
+        if domain == libc::AF_NETLINK {
+            return netlink_socket(kind, protocol);
+        }
         if domain != libc::AF_INET && domain != libc::AF_INET6 {
             return Err(err(libc::EAFNOSUPPORT));
         }
@@ -491,6 +495,31 @@ impl NetStack for SmolStack {
             stream: tcp,
         })))
     }
+}
+
+/// The interfaces of every smoltcp stack: its loopback.
+fn interfaces() -> Interfaces {
+    vec![Link {
+        index: 1,
+        name: "lo".into(),
+        flags: (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING | libc::IFF_LOWER_UP) as u32,
+        mtu: 65535,
+        addrs: vec![
+            (IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8),
+            (IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128),
+        ],
+    }]
+}
+
+/// A `NETLINK_ROUTE` socket showing the stack ([`crate::netlink`]).
+fn netlink_socket(kind: i32, protocol: i32) -> Result<Opened, Errno> {
+    if kind != libc::SOCK_RAW && kind != libc::SOCK_DGRAM {
+        return Err(err(libc::ESOCKTNOSUPPORT));
+    }
+    if protocol != libc::NETLINK_ROUTE {
+        return Err(err(libc::EPROTONOSUPPORT));
+    }
+    Ok(Opened::Served(Box::new(NetlinkSocket::new(interfaces()))))
 }
 
 /// The address of `raw` for a socket of `family`: `EAFNOSUPPORT` for
