@@ -39,15 +39,16 @@ ROUNDS=${ROUNDS:-3}
 # name | default runs | default proot runs | target (umview/native) | description
 # The commands themselves are defined in define_workloads (they need $WORK).
 ALL_WORKLOADS=(exec find python gcc tar dd make)
-# Known workloads run only when named (they need a module and a 1 GiB image).
-EXTRA_WORKLOADS=(umdev-read umdev-write)
+# Known workloads run only when named (they need a module and a 1 GiB image,
+# or a web server).
+EXTRA_WORKLOADS=(umdev-read umdev-write umnet-curl)
 declare -A W_RUNS=(      [exec]=20 [find]=10 [python]=20 [gcc]=10 [tar]=10 [dd]=10 [make]=10
-                         [umdev-read]=10 [umdev-write]=10 )
+                         [umdev-read]=10 [umdev-write]=10 [umnet-curl]=10 )
 declare -A W_PROOT_RUNS=([exec]=10 [find]=5  [python]=20 [gcc]=10 [tar]=5  [dd]=3  [make]=5
-                         [umdev-read]=3 [umdev-write]=3 )
-# umdev-*: at least 70% of native throughput.
+                         [umdev-read]=3 [umdev-write]=3 [umnet-curl]=3 )
+# umdev-*: at least 70% of native throughput; umnet-curl: at least 80%.
 declare -A W_TARGET=(    [exec]=1.5 [find]=3.0 [python]=1.6 [gcc]=1.5 [tar]=2.5 [dd]=1.2 [make]=2.0
-                         [umdev-read]=1.43 [umdev-write]=1.43 )
+                         [umdev-read]=1.43 [umdev-write]=1.43 [umnet-curl]=1.25 )
 declare -A W_DESC=(
   [exec]="300 x /bin/true from sh"
   [find]="find /usr/share -name '*.txt'"
@@ -58,6 +59,7 @@ declare -A W_DESC=(
   [make]="make -j2, 16 small C files"
   [umdev-read]="dd bs=1M of a 1 GiB partition through umdevmbr (native: the image file)"
   [umdev-write]="dd bs=1M of /dev/zero to a 1 GiB partition through umdevmbr (native: the image file)"
+  [umnet-curl]="curl of a 200 MiB file from http.server on 127.0.0.1, through umnetnative as the view's default stack"
 )
 # W_NATIVE: the native command where it differs from the one run in the view;
 # W_VIEW_ARGS: umview arguments the workload needs; W_SETUP: run once before
@@ -130,7 +132,8 @@ PINNED_PREFIX="taskset -c 0 $PROOT_PREFIX"
 
 # ---------------------------------------------------------------- work dir
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/umview-bench.XXXXXX")
-cleanup() { rm -rf "$WORK"; }
+SERVER_PID=
+cleanup() { [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$OUT"
@@ -254,6 +257,35 @@ define_workloads() {
   # The partition was filled before: the whole image tells what was written where.
   W_FIRST[umdev-write]="$fill"
   W_CHECK[umdev-write]="md5sum <$img"
+  # umnet: a web server outside the view (started once, stopped at exit)
+  # serves a 200 MiB file; in the view the kernel stack is mounted as the
+  # default (its sockets are handed to curl as kernel sockets).
+  local www=$WORK/www
+  W_SETUP[umnet-curl]="mkdir -p $www && head -c 200M /dev/urandom >$www/big.bin && start_web_server $www"
+  W_VIEW_ARGS[umnet-curl]="-p umnet,type=umnetnative,source=none,target=/dev/net/default"
+  W_NO_PROOT[umnet-curl]=1
+  W_CMD[umnet-curl]="sh -c 'exec curl -sS http://127.0.0.1:\$(cat $WORK/port)/big.bin'"
+  W_CHECK[umnet-curl]="md5sum <\$STDOUT"
+}
+
+# A python http.server on 127.0.0.1 serving $1; its port goes to $WORK/port.
+# It is stopped by the exit trap.
+start_web_server() {
+  cat >"$WORK/server.py" <<'PYEOF'
+import functools, http.server, os, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+handler.log_message = lambda *a: None
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+srv.serve_forever()
+PYEOF
+  "$PY" "$WORK/server.py" "$1" "$WORK/port" </dev/null >/dev/null 2>&1 &
+  SERVER_PID=$!
+  local i
+  for i in $(seq 200); do [ -s "$WORK/port" ] && return 0; sleep 0.05; done
+  return 1
 }
 define_workloads
 

@@ -59,6 +59,12 @@ set +e
 viewmount -t umfusereal -o human secret mnt2 && cat mnt2/key; viewsu nobody -c "id -un; cat mnt2/key"')
 set -e
 
+say "network stacks as files (umnet): a view's default stack, and mstack for one command:"
+say "umview -p umnet bash -c 'viewmount -t umnetnative none /dev/net/default; viewmount -t umnetnull none /dev/net/null; ls -l /dev/net; mstack /dev/net/null python3 -c \"import socket; socket.socket()\"'"
+PATH="$bin:$PATH" "$UMVIEW" -p umnet bash -c '
+viewmount -t umnetnative none /dev/net/default && viewmount -t umnetnull none /dev/net/null && ls -l /dev/net
+mstack /dev/net/null /usr/bin/python3 -c "import socket; socket.socket()" 2>&1 | tail -1' || true
+
 say "umview -p target/release/libhello_service.so cat /hello/hello.txt    # a third-party module, loaded from a library"
 "$UMVIEW" -p "$PWD/target/release/libhello_service.so" cat /hello/hello.txt
 

@@ -25,6 +25,8 @@ PACKAGES=(
     # squashfuse (libfuse 3) on images mksquashfs makes, fuse-zip (libfuse 2)
     # on archives zip makes, checked with unzip
     squashfs-tools squashfuse fuse-zip zip unzip
+    # um-net's tests run iperf3 over a view's own (smoltcp) stack
+    iperf3
 )
 
 SUDO=""

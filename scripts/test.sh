@@ -33,7 +33,7 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c '
 STAGE=$(mktemp -d /tmp/viewos-tests.XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/debug/deps"
-for b in umview embed hello_fs viewmount viewumount um_ls_service um_add_service um_del_service um_mov_service viewname vuname viewsu viewsudo; do
+for b in umview embed hello_fs viewmount viewumount mstack um_ls_service um_add_service um_del_service um_mov_service viewname vuname viewsu viewsudo; do
     cp "$TARGET_DIR/debug/$b" "$STAGE/debug/"
 done
 cp "$TARGET_DIR/debug/libhello_service.so" "$STAGE/debug/"

@@ -9,11 +9,18 @@
 //!
 //! A request is `syscall(CONTROL_SYSCALL, op, arg, arg_len, out, out_len)`:
 //! `arg` is the operation's argument bytes, `out` a buffer for its answer.
-//! The result is the number of bytes written to `out`, or `-errno`.
+//! The result is the number of bytes written to `out`, or `-errno`; for
+//! [`Op::MSocket`] it is the new fd ([`msocket`]: a socket of a network
+//! stack chosen by path, see [`crate::stack`]).
 
 // The client makes the raw system call.
 #![allow(unsafe_code)]
 
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::stack::Families;
 use crate::Errno;
 
 /// The system call number of the control channel (no Linux system call has
@@ -39,10 +46,19 @@ pub enum Op {
     /// Moves a service in the search order: `arg` is `NAME\0POSITION`
     /// (1 is first; past the end means last).
     MovService = 6,
+    /// msocket: makes a socket with a stack chosen by path and installs
+    /// it in the caller; `arg` is an [`MSocketArg`]. Unlike the other
+    /// operations the result is the new fd, not a length
+    /// ([`msocket`]).
+    MSocket = 7,
+    /// mstack: from now on the caller's process and its new children make
+    /// sockets of some families with the stack at a path; `arg` is a
+    /// [`SetStackArg`] ([`set_stack`]).
+    SetStack = 8,
     /// Makes the calling process root again in a view with identities
     /// (`viewsudo`): every id 0, every capability. `EOPNOTSUPP` in a view
     /// without identities.
-    BecomeRoot = 7,
+    BecomeRoot = 9,
 }
 
 impl Op {
@@ -55,7 +71,9 @@ impl Op {
             4 => Op::AddService,
             5 => Op::DelService,
             6 => Op::MovService,
-            7 => Op::BecomeRoot,
+            7 => Op::MSocket,
+            8 => Op::SetStack,
+            9 => Op::BecomeRoot,
             _ => return None,
         })
     }
@@ -141,6 +159,138 @@ pub fn command_explained(
     }
 }
 
+/// The argument of [`Op::MSocket`]: `domain`, `kind` and `protocol` as
+/// native-endian 32-bit integers, then the stack's path (no NUL; empty for
+/// the caller's default stack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MSocketArg {
+    /// socket(2)'s domain.
+    pub domain: i32,
+    /// socket(2)'s type, with `SOCK_NONBLOCK` and `SOCK_CLOEXEC` if wanted.
+    pub kind: i32,
+    /// socket(2)'s protocol.
+    pub protocol: i32,
+    /// The path of the stack; empty for the default.
+    pub path: Vec<u8>,
+}
+
+impl MSocketArg {
+    /// The bytes passed to the host.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + self.path.len());
+        for v in [self.domain, self.kind, self.protocol] {
+            out.extend_from_slice(&v.to_ne_bytes());
+        }
+        out.extend_from_slice(&self.path);
+        out
+    }
+
+    /// The argument `raw` encodes; `EINVAL` if it is too short or the path
+    /// holds a NUL.
+    pub fn decode(raw: &[u8]) -> Result<MSocketArg, Errno> {
+        let word = |i: usize| -> Result<i32, Errno> {
+            let b = raw.get(i * 4..i * 4 + 4).ok_or(Errno::EINVAL)?;
+            Ok(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let path = raw.get(12..).ok_or(Errno::EINVAL)?.to_vec();
+        if path.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(MSocketArg {
+            domain: word(0)?,
+            kind: word(1)?,
+            protocol: word(2)?,
+            path,
+        })
+    }
+}
+
+/// The argument of [`Op::SetStack`]: the [`Families`] bits as a
+/// native-endian 32-bit integer, then the stack's path (no NUL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetStackArg {
+    /// The families that use the stack.
+    pub families: Families,
+    /// The path of the stack.
+    pub path: Vec<u8>,
+}
+
+impl SetStackArg {
+    /// The bytes passed to the host.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.families.bits().to_ne_bytes().to_vec();
+        out.extend_from_slice(&self.path);
+        out
+    }
+
+    /// The argument `raw` encodes; `EINVAL` if it is too short, names no
+    /// family or an unknown one, or has an empty path or one with a NUL.
+    pub fn decode(raw: &[u8]) -> Result<SetStackArg, Errno> {
+        let b = raw.get(..4).ok_or(Errno::EINVAL)?;
+        let bits = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        let families = Families::from_bits(bits)
+            .filter(|f| !f.is_empty())
+            .ok_or(Errno::EINVAL)?;
+        let path = raw[4..].to_vec();
+        if path.is_empty() || path.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(SetStackArg { families, path })
+    }
+}
+
+/// msocket: a socket of `domain`, `kind` (with `SOCK_NONBLOCK` and
+/// `SOCK_CLOEXEC` if wanted) and `protocol` made with the stack mounted on
+/// `path` (`None`: the caller's default stack, as socket(2) would use).
+/// `ENOENT` when nothing is at `path`, `EINVAL` when what is there is not
+/// a stack, the stack's own errno (`EAFNOSUPPORT` for a family it does not
+/// have) otherwise; `ENOSYS` outside a view.
+pub fn msocket(
+    path: Option<&Path>,
+    domain: i32,
+    kind: i32,
+    protocol: i32,
+) -> Result<OwnedFd, Errno> {
+    let arg = MSocketArg {
+        domain,
+        kind,
+        protocol,
+        path: path
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .unwrap_or_default(),
+    }
+    .encode();
+    // SAFETY: `arg` is a live buffer whose length is passed; no answer
+    // buffer. Outside a view the kernel only answers ENOSYS.
+    let r = unsafe {
+        libc::syscall(
+            CONTROL_SYSCALL,
+            Op::MSocket as u64,
+            arg.as_ptr(),
+            arg.len(),
+            std::ptr::null_mut::<u8>(),
+            0usize,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::from(std::io::Error::last_os_error()));
+    }
+    // SAFETY: the host installed a new fd with this number for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// mstack: the calling process, and the children it makes from now on,
+/// make sockets of `families` with the stack mounted on `path` (see
+/// [`crate::stack`]). `ENOENT` when nothing is at `path`, `EINVAL` when it
+/// is not a stack; `ENOSYS` outside a view.
+pub fn set_stack(path: &Path, families: Families) -> Result<(), Errno> {
+    let arg = SetStackArg {
+        families,
+        path: path.as_os_str().as_bytes().to_vec(),
+    };
+    request(Op::SetStack, &arg.encode()).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,10 +309,41 @@ mod tests {
             Op::AddService,
             Op::DelService,
             Op::MovService,
+            Op::MSocket,
+            Op::SetStack,
             Op::BecomeRoot,
         ] {
             assert_eq!(Op::from_raw(op as u64), Some(op));
         }
         assert_eq!(Op::from_raw(99), None);
+    }
+
+    #[test]
+    fn stack_arguments_round_trip() {
+        let m = MSocketArg {
+            domain: libc::AF_INET,
+            kind: libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            protocol: 0,
+            path: b"/dev/net/native".to_vec(),
+        };
+        assert_eq!(MSocketArg::decode(&m.encode()), Ok(m));
+        assert_eq!(MSocketArg::decode(&[1, 2, 3]), Err(Errno::EINVAL));
+        let mut nul = MSocketArg::decode(&[0; 12]).unwrap().encode();
+        nul.push(0);
+        assert_eq!(MSocketArg::decode(&nul), Err(Errno::EINVAL));
+        let s = SetStackArg {
+            families: Families::INET4,
+            path: b"/dev/net/null".to_vec(),
+        };
+        assert_eq!(SetStackArg::decode(&s.encode()), Ok(s));
+        assert_eq!(SetStackArg::decode(&[0, 0, 0, 0, b'/']), Err(Errno::EINVAL));
+        assert_eq!(SetStackArg::decode(&1u32.to_ne_bytes()), Err(Errno::EINVAL));
+        let mut bad = (1u32 << 20).to_ne_bytes().to_vec();
+        bad.push(b'/');
+        assert_eq!(SetStackArg::decode(&bad), Err(Errno::EINVAL));
+        assert_eq!(
+            msocket(None, libc::AF_INET, libc::SOCK_STREAM, 0).err(),
+            Some(Errno::ENOSYS)
+        );
     }
 }

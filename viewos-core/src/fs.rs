@@ -425,4 +425,17 @@ pub trait FileSystem: Send + Sync {
     fn numbered_siblings(&self) -> Option<Vec<u32>> {
         None
     }
+
+    /// The network stack this mount is (see [`crate::stack`]): a mount
+    /// of a stack service on `/dev/net/NAME`. Default: `None`, a plain
+    /// file system.
+    fn net_stack(&self) -> Option<&dyn crate::stack::NetStack> {
+        None
+    }
+
+    /// Asked before the mount is undone (umount): `Err` keeps it (a stack
+    /// mounted with `-o perm` answers `EBUSY`). Default: `Ok`.
+    fn may_unmount(&self) -> Result<(), Errno> {
+        Ok(())
+    }
 }

@@ -35,6 +35,8 @@
 //!   are.
 //! - [`SocketHandle`]: a socket a service serves, for the socket families
 //!   it claims ([`real_socket::RealSocket`] serves a kernel socket).
+//! - [`stack`]: network stacks mounted as files (`/dev/net/NAME`), the
+//!   per-process stack choice of `mstack`, and `msocket`.
 //! - [`module`]: services built as shared libraries (`-p ./libx.so`).
 //! - [`control`]: the channel programs in a view use to talk to their host
 //!   (`um_add_service`, `viewname`, ...).
@@ -129,6 +131,7 @@ pub mod real_socket;
 mod registry;
 mod service;
 pub mod socket;
+pub mod stack;
 pub mod testing;
 mod view;
 

@@ -143,6 +143,16 @@ impl RealSocket {
         Ok(RealSocket::of(fd, watcher))
     }
 
+    /// Serves the kernel socket `fd` (made non-blocking here): for a host
+    /// that cannot hand a kernel socket to a program as its own fd.
+    pub fn from_fd(fd: OwnedFd, watcher: Arc<SocketWatcher>) -> Result<RealSocket, Errno> {
+        // SAFETY: fcntl on an fd we own, with integer arguments only.
+        let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+        // SAFETY: as above.
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+        Ok(RealSocket::of(fd, watcher))
+    }
+
     fn of(fd: OwnedFd, watcher: Arc<SocketWatcher>) -> RealSocket {
         let mut s = RealSocket {
             fd,

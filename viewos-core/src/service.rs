@@ -103,15 +103,18 @@ pub trait Service: Send + Sync {
 
     /// Makes a socket for socket(2)'s `domain`, `kind` (`SOCK_STREAM`,
     /// `SOCK_DGRAM`, ...; `SOCK_NONBLOCK` and `SOCK_CLOEXEC` are the host's
-    /// and taken out) and `protocol`. The handle answers the socket calls
-    /// through [`FileHandle::as_socket`](crate::FileHandle::as_socket) (see
+    /// and taken out: it applies them to the program's fd) and `protocol`.
+    ///
+    /// [`Opened::Backed`] hands the program a kernel socket: every later
+    /// call on it runs natively, as fast as outside a view.
+    /// [`Opened::Served`] is a socket the service serves: its handle
+    /// answers the socket calls through
+    /// [`FileHandle::as_socket`](crate::FileHandle::as_socket) (see
     /// [`crate::socket`]). Default: `EAFNOSUPPORT`.
-    fn socket(
-        &self,
-        domain: i32,
-        kind: i32,
-        protocol: i32,
-    ) -> Result<Box<dyn crate::FileHandle>, Errno> {
+    ///
+    /// Network stacks chosen per process or per socket (`mstack`,
+    /// `msocket`) are mounts instead, see [`crate::stack`].
+    fn socket(&self, domain: i32, kind: i32, protocol: i32) -> Result<Opened, Errno> {
         let _ = (domain, kind, protocol);
         Err(Errno::new(libc::EAFNOSUPPORT))
     }

@@ -183,8 +183,26 @@ impl View {
     /// umount(2) does; `EINVAL` if nothing is mounted there. The file
     /// system closes when the returned mount is dropped (a host drops it
     /// after unlocking the view).
+    /// A file system may refuse ([`FileSystem::may_unmount`]).
     pub fn umount(&mut self, target: &std::path::Path) -> Result<Mount, Errno> {
+        let latest = self
+            .mounts
+            .iter()
+            .filter(|m| m.request.target == target)
+            .last()
+            .ok_or(Errno::EINVAL)?;
+        latest.fs.may_unmount()?;
         self.mounts.remove(target).ok_or(Errno::EINVAL)
+    }
+
+    /// The network stack mounted on exactly `target` (canonical): the
+    /// latest mount there, if it is a stack ([`crate::stack`]).
+    pub fn net_stack_at(&self, target: &std::path::Path) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| m.request.target == target)
+            .last()
+            .filter(|m| m.fs.net_stack().is_some())
     }
 
     /// Removes the latest mount, if any (the view is ending: mounts go

@@ -26,7 +26,8 @@
 //!
 //! [`spawn`] starts programs in the view, [`host`] is the library entry
 //! point, [`modules`] loads built-in and library modules, [`proc_mounts`]
-//! shows the view's mounts in `/proc`, and `src/bin/` holds `umview` and
+//! shows the view's mounts in `/proc`, [`stacks`] keeps each process's
+//! network stack choice (`mstack`), and `src/bin/` holds `umview` and
 //! the commands used inside a view.
 
 pub mod arch;
@@ -53,6 +54,7 @@ pub mod rc;
 pub mod resolve;
 pub mod served;
 pub mod spawn;
+pub mod stacks;
 pub mod stat_abi;
 pub mod syscalls;
 pub mod tracee_calls;

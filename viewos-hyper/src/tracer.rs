@@ -537,6 +537,7 @@ impl Tracer {
         self.ctx.exec_chains.lock().remove(&tid);
         self.helper_threads.remove(&tid);
         self.ctx.served.thread_gone(tid);
+        self.ctx.stacks.thread_gone(tid);
     }
 
     /// A syscall stop of a thread adding the fd filter: the injected
@@ -614,6 +615,13 @@ impl Tracer {
                             crate::resolve::tgid_of(child as i32),
                         );
                         self.ctx.served.inherit(parent, child);
+                    }
+                    if self.ctx.stacks.in_use() {
+                        // A new process keeps its parent's network stacks.
+                        self.ctx.stacks.inherit(
+                            crate::resolve::tgid_of(pid),
+                            crate::resolve::tgid_of(child as i32),
+                        );
                     }
                     let ctx = &self.ctx;
                     if ctx.log.enabled() {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::real_socket::{RealSocket, SocketWatcher};
-use crate::{Errno, FileHandle, Interest, Service};
+use crate::{Errno, Interest, Opened, Service};
 
 /// The `realnet` test service (`umview -p realnet`): it claims `AF_INET`
 /// and `AF_INET6` and makes every such socket of the view a
@@ -59,13 +59,13 @@ impl Service for RealNet {
         self.families.contains(&domain)
     }
 
-    fn socket(&self, domain: i32, kind: i32, protocol: i32) -> Result<Box<dyn FileHandle>, Errno> {
-        Ok(Box::new(RealSocket::new(
+    fn socket(&self, domain: i32, kind: i32, protocol: i32) -> Result<Opened, Errno> {
+        Ok(Opened::Served(Box::new(RealSocket::new(
             domain,
             kind,
             protocol,
             self.watcher()?,
-        )?))
+        )?)))
     }
 }
 

@@ -26,6 +26,7 @@ fn registry() -> ModuleRegistry {
     r.register("umfuse", um_fuse::UmFuse::create);
     r.register("umdev", um_dev::UmDev::create);
     r.register("umbinfmt", um_binfmt::UmBinfmt::create);
+    r.register("umnet", um_net::UmNet::create);
     r
 }
 

@@ -276,6 +276,8 @@ pub struct Context {
     /// `None`: processes have their real ids and none of the identity
     /// calls stops.
     pub identity: Option<crate::identity::Identities>,
+    /// The network stack each process chose (`mstack`).
+    pub stacks: crate::stacks::ProcessStacks,
     /// The debug log.
     pub log: Log,
 }

@@ -1,12 +1,18 @@
 //! The view's control channel ([`viewos_core::control`]): requests from
 //! `um_add_service`, `um_del_service`, `um_ls_service`, `um_mov_service`,
-//! `viewname` and `vuname` running inside the view.
+//! `viewname`, `vuname` and `mstack` running inside the view, and
+//! programs' msocket calls.
 
-use viewos_core::control::{Op, MAX_ANSWER};
-use viewos_core::Errno;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use viewos_core::control::{MSocketArg, Op, SetStackArg, MAX_ANSWER};
+use viewos_core::mounts::Mount;
+use viewos_core::{Errno, Opened};
 
 use super::{Call, Context, Verdict};
 use crate::memory;
+use crate::served::REAL;
 
 /// The longest argument accepted.
 const MAX_ARG: usize = 4096;
@@ -25,10 +31,16 @@ pub fn control(ctx: &Context, call: &Call<'_>) -> Verdict {
     if memory::read_exact(call.tid, a[1], &mut arg).is_err() {
         return Verdict::Error(Errno::EFAULT);
     }
+    if op == Op::MSocket {
+        return msocket(ctx, call, &arg);
+    }
     let out_len = (a[4] as usize).min(MAX_ANSWER);
     // Changing the view is for root (CAP_SYS_ADMIN) in a view with
     // identities, as mount is.
-    let changes = !matches!(op, Op::ListServices | Op::GetName | Op::BecomeRoot);
+    let changes = !matches!(
+        op,
+        Op::ListServices | Op::GetName | Op::BecomeRoot | Op::MSocket | Op::SetStack
+    );
     if changes && !super::sys_identity::capable(ctx, call.tid, super::sys_identity::CAP_SYS_ADMIN) {
         return Verdict::Error(Errno::EPERM);
     }
@@ -41,7 +53,7 @@ pub fn control(ctx: &Context, call: &Call<'_>) -> Verdict {
             None => Verdict::Error(Errno::new(libc::EOPNOTSUPP)),
         };
     }
-    let answer = match run(ctx, op, &arg) {
+    let answer = match run(ctx, call.tid, op, &arg) {
         Ok(bytes) => bytes,
         Err(Failure::Errno(e)) => return Verdict::Error(e),
         Err(Failure::Explained(e, message)) => {
@@ -62,6 +74,60 @@ pub fn control(ctx: &Context, call: &Call<'_>) -> Verdict {
     }
 }
 
+/// The stack mounted on the path `raw` names (relative to `tid`'s cwd):
+/// `ENOENT` when nothing is there, `EINVAL` when it is not a stack.
+fn stack_at(ctx: &Context, tid: i32, raw: &[u8]) -> Result<(PathBuf, Mount), Errno> {
+    let path = super::sys_mount::mount_point_of(ctx, tid, raw, true)?;
+    let view = ctx.view.read();
+    if let Some(m) = view.net_stack_at(&path) {
+        return Ok((path, m.clone()));
+    }
+    let exists = match view.mounts().lookup(&path) {
+        Some((m, rel)) => m.fs.lstat(&rel).is_ok(),
+        None => std::fs::symlink_metadata(&path).is_ok(),
+    };
+    Err(if exists { Errno::EINVAL } else { Errno::ENOENT })
+}
+
+/// msocket ([`viewos_core::control::msocket`]): a socket of the stack at
+/// the argument's path, or of the caller's default stack for an empty
+/// one (the kernel's when none is mounted).
+fn msocket(ctx: &Context, call: &Call<'_>, arg: &[u8]) -> Verdict {
+    if let Some(v) = super::sys_socket::made_before(ctx, call) {
+        return v;
+    }
+    let m = match MSocketArg::decode(arg) {
+        Ok(m) => m,
+        Err(e) => return Verdict::Error(e),
+    };
+    let stack = if m.path.is_empty() {
+        match super::sys_socket::stack_for(ctx, call.tid, m.domain) {
+            Some(s) => s,
+            None => {
+                let made = kernel_socket(&m);
+                return super::sys_socket::give_socket(ctx, call, made, REAL, m.kind);
+            }
+        }
+    } else {
+        match stack_at(ctx, call.tid, &m.path) {
+            Ok((_, s)) => s,
+            Err(e) => return Verdict::Error(e),
+        }
+    };
+    super::sys_socket::on_stack(ctx, call, &stack, m.domain, m.kind, m.protocol)
+}
+
+/// A socket of the kernel's own stack, made by the host for the caller.
+fn kernel_socket(m: &MSocketArg) -> Result<Opened, Errno> {
+    // SAFETY: socket has no memory arguments.
+    let fd = unsafe { libc::socket(m.domain, m.kind | libc::SOCK_CLOEXEC, m.protocol) };
+    if fd < 0 {
+        return Err(Errno::from(std::io::Error::last_os_error()));
+    }
+    // SAFETY: a new fd we own.
+    Ok(Opened::Backed(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 fn text(arg: &[u8]) -> Result<&str, Errno> {
     std::str::from_utf8(arg).map_err(|_| Errno::EINVAL)
 }
@@ -78,7 +144,7 @@ impl From<Errno> for Failure {
     }
 }
 
-fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Failure> {
+fn run(ctx: &Context, call_tid: i32, op: Op, arg: &[u8]) -> Result<Vec<u8>, Failure> {
     match op {
         Op::ListServices => {
             let view = ctx.view.read();
@@ -144,5 +210,14 @@ fn run(ctx: &Context, op: Op, arg: &[u8]) -> Result<Vec<u8>, Failure> {
             ctx.view.write().move_service(name, pos - 1)?;
             Ok(Vec::new())
         }
+        Op::SetStack => {
+            let s = SetStackArg::decode(arg)?;
+            let (path, _) = stack_at(ctx, call_tid, &s.path)?;
+            let tgid = crate::resolve::tgid_of(call_tid);
+            ctx.stacks.choose(tgid, s.families, path);
+            Ok(Vec::new())
+        }
+        // Answered before: its result is an fd.
+        Op::MSocket => Err(Errno::EINVAL.into()),
     }
 }

@@ -29,6 +29,16 @@ const MAX_DATA: usize = 4096;
 /// file or a missing name in an existing directory.
 fn mount_point(ctx: &Context, tid: i32, addr: u64, on_files: bool) -> Result<PathBuf, Errno> {
     let raw = memory::read_path(tid, addr)?;
+    mount_point_of(ctx, tid, &raw, on_files)
+}
+
+/// [`mount_point`] of the path `raw`, relative to `tid`'s cwd.
+pub(super) fn mount_point_of(
+    ctx: &Context,
+    tid: i32,
+    raw: &[u8],
+    on_files: bool,
+) -> Result<PathBuf, Errno> {
     if raw.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -38,7 +48,7 @@ fn mount_point(ctx: &Context, tid: i32, addr: u64, on_files: bool) -> Result<Pat
         (&ctx.walks, &ctx.dirs),
         tid,
         (libc::AT_FDCWD, false),
-        &raw,
+        raw,
         true,
     )? {
         Resolved::Virtual { mount, path } => {
@@ -54,7 +64,7 @@ fn mount_point(ctx: &Context, tid: i32, addr: u64, on_files: bool) -> Result<Pat
         }
         Resolved::Real => {
             let abs =
-                resolve::absolute(&ctx.dirs, tid, libc::AT_FDCWD, &raw).ok_or(Errno::ENOENT)?;
+                resolve::absolute(&ctx.dirs, tid, libc::AT_FDCWD, raw).ok_or(Errno::ENOENT)?;
             let canon = match std::fs::canonicalize(&abs) {
                 Ok(c) => c,
                 Err(e) if on_files && e.kind() == std::io::ErrorKind::NotFound => {

@@ -154,7 +154,7 @@ pub(super) fn served(
 
 /// The same call made again after the fd filter was added: install the
 /// placeholder made the first time (the open is not repeated).
-fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+pub(super) fn parked(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     let p = ctx
         .served
         .unpark(call.tid, call.entry.nr, &call.entry.args)?;

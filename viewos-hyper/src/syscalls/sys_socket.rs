@@ -1,4 +1,8 @@
-//! Sockets of families a service claims: socket(2) makes a served file
+//! Sockets of network stacks mounted in the view
+//! ([`viewos_core::stack`]: `/dev/net/default`, or the stack `mstack`
+//! chose for the process) and of families a service claims. A stack or
+//! service may hand over a kernel socket, which becomes the program's fd
+//! (every later call runs natively). Otherwise socket(2) makes a served file
 //! ([`crate::served`]) whose handle is the service's socket, and the
 //! socket calls on its fd (bind, connect, listen, accept, send and receive
 //! in all their forms, shutdown, names and options) go to that handle
@@ -10,11 +14,16 @@
 //! Control messages are not carried: sending one fails with `EOPNOTSUPP`,
 //! and none are received.
 
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use viewos_core::handle::{READABLE, WRITABLE};
+use viewos_core::mounts::Mount;
+use viewos_core::real_socket::{RealSocket, SocketWatcher};
 use viewos_core::socket::Received;
-use viewos_core::{Errno, SocketHandle};
+use viewos_core::stack::{Families, DEFAULT_STACK};
+use viewos_core::{Errno, Opened, SocketHandle};
 
 use super::sys_fd::{broken_pipe, gather, on_served_waiting, read_iov, scatter, MAX_TRANSFER};
 use super::sys_open::served;
@@ -81,10 +90,18 @@ fn write_addr(tid: i32, addr: u64, len_at: u64, raw: &[u8]) -> Result<(), Errno>
     memory::write_all(tid, len_at, &(raw.len() as u32).to_ne_bytes())
 }
 
-/// Implements socket(2) for families a service claims.
+/// Implements socket(2): with the calling process's network stack for
+/// the families stacks take ([`viewos_core::stack`]), else with the
+/// service that claims the family, else natively.
 pub fn socket(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let (domain, kind, protocol) = (a[0] as i32, a[1] as i32, a[2] as i32);
+    if let Some(v) = made_before(ctx, call) {
+        return v;
+    }
+    if let Some(stack) = stack_for(ctx, call.tid, domain) {
+        return on_stack(ctx, call, &stack, domain, kind, protocol);
+    }
     let view = ctx.view.read();
     let Some(service) = view.socket_service(domain) else {
         return Verdict::Native;
@@ -95,18 +112,125 @@ pub fn socket(ctx: &Context, call: &Call<'_>) -> Verdict {
     let name = service.name().to_string();
     let made = service.socket(domain, kind & SOCK_TYPE_MASK, protocol);
     drop(view);
-    let handle = match made {
-        Ok(h) => h,
-        Err(e) => return Verdict::Error(e),
+    give_socket(ctx, call, made, &name, kind)
+}
+
+/// The same call made again after the fd filter was added (a served
+/// socket's placeholder waits for it): the socket made the first time.
+pub(super) fn made_before(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    if ctx.served.is_empty() {
+        return None;
+    }
+    super::sys_open::parked(ctx, call)
+}
+
+/// The stack socket(2) of `domain` uses in thread `tid`'s process: the
+/// one its process chose (`mstack`) if still mounted, else the view's
+/// default; `None` for the kernel's.
+pub(super) fn stack_for(ctx: &Context, tid: i32, domain: i32) -> Option<Mount> {
+    let family = Families::of_domain(domain)?;
+    let chosen = ctx.stacks.path_for(tid, family);
+    let view = ctx.view.read();
+    if view.mounts().is_empty() {
+        return None;
+    }
+    chosen
+        .and_then(|p| view.net_stack_at(&p))
+        .or_else(|| view.net_stack_at(Path::new(DEFAULT_STACK)))
+        .cloned()
+}
+
+/// Makes a socket with the stack mounted as `stack` and gives it to the
+/// caller (socket(2), msocket).
+pub(super) fn on_stack(
+    ctx: &Context,
+    call: &Call<'_>,
+    stack: &Mount,
+    domain: i32,
+    kind: i32,
+    protocol: i32,
+) -> Verdict {
+    let Some(net) = stack.fs.net_stack() else {
+        return Verdict::Error(Errno::EINVAL);
     };
-    served(
-        ctx,
-        call,
-        socket_mount(&name),
-        PathBuf::new(),
-        handle,
-        open_flags(kind),
-    )
+    if kind & !(SOCK_TYPE_MASK | SOCK_FLAGS) != 0 {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    let made = net.socket(domain, kind & SOCK_TYPE_MASK, protocol);
+    give_socket(ctx, call, made, &stack.service, kind)
+}
+
+/// Gives the caller the socket a service or stack made: a kernel socket
+/// becomes its fd (with the `SOCK_NONBLOCK` and `SOCK_CLOEXEC` of `kind`),
+/// a served one a placeholder.
+pub(super) fn give_socket(
+    ctx: &Context,
+    call: &Call<'_>,
+    made: Result<Opened, Errno>,
+    service: &str,
+    kind: i32,
+) -> Verdict {
+    let made = match made {
+        // Without seccomp every call stops at the tracer, which can only
+        // hand over files it can reopen by /proc path: sockets cannot be,
+        // so they are served (that mode is for debugging, not speed).
+        Ok(Opened::Backed(fd)) if !ctx.fd_filter_needed => served_kernel_socket(fd),
+        other => other,
+    };
+    match made {
+        Ok(Opened::Backed(fd)) => match set_nonblocking(&fd, kind & libc::SOCK_NONBLOCK != 0) {
+            Ok(()) => Verdict::InstallFd {
+                fd,
+                cloexec: kind & libc::SOCK_CLOEXEC != 0,
+            },
+            Err(e) => Verdict::Error(e),
+        },
+        Ok(Opened::Served(handle)) => served(
+            ctx,
+            call,
+            socket_mount(service),
+            PathBuf::new(),
+            handle,
+            open_flags(kind),
+        ),
+        // A kind of file this host cannot hand over.
+        Ok(_) => Verdict::Error(Errno::ENOSYS),
+        Err(e) => Verdict::Error(e),
+    }
+}
+
+/// A kernel socket served by the host ([`RealSocket`]).
+fn served_kernel_socket(fd: OwnedFd) -> Result<Opened, Errno> {
+    static WATCHER: OnceLock<Arc<SocketWatcher>> = OnceLock::new();
+    let watcher = match WATCHER.get() {
+        Some(w) => w.clone(),
+        None => {
+            let w = SocketWatcher::start()?;
+            WATCHER.get_or_init(|| w).clone()
+        }
+    };
+    Ok(Opened::Served(Box::new(RealSocket::from_fd(fd, watcher)?)))
+}
+
+/// Sets or clears `O_NONBLOCK` on a kernel socket (its file description
+/// is the one the program gets).
+pub(super) fn set_nonblocking(fd: &OwnedFd, on: bool) -> Result<(), Errno> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: fcntl on an fd we own, with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(Errno::from(std::io::Error::last_os_error()));
+    }
+    let want = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    if want != flags && unsafe { libc::fcntl(fd, libc::F_SETFL, want) } < 0 {
+        return Err(Errno::from(std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// The open flags of a socket made with `SOCK_*` flags.

@@ -1,0 +1,599 @@
+//! Network stacks mounted as files (`-p umnet`): `umnetnative` as the
+//! view's default gives curl the kernel's network (byte-exact downloads
+//! from a web server outside the view, through kernel sockets handed to
+//! the program), `umnetnull` takes networking away (curl fails, Python's
+//! socket() gets `EAFNOSUPPORT`, `AF_UNIX` still works), `mstack` switches
+//! the stack of one command tree, msocket (the control call, from Python
+//! through ctypes) picks a stack per socket, `-o perm` mounts cannot be
+//! undone, bad msocket arguments get clear errnos, and programs outside the
+//! view keep their network. `umnetsmoltcp` (alias `umnetlwip`) is a stack of
+//! the view's own: a web server and curl, and a UDP echo over IPv6, talk on
+//! its loopback, which the kernel's stack does not see.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use viewos_tests::{python3, require_tool, view_command, wait_until, Cmd, Mode, TempDir};
+
+/// A web server (`http.server`) on 127.0.0.1 outside any view, serving a
+/// directory; stopped on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+const SERVER_PY: &str = r#"
+import functools, http.server, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+handler.log_message = lambda *a: None
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+import os
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+srv.serve_forever()
+"#;
+
+impl Server {
+    fn start(t: &TempDir, www: &Path) -> Server {
+        let script = t.write("server.py", SERVER_PY);
+        let port_file = t.join("port");
+        let child = Command::new(python3())
+            .arg(&script)
+            .arg(www)
+            .arg(&port_file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the web server");
+        let mut s = Server { child, port: 0 };
+        wait_until(Duration::from_secs(20), "the web server's port", || {
+            port_file.is_file()
+        });
+        s.port = std::fs::read_to_string(&port_file)
+            .expect("port file")
+            .trim()
+            .parse()
+            .expect("a port number");
+        s
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bytes that compress badly, so the download is the file itself.
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A temporary directory with a web server outside the view serving
+/// `www/data.bin` (`len` bytes); the md5 line of the file as md5sum
+/// prints it for stdin.
+fn served_file(tag: &str, len: usize) -> (TempDir, Server, String) {
+    let t = TempDir::new(tag);
+    let data = pseudo_random(len);
+    t.write("www/data.bin", &data);
+    let md5 = Command::new("md5sum")
+        .arg(t.join("www/data.bin"))
+        .output()
+        .expect("md5sum");
+    let sum = String::from_utf8_lossy(&md5.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let server = Server::start(&t, &t.join("www"));
+    (t, server, format!("{sum}  -\n"))
+}
+
+/// A bash script's command with the tools it uses in its environment.
+fn script(body: &str, server: &Server) -> Cmd {
+    Cmd::bash(body)
+        .env("VIEWMOUNT", view_command("viewmount"))
+        .env("VIEWUMOUNT", view_command("viewumount"))
+        .env("MSTACK", view_command("mstack"))
+        .env("CURL", require_tool("curl", "curl"))
+        .env("PY", python3())
+        .env("URL", server.url("data.bin"))
+}
+
+/// What a stack's kernel socket is in the program: its own kernel socket,
+/// except under `--no-seccomp`, where the host serves it (a placeholder
+/// pipe) as it cannot hand sockets over at ptrace stops.
+fn kernel_kind(mode: Mode) -> &'static str {
+    if mode == Mode::ViewNoSeccomp {
+        "pipe"
+    } else {
+        "socket"
+    }
+}
+
+/// Prints the kind of file socket(2) of `family` gives (`socket` for a
+/// kernel socket) or the errno's name.
+const PY_SOCKET_KIND: &str = r#"
+import errno, os, socket, sys
+for fam in sys.argv[1:]:
+    try:
+        s = socket.socket(getattr(socket, fam), socket.SOCK_STREAM)
+        print(fam, os.readlink("/proc/self/fd/%d" % s.fileno()).split(":")[0])
+        s.close()
+    except OSError as e:
+        print(fam, errno.errorcode[e.errno])
+"#;
+
+#[test]
+fn curl_through_the_native_stack_is_byte_exact() {
+    let (_t, server, sum) = served_file("umnet-native", 3 << 20);
+    let body = r#"
+set -e
+"$VIEWMOUNT" -t umnetnative none /dev/net/default
+stat -c '%F %a' /dev/net/default
+ls /dev/net | grep -x default
+"$CURL" -sS "$URL" | md5sum
+"$PY" -c "$KIND" AF_INET AF_UNIX
+"#;
+    for mode in Mode::VIEWS {
+        let r = script(body, &server)
+            .env("KIND", PY_SOCKET_KIND)
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            format!(
+                "character special file 666\ndefault\n{sum}AF_INET {}\nAF_UNIX socket\n",
+                kernel_kind(mode)
+            ),
+            "{}",
+            r.dump()
+        );
+    }
+    // The same stack mounted at start with -p.
+    let r = script(r#""$CURL" -sS "$URL" | md5sum"#, &server)
+        .umview_opts([
+            "-p",
+            "umnet,type=umnetnative,source=none,target=/dev/net/default",
+        ])
+        .run(Mode::View);
+    r.assert_ok();
+    assert_eq!(r.out(), sum, "{}", r.dump());
+}
+
+#[test]
+fn the_null_stack_takes_networking_away_and_unix_sockets_stay() {
+    let (t, server, sum) = served_file("umnet-null", 64 << 10);
+    let body = r#"
+"$CURL" -sS "$URL" | md5sum
+"$VIEWMOUNT" -t umnetnull none /dev/net/default || exit 9
+"$CURL" -sS -o /dev/null "$URL"
+echo "curl exit $?"
+"$PY" -c "$KIND" AF_INET AF_INET6 AF_NETLINK AF_UNIX
+"$PY" -c 'import socket; a, b = socket.socketpair(); a.send(b"unix ok"); print(b.recv(10).decode())'
+# Unmounted: the view is transparent again.
+"$VIEWUMOUNT" /dev/net/default || exit 9
+"$CURL" -sS "$URL" | md5sum
+"#;
+    for mode in Mode::VIEWS {
+        let r = script(body, &server)
+            .env("KIND", PY_SOCKET_KIND)
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            format!(
+                "{sum}curl exit 7\nAF_INET EAFNOSUPPORT\nAF_INET6 EAFNOSUPPORT\n\
+                 AF_NETLINK EAFNOSUPPORT\nAF_UNIX socket\nunix ok\n{sum}"
+            ),
+            "{}",
+            r.dump()
+        );
+        assert!(r.err().contains("Couldn't connect"), "{}", r.dump());
+    }
+    // A program outside the view, while the view has no network, has its
+    // own.
+    let ready = t.join("ready");
+    let hold = script(
+        r#""$VIEWMOUNT" -t umnetnull none /dev/net/default && "$PY" -c "$KIND" AF_INET > "$READY"; sleep 3"#,
+        &server,
+    )
+    .env("KIND", PY_SOCKET_KIND)
+    .env("READY", &ready)
+    .umview_opts(["-p", "umnet"]);
+    let view = std::thread::spawn(move || hold.run(Mode::View));
+    wait_until(Duration::from_secs(20), "the view without network", || {
+        std::fs::read_to_string(&ready).is_ok_and(|s| s.contains("EAFNOSUPPORT"))
+    });
+    let outside = Command::new(require_tool("curl", "curl"))
+        .args(["-sS", &server.url("data.bin")])
+        .output()
+        .expect("curl outside the view");
+    assert!(outside.status.success(), "{outside:?}");
+    assert_eq!(outside.stdout, pseudo_random(64 << 10));
+    view.join().expect("the view's thread").assert_ok();
+}
+
+#[test]
+fn mstack_switches_the_stack_of_one_command_tree() {
+    let (_t, server, sum) = served_file("umnet-mstack", 256 << 10);
+    let body = r#"
+"$VIEWMOUNT" -t umnetnative none /dev/net/default || exit 9
+"$VIEWMOUNT" -t umnetnull none /dev/net/null || exit 9
+"$MSTACK" /dev/net/null "$CURL" -sS -o /dev/null "$URL"
+echo "mstack null: $?"
+# Children of the command inherit its stack.
+"$MSTACK" /dev/net/null bash -c '"$CURL" -sS -o /dev/null "$URL"; echo "child: $?"'
+"$MSTACK" /dev/net/null "$PY" -c "$KIND" AF_INET AF_INET6 AF_UNIX
+# Only the families named.
+"$MSTACK" -f inet6 /dev/net/null "$PY" -c "$KIND" AF_INET AF_INET6
+"$MSTACK" -f inet6 /dev/net/null "$CURL" -sS "$URL" | md5sum
+# Back to the default stack, inside the null one.
+"$MSTACK" /dev/net/null "$MSTACK" /dev/net/default "$CURL" -sS "$URL" | md5sum
+# The shell itself was never switched.
+"$CURL" -sS "$URL" | md5sum
+"$MSTACK" /etc/passwd true; echo "not a stack: $?"
+"$MSTACK" /dev/net/nothing true; echo "missing: $?"
+"$MSTACK" -f bogus /dev/net/null true; echo "bad families: $?"
+"#;
+    for mode in Mode::VIEWS {
+        let r = script(body, &server)
+            .env("KIND", PY_SOCKET_KIND)
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            format!(
+                "mstack null: 7\nchild: 7\nAF_INET EAFNOSUPPORT\nAF_INET6 EAFNOSUPPORT\n\
+                 AF_UNIX socket\nAF_INET {}\nAF_INET6 EAFNOSUPPORT\n{sum}{sum}{sum}\
+                 not a stack: 1\nmissing: 1\nbad families: 1\n",
+                kernel_kind(mode)
+            ),
+            "{}",
+            r.dump()
+        );
+        let err = r.err();
+        assert!(err.contains("/etc/passwd: not a network stack"), "{err}");
+        assert!(err.contains("/dev/net/nothing: no such file"), "{err}");
+    }
+    // Outside a view mstack says so.
+    let out = Command::new(view_command("mstack"))
+        .args(["/dev/net/null", "true"])
+        .output()
+        .expect("mstack outside");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not inside a view"));
+}
+
+/// msocket through the control call (`syscall(0x71e05, 7, arg, len)`,
+/// arg = domain, type, protocol as int32 then the stack's path), from
+/// Python with ctypes.
+const PY_MSOCKET: &str = r#"
+import ctypes, errno, os, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def msocket(path, domain=socket.AF_INET, kind=socket.SOCK_STREAM, proto=0, raw=None):
+    arg = raw if raw is not None else struct.pack("iii", domain, kind, proto) + path
+    buf = ctypes.create_string_buffer(arg, len(arg))
+    r = libc.syscall(ctypes.c_long(0x71e05), ctypes.c_long(7), buf,
+                     ctypes.c_long(len(arg)), ctypes.c_long(0), ctypes.c_long(0))
+    if r < 0:
+        return errno.errorcode[ctypes.get_errno()]
+    return r
+
+port = int(sys.argv[1])
+fd = msocket(b"/dev/net/native")
+s = socket.socket(fileno=fd)
+print("native", os.readlink("/proc/self/fd/%d" % fd).split(":")[0], s.family.name, s.type.name)
+s.connect(("127.0.0.1", port))
+s.sendall(b"GET /data.bin HTTP/1.0\r\n\r\n")
+reply = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    reply += chunk
+print(reply.split(b"\r\n")[0].decode(), len(reply.split(b"\r\n\r\n", 1)[1]))
+s.close()
+fd = msocket(b"/dev/net/native", kind=socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+import fcntl
+print("flags", bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK), bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))
+os.close(fd)
+# Relative to the cwd.
+os.chdir("/dev/net")
+fd = msocket(b"native")
+print("relative", fd >= 0)
+os.close(fd)
+print("default", msocket(b""))
+print("default unix", msocket(b"", domain=socket.AF_UNIX) >= 0)
+print("null", msocket(b"/dev/net/default"))
+print("missing", msocket(b"/dev/net/nothing"))
+print("not a stack", msocket(b"/etc/passwd"))
+print("bad domain", msocket(b"/dev/net/native", domain=4242))
+print("bad type", msocket(b"/dev/net/native", kind=0x7777))
+print("short", msocket(b"", raw=b"\x02\x00"))
+print("nul", msocket(b"/dev/net/native\x00x"))
+"#;
+
+#[test]
+fn msocket_picks_a_stack_per_socket() {
+    let (t, server, _) = served_file("umnet-msocket", 100_000);
+    let py = t.write("msocket.py", PY_MSOCKET);
+    let body = r#"
+"$VIEWMOUNT" -t umnetnull none /dev/net/default || exit 9
+"$VIEWMOUNT" -t umnetnative none /dev/net/native || exit 9
+"$PY" "$SCRIPT" "$PORT"
+"#;
+    let expected = "AF_INET SOCK_STREAM\nHTTP/1.0 200 OK 100000\n\
+                    flags True True\nrelative True\ndefault EAFNOSUPPORT\n\
+                    default unix True\nnull EAFNOSUPPORT\nmissing ENOENT\n\
+                    not a stack EINVAL\nbad domain EAFNOSUPPORT\nbad type EINVAL\n\
+                    short EINVAL\nnul EINVAL\n";
+    for mode in Mode::VIEWS {
+        let r = script(body, &server)
+            .env("SCRIPT", &py)
+            .env("PORT", server.port.to_string())
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        let expected = format!("native {} {expected}", kernel_kind(mode));
+        assert_eq!(r.out(), expected, "{}", r.dump());
+    }
+    // Outside a view the call does not exist.
+    let mut out = String::new();
+    Command::new(python3())
+        .args(["-c", PY_MSOCKET_OUTSIDE])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3")
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert_eq!(out, "ENOSYS\n");
+}
+
+const PY_MSOCKET_OUTSIDE: &str = r#"
+import ctypes, errno, struct
+libc = ctypes.CDLL(None, use_errno=True)
+arg = struct.pack("iii", 2, 1, 0)
+r = libc.syscall(ctypes.c_long(0x71e05), ctypes.c_long(7), arg, ctypes.c_long(len(arg)), ctypes.c_long(0), ctypes.c_long(0))
+print(errno.errorcode[ctypes.get_errno()] if r < 0 else r)
+"#;
+
+#[test]
+fn a_perm_mount_cannot_be_undone() {
+    let (_t, server, _) = served_file("umnet-perm", 1000);
+    let body = r#"
+"$VIEWMOUNT" -t umnetnull -o perm none /dev/net/default || exit 9
+"$VIEWUMOUNT" /dev/net/default; echo "umount: $?"
+"$PY" -c "$KIND" AF_INET
+"$VIEWMOUNT" -t umnetnative none /dev/net/x || exit 9
+"$VIEWUMOUNT" /dev/net/x; echo "plain umount: $?"
+"$VIEWMOUNT" -t umnetnull -o nosuch none /dev/net/y; echo "bad option: $?"
+"$VIEWMOUNT" -t umnetbogus none /dev/net/y; echo "bad type: $?"
+"$PY" -c 'import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.umount2(b"/dev/net/default", 0)
+print("umount2", errno.errorcode[ctypes.get_errno()] if r else r)'
+"#;
+    for mode in Mode::VIEWS {
+        let r = script(body, &server)
+            .env("KIND", PY_SOCKET_KIND)
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            "umount: 32\nAF_INET EAFNOSUPPORT\nplain umount: 0\nbad option: 32\n\
+             bad type: 32\numount2 EBUSY\n",
+            "{}",
+            r.dump()
+        );
+        assert!(r.err().contains("busy"), "{}", r.dump());
+    }
+}
+
+/// A web server and a UDP echo in the view, on the view's smoltcp stack.
+const PY_SMOL_SERVER: &str = r#"
+import functools, http.server, os, socket, sys, threading
+www, port_file = sys.argv[1], sys.argv[2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www)
+http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+srv = http.server.HTTPServer(("127.0.0.1", 0), handler)
+udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+udp.bind(("::1", 0))
+def echo():
+    data, peer = udp.recvfrom(100)
+    udp.sendto(data.upper(), peer)
+threading.Thread(target=echo, daemon=True).start()
+with open(port_file + ".tmp", "w") as f:
+    f.write("%d %d" % (srv.server_address[1], udp.getsockname()[1]))
+os.rename(port_file + ".tmp", port_file)
+srv.handle_request(); srv.handle_request(); srv.handle_request()
+"#;
+
+const PY_UDP_CLIENT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(b"ping over smoltcp", ("::1", int(sys.argv[1])))
+data, peer = s.recvfrom(100)
+print(data.decode(), peer[0])
+"#;
+
+#[test]
+fn smoltcp_stack_carries_curl_and_python_in_one_view() {
+    let t = TempDir::new("umnet-smoltcp");
+    let data = pseudo_random(4 << 20);
+    t.write("www/data.bin", &data);
+    let sum = Command::new("md5sum")
+        .arg(t.join("www/data.bin"))
+        .output()
+        .expect("md5sum");
+    let sum = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    t.write("server.py", PY_SMOL_SERVER);
+    t.write("udp.py", PY_UDP_CLIENT);
+    let body = r#"
+"$VIEWMOUNT" -t "$TYPE" none /dev/net/default || exit 9
+"$VIEWMOUNT" -t umnetnative none /dev/net/native || exit 9
+rm -f "$DIR/port"
+"$PY" "$DIR/server.py" "$DIR/www" "$DIR/port" &
+for i in $(seq 200); do [ -s "$DIR/port" ] && break; sleep 0.05; done
+read -r PORT UDP < "$DIR/port"
+"$CURL" -sS "http://127.0.0.1:$PORT/data.bin" | md5sum
+"$CURL" -sS -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/missing"
+"$PY" "$DIR/udp.py" "$UDP"
+# The kernel's stack does not know the view's server.
+"$MSTACK" /dev/net/native "$CURL" -sS -o /dev/null "http://127.0.0.1:$PORT/data.bin"
+echo "kernel stack: $?"
+"$CURL" -sS -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/data.bin"
+wait
+# Nothing but the loopback.
+"$CURL" -sS -o /dev/null --connect-timeout 5 http://192.0.2.1/; echo "unreachable: $?"
+"#;
+    for (mode, fstype) in [
+        (Mode::View, "umnetsmoltcp"),
+        (Mode::ViewNoSeccomp, "umnetlwip"),
+    ] {
+        let r = Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("MSTACK", view_command("mstack"))
+            .env("CURL", require_tool("curl", "curl"))
+            .env("PY", python3())
+            .env("DIR", t.path())
+            .env("TYPE", fstype)
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            format!("{sum}  -\n404\nPING OVER SMOLTCP ::1\nkernel stack: 7\n200\nunreachable: 7\n"),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
+const PY_SOCKETS: &str = include_str!("../fixtures/py_sockets.py");
+
+#[test]
+fn socket_calls_on_the_smoltcp_stack_match_the_kernel() {
+    // The network program of the socket tests (TCP large and small,
+    // shutdown, peeking, vectored calls, refused and non-blocking
+    // connects, UDP truncation, IPv6, poll/select/epoll, signals, SIGPIPE,
+    // fork and dup, garbage arguments) gives the kernel's answers on the
+    // view's own stack.
+    let t = TempDir::new("umnet-smol-py");
+    let script = t.write("py_sockets.py", PY_SOCKETS).display().to_string();
+    let py = python3().display().to_string();
+    let native = Cmd::new([py.clone(), script.clone(), "--links".into()]).run(Mode::Native);
+    native.assert_ok();
+    let expected = native.out().replace("served socket", "served pipe");
+    for mode in Mode::VIEWS {
+        let view = Cmd::new([py.clone(), script.clone(), "--links".into()])
+            .umview_opts([
+                "-p",
+                "umnet,type=umnetsmoltcp,source=none,target=/dev/net/default",
+            ])
+            .run(mode);
+        view.assert_ok();
+        assert_eq!(view.out(), expected, "{}", view.dump());
+    }
+}
+
+#[test]
+fn iperf3_runs_over_the_smoltcp_stack() {
+    let iperf3 = require_tool("iperf3", "iperf3");
+    // Server and client in one view, on its own stack; the kernel's
+    // loopback never sees the port (the client through it is refused).
+    let body = r#"
+"$VIEWMOUNT" -t umnetsmoltcp none /dev/net/default || exit 9
+"$VIEWMOUNT" -t umnetnative none /dev/net/native || exit 9
+"$IPERF3" -s -1 -B 127.0.0.1 -p 35201 > /dev/null 2>&1 &
+"$MSTACK" /dev/net/native "$IPERF3" -c 127.0.0.1 -p 35201 -t 1 > /dev/null 2>&1; echo "kernel stack: $?"
+# A refused attempt does not use up the one-off server.
+for i in $(seq 100); do
+    "$IPERF3" -c 127.0.0.1 -p 35201 -t 1 -J > "$OUT" 2>/dev/null && break
+    sleep 0.1
+done
+echo "client: $?"
+wait; echo "server: $?"
+"$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]
+sent, received = r["sum_sent"]["bytes"], r["sum_received"]["bytes"]
+print("bytes", 0 < received <= sent, file=sys.stdout)
+print("sent", sent, "received", received, file=sys.stderr)
+' "$OUT"
+"#;
+    let t = TempDir::new("umnet-iperf3");
+    let r = Cmd::bash(body)
+        .env("VIEWMOUNT", view_command("viewmount"))
+        .env("MSTACK", view_command("mstack"))
+        .env("IPERF3", &iperf3)
+        .env("PY", python3())
+        .env("OUT", t.join("iperf3.json"))
+        .umview_opts(["-p", "umnet"])
+        .run(Mode::View);
+    r.assert_ok();
+    assert_eq!(
+        r.out(),
+        "kernel stack: 1\nclient: 0\nserver: 0\nbytes True\n",
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn ip_shows_the_smoltcp_stack() {
+    // The real ip command reads the view's stack over netlink: only its
+    // loopback, whatever the host has; changes are refused.
+    let body = r#"
+"$VIEWMOUNT" -t umnetsmoltcp none /dev/net/default || exit 9
+/usr/sbin/ip -o link | cut -d' ' -f2
+/usr/sbin/ip -o addr | awk '{print $2, $3, $4}'
+/usr/sbin/ip -4 route | wc -l
+/usr/sbin/ip addr add 10.0.0.1/24 dev lo; echo "add: $?"
+"$PY" -c 'import socket; print(socket.if_nameindex())'
+"#;
+    for mode in Mode::VIEWS {
+        let r = Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("PY", python3())
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        r.assert_ok();
+        assert_eq!(
+            r.out(),
+            "lo:\nlo inet 127.0.0.1/8\nlo inet6 ::1/128\n0\nadd: 2\n[(1, 'lo')]\n",
+            "{}",
+            r.dump()
+        );
+        assert!(r.err().contains("Operation not supported"), "{}", r.dump());
+    }
+}
