@@ -41,14 +41,15 @@ ROUNDS=${ROUNDS:-3}
 ALL_WORKLOADS=(exec find python gcc tar dd make)
 # Known workloads run only when named (they need a module and a 1 GiB image,
 # or a web server).
-EXTRA_WORKLOADS=(umdev-read umdev-write umnet-curl)
+EXTRA_WORKLOADS=(umdev-read umdev-write umnet-curl binfmt-exec)
 declare -A W_RUNS=(      [exec]=20 [find]=10 [python]=20 [gcc]=10 [tar]=10 [dd]=10 [make]=10
-                         [umdev-read]=10 [umdev-write]=10 [umnet-curl]=10 )
+                         [umdev-read]=10 [umdev-write]=10 [umnet-curl]=10 [binfmt-exec]=10 )
 declare -A W_PROOT_RUNS=([exec]=10 [find]=5  [python]=20 [gcc]=10 [tar]=5  [dd]=3  [make]=5
-                         [umdev-read]=3 [umdev-write]=3 [umnet-curl]=3 )
-# umdev-*: at least 70% of native throughput; umnet-curl: at least 80%.
+                         [umdev-read]=3 [umdev-write]=3 [umnet-curl]=3 [binfmt-exec]=3 )
+# umdev-*: at least 70% of native throughput; umnet-curl: at least 80%;
+# binfmt-exec: at most 1.2x the same execs naming the interpreter.
 declare -A W_TARGET=(    [exec]=1.5 [find]=3.0 [python]=1.6 [gcc]=1.5 [tar]=2.5 [dd]=1.2 [make]=2.0
-                         [umdev-read]=1.43 [umdev-write]=1.43 [umnet-curl]=1.25 )
+                         [umdev-read]=1.43 [umdev-write]=1.43 [umnet-curl]=1.25 [binfmt-exec]=1.2 )
 declare -A W_DESC=(
   [exec]="300 x /bin/true from sh"
   [find]="find /usr/share -name '*.txt'"
@@ -60,6 +61,7 @@ declare -A W_DESC=(
   [umdev-read]="dd bs=1M of a 1 GiB partition through umdevmbr (native: the image file)"
   [umdev-write]="dd bs=1M of /dev/zero to a 1 GiB partition through umdevmbr (native: the image file)"
   [umnet-curl]="curl of a 200 MiB file from http.server on 127.0.0.1, through umnetnative as the view's default stack"
+  [binfmt-exec]="300 execs of x.foo through a umbinfmt entry (interpreter /bin/true) (native: the same view running /bin/true x.foo)"
 )
 # W_NATIVE: the native command where it differs from the one run in the view;
 # W_VIEW_ARGS: umview arguments the workload needs; W_SETUP: run once before
@@ -266,6 +268,17 @@ define_workloads() {
   W_NO_PROOT[umnet-curl]=1
   W_CMD[umnet-curl]="sh -c 'exec curl -sS http://127.0.0.1:\$(cat $WORK/port)/big.bin'"
   W_CHECK[umnet-curl]="md5sum <\$STDOUT"
+  # binfmt: the reference is the same view (umbinfmt mounted, the entry
+  # registered) exec'ing the interpreter by name, so the ratio is what the
+  # binfmt entry costs on top of an exec in a view.
+  local bdir=$WORK/binfmt
+  local breg="$vm -t umbinfmt none /proc/sys/fs/binfmt_misc && echo :foo:E::foo::/bin/true: >/proc/sys/fs/binfmt_misc/register"
+  W_SETUP[binfmt-exec]="mkdir -p $bdir && echo data >$bdir/x.foo && chmod +x $bdir/x.foo"
+  W_VIEW_ARGS[binfmt-exec]="-p umbinfmt"
+  W_NO_PROOT[binfmt-exec]=1
+  W_CMD[binfmt-exec]="sh -c '$breg && cd $bdir && i=0; while [ \$i -lt 300 ]; do ./x.foo; i=\$((i+1)); done'"
+  W_NATIVE[binfmt-exec]="$UMVIEW -p umbinfmt sh -c '$breg && cd $bdir && i=0; while [ \$i -lt 300 ]; do /bin/true ./x.foo; i=\$((i+1)); done'"
+  W_CHECK[binfmt-exec]="true"
 }
 
 # A python http.server on 127.0.0.1 serving $1; its port goes to $WORK/port.

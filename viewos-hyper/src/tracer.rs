@@ -718,8 +718,7 @@ impl Tracer {
                     // Only reachable with --no-seccomp: the filter refuses
                     // these in the kernel.
                     self.apply_entry(tid, Verdict::Error(Errno::ENOSYS));
-                } else if let Some(v) =
-                    syscalls::try_direct(&self.ctx, &Call { tid, entry: &entry })
+                } else if let Some(v) = syscalls::at_tracer(&self.ctx, &Call { tid, entry: &entry })
                 {
                     self.apply_entry(tid, v);
                 } else if syscalls::may_wait(&self.ctx, &Call { tid, entry: &entry }) {

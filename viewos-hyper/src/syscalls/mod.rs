@@ -175,16 +175,26 @@ pub fn may_wait(ctx: &Context, call: &Call<'_>) -> bool {
     }
 }
 
-/// The tracer's own answer to a read or write of a served file whose
-/// bytes lie in a real file (see `sys_fd`'s direct transfers), which never
-/// waits; `None` for every other call.
-pub fn try_direct(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
-    if ctx.served.is_empty() || ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
+/// The tracer's own answer to an fd call it can decide at once, without
+/// a worker ([`crate::workers`]): `Native` for a call on an fd that is no
+/// served file (in a process with the fd filter every read and write of
+/// real fds stops too), and reads and writes of served files whose bytes
+/// lie in a real file (see `sys_fd`'s direct transfers), which never
+/// wait. `None` for every other call.
+pub fn at_tracer(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+    if ctx.served.is_empty()
+        || ctx.identity.is_some()
+        || ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire)
+    {
+        return None;
+    }
+    let entry = lookup(call.entry.nr)?;
+    if entry.family != Interest::FD || !fd_in_arg0(call.entry.nr) {
         return None;
     }
     // A service that panics in `extent` leaves the call to its handler.
     let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        sys_fd::try_direct(ctx, call)
+        sys_fd::at_tracer(ctx, call)
     }))
     .ok()??;
     if ctx.log.enabled() {
@@ -196,6 +206,24 @@ pub fn try_direct(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
         ));
     }
     Some(verdict)
+}
+
+/// True for the fd calls whose only fd is argument 0 and whose handler
+/// runs a call on a real fd natively (not mmap, whose fd is argument 4;
+/// not munmap and msync, which write mappings back; not the splice family,
+/// with two fds).
+fn fd_in_arg0(nr: u64) -> bool {
+    !matches!(
+        nr as i64,
+        libc::SYS_mmap
+            | libc::SYS_munmap
+            | libc::SYS_msync
+            | libc::SYS_sendfile
+            | libc::SYS_splice
+            | libc::SYS_tee
+            | libc::SYS_vmsplice
+            | libc::SYS_copy_file_range
+    )
 }
 
 /// A call the supervisor hands to the tracer.

@@ -412,11 +412,15 @@ fn direct(
     }))
 }
 
-/// read, write, pread64 and pwrite64 on a served file whose bytes lie in
-/// a real file, answered by [`direct`] (which never waits, so the tracer
-/// answers on its own thread); `None` for every other call.
-pub(super) fn try_direct(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
+/// An fd call (its fd in argument 0) the tracer answers on its own
+/// thread: `Native` if the fd is no served file; read, write, pread64
+/// and pwrite64 of a served file whose bytes lie in a real file, by
+/// [`direct`] (which never waits); `None` for every other call.
+pub(super) fn at_tracer(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
     let a = call.entry.args;
+    let Some(f) = ctx.served.of_fd(call.tid, arg_fd(a[0])) else {
+        return Some(Verdict::Native);
+    };
     let (write, at) = match call.entry.nr as i64 {
         libc::SYS_read => (false, At::Cursor),
         libc::SYS_write => (true, At::Cursor),
@@ -424,7 +428,6 @@ pub(super) fn try_direct(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
         libc::SYS_pwrite64 => (true, position(a[3]).ok()?),
         _ => return None,
     };
-    let f = ctx.served.of_fd(call.tid, arg_fd(a[0]))?;
     direct(ctx, &f, call, write, a[1], a[2], at)
 }
 
