@@ -126,49 +126,6 @@ sleep 0.3
     }
 }
 
-/// A close of a served file's last copy returns once the service has
-/// released it, as close(2) of a real file does: with releases that take
-/// 300 ms (`slowrelease`), the shell's `exec 3<&-` takes that long, while
-/// closing a copy that is not the last returns at once.
-#[test]
-fn a_last_close_returns_after_the_release() {
-    let t = TempDir::new("served-close");
-    t.write("tree/a.txt", "data\n");
-    t.mkdir("mnt");
-    let script = format!(
-        "cd {d}; {vm} -t unreal -o served,slowrelease {tree} mnt || exit 1; \
-         exec 3< mnt/a.txt 4<&3; read -r line <&3; \
-         a=$EPOCHREALTIME; exec 3<&-; b=$EPOCHREALTIME; exec 4<&-; c=$EPOCHREALTIME; \
-         echo \"$line\"; echo \"$a $b $c\"",
-        d = viewos_tests::quote_path(t.path()),
-        vm = viewos_tests::quote_path(&viewos_tests::view_command("viewmount")),
-        tree = viewos_tests::quote_path(&t.join("tree")),
-    );
-    for mode in Mode::VIEWS {
-        let view = Cmd::bash(&script).umview_opts(["-p", "unreal"]).run(mode);
-        view.assert_ok();
-        let out = view.out();
-        let mut lines = out.lines();
-        assert_eq!(lines.next(), Some("data"), "{}", view.dump());
-        let times: Vec<f64> = lines
-            .next()
-            .unwrap_or_default()
-            .split(' ')
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        assert_eq!(times.len(), 3, "{}", view.dump());
-        let (first, last) = (times[1] - times[0], times[2] - times[1]);
-        assert!(
-            first < 0.25,
-            "closing a copy that is not the last waited {first} s"
-        );
-        assert!(
-            last >= 0.29,
-            "the last close returned {last} s after it began, before the release"
-        );
-    }
-}
-
 #[test]
 fn paths_leaving_a_served_directory_reach_the_real_tree() {
     // `..` out of the mount from a served dirfd: the kernel cannot look

@@ -239,7 +239,6 @@ fn answer(fd: i32, ctx: &Context, notif: &Notif) {
         }
         // Register rewrites are for calls stopped at the tracer.
         Verdict::RewriteCall { .. } | Verdict::Calls(_) => resp.error = -libc::ENOSYS,
-        Verdict::NativeThenRelease { .. } => resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
         Verdict::InstallFd { fd: file, .. } if is_path_only(file.as_raw_fd()) => {
             let Verdict::InstallFd { fd: file, cloexec } = verdict else {
                 return;

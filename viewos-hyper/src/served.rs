@@ -133,23 +133,6 @@ impl ServedFile {
         *self.flags.lock() & libc::O_PATH != 0
     }
 
-    /// The file's key in the table (its placeholder pipe's inode).
-    pub fn key(&self) -> u64 {
-        self.ino
-    }
-
-    /// True once every copy of the placeholder is closed.
-    pub fn hung_up(&self) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.reader.as_raw_fd(),
-            events: 0,
-            revents: 0,
-        };
-        // SAFETY: poll of one pollfd we own, without waiting.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        n > 0 && p.revents & libc::POLLHUP != 0
-    }
-
     /// The file's status, from the handle.
     pub fn stat(&self) -> Result<FileStat, Errno> {
         self.handle.stat()
@@ -367,17 +350,6 @@ pub struct ServedFiles {
     live: Arc<AtomicUsize>,
     /// Real files processes hold for direct transfers.
     pub direct: Arc<crate::direct::DirectFds>,
-    /// Threads held after closing a file's last copy, until its release.
-    closing: Mutex<Closing>,
-}
-
-/// Files being released, and the threads that closed them.
-#[derive(Default)]
-struct Closing {
-    /// Taken out of the table, release under way.
-    releasing: HashSet<u64>,
-    /// Threads to let go once the file is released: by file.
-    held: HashMap<u64, Vec<i32>>,
 }
 
 /// A new placeholder ([`ServedFiles::create`]).
@@ -426,29 +398,12 @@ impl ServedFiles {
             }),
             live: Arc::new(AtomicUsize::new(0)),
             direct: Arc::default(),
-            closing: Mutex::default(),
         })
     }
 
     /// The thread to wake when a waiting call's file becomes ready.
     pub fn set_tracer(&self, tid: i32) {
         self.waiters.woken.set_tracer(tid);
-    }
-
-    /// Thread `tid` just closed an fd of served file `key`: if that was
-    /// the file's last copy (the placeholder hung up), returns `true` and
-    /// the thread is woken ([`ServedFiles::take_woken`]) once the file is
-    /// released; `false` if it may go on at once.
-    pub fn hold_until_released(&self, key: u64, tid: i32) -> bool {
-        let mut closing = self.closing.lock();
-        let pending = match self.files.read().get(&key) {
-            Some(f) => f.hung_up(),
-            None => closing.releasing.contains(&key),
-        };
-        if pending {
-            closing.held.entry(key).or_default().push(tid);
-        }
-        pending
     }
 
     /// Thread `tid` is about to sleep until `file` is ready for `events`
@@ -587,13 +542,8 @@ impl ServedFiles {
             }
             for ev in &events[..n as usize] {
                 let ino = ev.u64;
-                let file = {
-                    let mut closing = self.closing.lock();
-                    let Some(file) = self.files.write().remove(&ino) else {
-                        continue;
-                    };
-                    closing.releasing.insert(ino);
-                    file
+                let Some(file) = self.files.write().remove(&ino) else {
+                    continue;
                 };
                 self.count.fetch_sub(1, Ordering::AcqRel);
                 // SAFETY: removing an fd we own from our epoll set.
@@ -611,7 +561,6 @@ impl ServedFiles {
                 // The handle is dropped here, or when the last call still
                 // using it ends.
                 drop(file);
-                self.let_closers_go(ino);
             }
         }
     }
@@ -622,28 +571,14 @@ impl ServedFiles {
     /// so that their services have seen every release before the mounts
     /// are closed.
     pub fn release_all(&self) {
-        let files: Vec<_> = self.files.write().drain().collect();
+        let files: Vec<_> = self.files.write().drain().map(|(_, f)| f).collect();
         self.count.store(0, Ordering::Release);
-        for (key, f) in files {
+        for f in files {
             let _ = f.write_back();
-            drop(f);
-            self.let_closers_go(key);
         }
         let deadline = std::time::Instant::now() + RELEASE_WAIT;
         while self.live.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
-
-    /// File `key` is released: the threads that closed it go on.
-    fn let_closers_go(&self, key: u64) {
-        let held = {
-            let mut closing = self.closing.lock();
-            closing.releasing.remove(&key);
-            closing.held.remove(&key).unwrap_or_default()
-        };
-        for tid in held {
-            self.waiters.woken.push(tid);
         }
     }
 

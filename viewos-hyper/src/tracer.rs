@@ -99,11 +99,6 @@ struct ThreadState {
     /// is applied only if this is still set (not a new thread that got
     /// the same id).
     answer_pending: bool,
-    /// The thread is closing an fd of this served file: at the exit it
-    /// waits for the release if that was the last copy.
-    closing: Option<u64>,
-    /// Stopped at the exit of such a close until the release is done.
-    held_close: bool,
 }
 
 /// The tracer of one view.
@@ -462,15 +457,6 @@ impl Tracer {
     /// [`Plan::wait`]: crate::tracee_calls::Plan::wait
     fn wake_waiters(&mut self) {
         for tid in self.ctx.served.take_woken() {
-            // A thread that closed a released file goes on.
-            if let Some(t) = self.threads.get_mut(&tid) {
-                if t.held_close {
-                    t.held_close = false;
-                    let trace = self.trace_thread(tid);
-                    let _ = ptrace::resume(tid, 0, trace);
-                    continue;
-                }
-            }
             // Only a thread still in its wait: an interrupt elsewhere could
             // end a call that is not restarted with EINTR.
             let waiting = self
@@ -737,16 +723,9 @@ impl Tracer {
                 }
                 return;
             }
-            SyscallStop::Exit { rval } => {
+            SyscallStop::Exit { .. } => {
                 if let Some(t) = self.threads.get_mut(&tid) {
                     t.held_fd = None;
-                    if let Some(key) = t.closing.take() {
-                        if rval == 0 && self.ctx.served.hold_until_released(key, tid) {
-                            // Woken through the served files' inbox.
-                            t.held_close = true;
-                            return;
-                        }
-                    }
                 }
                 let pending = self
                     .threads
@@ -816,14 +795,6 @@ impl Tracer {
                 }
                 Err(e) => verdict = Verdict::Error(e),
             }
-        }
-        if let Verdict::NativeThenRelease { key } = verdict {
-            if let Some(t) = self.threads.get_mut(&tid) {
-                t.closing = Some(key);
-            }
-            // Stop again at the exit, to see whether the file is released.
-            let _ = ptrace::resume(tid, 0, true);
-            return;
         }
         if let Verdict::InjectFdFilter = verdict {
             // Only the supervisor's calls wait for the filter.

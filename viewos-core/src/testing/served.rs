@@ -5,10 +5,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::fs::{FileStat, FileSystem, FsStat, Opened, SetTime};
-use crate::handle::{DirEntry, FileHandle};
 use crate::nesting::forward_fs;
 use crate::real_file::RealFile;
 use crate::Errno;
@@ -19,25 +17,12 @@ use crate::Errno;
 /// with the wrapped file system, by the other path.
 pub struct ServedFs {
     inner: Arc<dyn FileSystem>,
-    release_delay: Option<Duration>,
 }
 
 impl ServedFs {
     /// Serves the files of `inner`.
     pub fn new(inner: Arc<dyn FileSystem>) -> ServedFs {
-        ServedFs {
-            inner,
-            release_delay: None,
-        }
-    }
-
-    /// Serves the files of `inner`, each taking `delay` to release (for
-    /// tests of what a program sees while a release is under way).
-    pub fn with_slow_release(inner: Arc<dyn FileSystem>, delay: Duration) -> ServedFs {
-        ServedFs {
-            inner,
-            release_delay: Some(delay),
-        }
+        ServedFs { inner }
     }
 
     fn route(&self, p: &Path) -> Result<(Arc<dyn FileSystem>, PathBuf), Errno> {
@@ -50,65 +35,13 @@ impl ServedFs {
 
     fn serve(&self, p: &Path, flags: i32, mode: u32) -> Result<Opened, Errno> {
         match self.inner.open(p, flags, mode)? {
-            Opened::Backed(fd) => {
-                let file = Box::new(RealFile::new(File::from(fd)));
-                Ok(Opened::Served(match self.release_delay {
-                    Some(delay) => Box::new(SlowRelease { file, delay }),
-                    None => file,
-                }))
-            }
+            Opened::Backed(fd) => Ok(Opened::Served(Box::new(RealFile::new(File::from(fd))))),
             other => Ok(other),
         }
     }
 }
 
 forward_fs!(ServedFs, route, route2, serve);
-
-/// A served real file whose release takes a while.
-struct SlowRelease {
-    file: Box<RealFile>,
-    delay: Duration,
-}
-
-impl FileHandle for SlowRelease {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.file.read(offset, buf)
-    }
-
-    fn write(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
-        self.file.write(offset, data)
-    }
-
-    fn stat(&self) -> Result<FileStat, Errno> {
-        self.file.stat()
-    }
-
-    fn read_dir(
-        &self,
-        cookie: u64,
-        fill: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> Result<(), Errno> {
-        self.file.read_dir(cookie, fill)
-    }
-
-    fn truncate(&self, len: u64) -> Result<(), Errno> {
-        self.file.truncate(len)
-    }
-
-    fn sync(&self, data_only: bool) -> Result<(), Errno> {
-        self.file.sync(data_only)
-    }
-
-    fn extent(&self) -> Option<crate::handle::Extent<'_>> {
-        self.file.extent()
-    }
-}
-
-impl Drop for SlowRelease {
-    fn drop(&mut self) {
-        std::thread::sleep(self.delay);
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -15,8 +15,7 @@ use crate::{Errno, Service};
 /// call goes through the Service API: the file system is a [`Subtree`] of
 /// the view as it was when it was mounted. With `-o served` its files are
 /// not handed to programs but served ([`ServedFs`]): every read, write and
-/// listing goes through the service; `-o served,slowrelease` also makes
-/// each release of a file take 300 ms.
+/// listing goes through the service.
 pub struct Unreal {
     /// Its own mounts serve their files (`-p unreal,served`).
     served: bool,
@@ -66,19 +65,14 @@ impl Service for Unreal {
             "ro", "rw", "nosuid", "nodev", "noexec", "sync", "async", "defaults", "noatime",
         ];
         let mut served = false;
-        let mut slow_release = false;
         for o in request.options.split(',').filter(|o| !o.is_empty()) {
             match o {
                 "served" => served = true,
-                "slowrelease" => slow_release = true,
                 o if GENERIC.contains(&o) => {}
                 _ => return Err(Errno::EINVAL),
             }
         }
-        if served && slow_release {
-            let delay = std::time::Duration::from_millis(300);
-            Ok(Arc::new(ServedFs::with_slow_release(tree, delay)))
-        } else if served {
+        if served {
             Ok(Arc::new(ServedFs::new(tree)))
         } else {
             Ok(tree)

@@ -97,15 +97,6 @@ pub enum Verdict {
     /// (it is about to get a served file's placeholder): the tracer adds
     /// the filter, and the kernel makes the call again.
     InjectFdFilter,
-    /// Let the kernel run the call (a close of a served file's fd); if it
-    /// closed the file's last copy, the thread goes on only once the file
-    /// is released, as a close of a real file returns after its release
-    /// (a socket's peer sees the end, a device can be opened exclusively).
-    /// Only at the tracer.
-    NativeThenRelease {
-        /// The served file's key ([`crate::served::ServedFile::key`]).
-        key: u64,
-    },
 }
 
 impl Verdict {
@@ -119,8 +110,7 @@ impl Verdict {
             | Verdict::RewriteCall { .. }
             | Verdict::ExecRewrite(_)
             | Verdict::Calls(_)
-            | Verdict::InjectFdFilter
-            | Verdict::NativeThenRelease { .. } => None,
+            | Verdict::InjectFdFilter => None,
             Verdict::Return(v) => Some(*v),
             Verdict::Error(e) => Some(-(e.raw() as i64)),
         }
@@ -169,7 +159,7 @@ pub fn may_wait(ctx: &Context, call: &Call<'_>) -> bool {
         Some(e) => {
             e.family == Interest::MOUNT
                 || e.rewrites
-                || (e.family == Interest::FD && !ctx.served.is_empty() && e.nr != libc::SYS_close)
+                || (e.family == Interest::FD && !ctx.served.is_empty())
         }
         None => false,
     }
@@ -379,7 +369,6 @@ static TABLE: &[Entry] = &[
     row!(SYS_read, FD, sys_fd::read),
     row!(SYS_write, FD, sys_fd::write),
     row!(SYS_open, PATH, sys_open::open, ids sys_owners::open),
-    row!(SYS_close, FD, sys_fd::close),
     row!(SYS_stat, PATH, sys_path::stat, ids sys_owners::stat),
     row!(SYS_fstat, FD, sys_fd::fstat, ids sys_owners::fstat),
     row!(SYS_lstat, PATH, sys_path::lstat, ids sys_owners::lstat),

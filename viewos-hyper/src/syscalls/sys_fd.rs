@@ -497,16 +497,6 @@ pub fn writev(ctx: &Context, call: &Call<'_>) -> Verdict {
     broken_pipe(call.tid, v)
 }
 
-/// Implements close(2) of a served file's fd: the kernel closes it, and
-/// a close of its last copy returns once the file is released
-/// ([`Verdict::NativeThenRelease`]). A real fd closes natively.
-pub fn close(ctx: &Context, call: &Call<'_>) -> Verdict {
-    match ctx.served.of_fd(call.tid, arg_fd(call.entry.args[0])) {
-        Some(f) => Verdict::NativeThenRelease { key: f.key() },
-        None => Verdict::Native,
-    }
-}
-
 /// Implements lseek(2). On a directory the offset is the listing cookie.
 pub fn lseek(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
