@@ -122,6 +122,10 @@ pub struct Tracer {
     /// The thread closing the view while helpers still run (their mounts
     /// must close for them to end).
     ending: Option<std::thread::JoinHandle<()>>,
+    /// Threads whose file became ready before they began to wait (a
+    /// worker decided the wait, and its answer was still on the way):
+    /// their wait ends as soon as it begins.
+    early_wakes: HashSet<i32>,
 }
 
 const PTRACE_EVENT_STOP: i32 = 128;
@@ -198,6 +202,7 @@ impl Tracer {
             helpers: HashMap::new(),
             helper_threads: HashSet::new(),
             ending: None,
+            early_wakes: HashSet::new(),
         }
     }
 
@@ -466,6 +471,9 @@ impl Tracer {
                 .is_some_and(|seq| seq.is_wait());
             if waiting {
                 let _ = ptrace::interrupt(tid);
+            } else if self.threads.get(&tid).is_some_and(|t| t.answer_pending) {
+                // Its wait is still being decided: end it when it begins.
+                self.early_wakes.insert(tid);
             }
         }
     }
@@ -517,6 +525,7 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        self.early_wakes.remove(&tid);
         if let Some(ids) = &self.ctx.identity {
             ids.gone(tid);
         }
@@ -787,10 +796,16 @@ impl Tracer {
         if let Verdict::Calls(plan) = verdict {
             match Sequence::begin(tid, plan) {
                 Ok(seq) => {
+                    let wait = seq.is_wait();
                     if let Some(t) = self.threads.get_mut(&tid) {
                         t.calls = Some(seq);
                     }
                     let _ = ptrace::resume(tid, 0, true);
+                    if wait && self.early_wakes.remove(&tid) {
+                        // Ready already: the wait ends at once and the
+                        // call is made again.
+                        let _ = ptrace::interrupt(tid);
+                    }
                     return;
                 }
                 Err(e) => verdict = Verdict::Error(e),
