@@ -49,7 +49,7 @@ say "/usr/sbin/debugfs -R 'cat /note' disk.img    # outside: the image holds the
 
 say "a fake root without privileges: umview --root-id sh -c 'id -un; touch f; chown 42:43 f; mknod null c 1 3; ls -ln f null'"
 (cd "$work" && "$UMVIEW" --root-id sh -c 'id -un; touch f; chown 42:43 f; mknod null c 1 3; ls -ln f null')
-say "ls -ln $work/f $work/null    # outside: the real user's regular files"
+say "ls -ln $work/f $work/null    # outside: a user's plain files owned by the user (run as root, the kernel made them for real)"
 ls -ln "$work/f" "$work/null"
 
 say "human mode: umview -s -p umfuse bash -c 'viewmount -t umfusereal -o human secret mnt; cat mnt/key; viewsu nobody -c \"cat mnt/key\"'"
