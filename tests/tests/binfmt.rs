@@ -304,3 +304,43 @@ fn magic_entry_runs_aarch64_under_qemu() {
         }
     }
 }
+
+/// The `C` flag in a view with identities (`--root-id`): a set-user-ID
+/// file run through an entry gives the view's effective uid of the
+/// file's owner (as the view shows it), not the interpreter's; without
+/// the flag the effective uid stays the caller's. The real ids never
+/// change.
+#[test]
+fn credentials_flag_takes_set_id_bits_from_the_file() {
+    let t = TempDir::new("binfmt-cred");
+    let py = viewos_tests::python3().display().to_string();
+    let prog = executable(
+        &t,
+        "prog.foo",
+        "import os\nprint(os.getuid(), os.geteuid())\n",
+    );
+    let mount = format!(
+        "{} -t umbinfmt none {MNT} || exit 99\n",
+        quote_path(&view_command("viewmount"))
+    );
+    for (flags, want) in [("C", "1000 1234\n"), ("", "1000 1000\n")] {
+        let script = format!(
+            "{mount}chown 1234 prog.foo && chmod 4755 prog.foo || exit 2\n\
+             echo ':foo:E::foo::{py}:{flags}' > {MNT}/register || exit 3\n\
+             {py} -c 'import os; os.setuid(1000); os.execv(\"./prog.foo\", [\"prog.foo\"])'\n"
+        );
+        let out = Cmd::bash(&script)
+            .umview_opts(["--root-id", "-p", "umbinfmt"])
+            .cwd(t.path())
+            .run(Mode::View);
+        out.assert_ok();
+        assert_eq!(out.out(), want, "flags {flags:?}: {}", out.dump());
+    }
+    // A user's view remembers the chown; real root's chowns for real.
+    let real = std::fs::metadata(&prog).expect("prog.foo");
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    let want = if me == 0 { 1234 } else { me };
+    assert_eq!(real.uid(), want, "the real owner");
+}

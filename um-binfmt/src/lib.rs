@@ -29,9 +29,11 @@
 //! (`register` is `0200`, the others `0644`), who may register formats.
 //!
 //! Flags: `P` keeps `argv[0]`; `F` opens the interpreter at registration
-//! (a missing one is refused then, `ENOENT`); `O` and `C` are accepted and
-//! shown, but the host passes the file by name only (no `AT_EXECFD`), and
-//! credentials are never taken from the file (a view gains no privilege).
+//! (a missing one is refused then, `ENOENT`); `C` takes the new program's
+//! set-ID bits from the file, not the interpreter, in a view with
+//! identities (`--root-id`, `-s`: the view's ids change, never the real
+//! ones); `O` is accepted and shown, but the host passes the file by name
+//! only (no `AT_EXECFD`).
 //!
 //! It depends only on `viewos-core`: the host asks
 //! [`viewos_core::Service::exec_interpreter`] at every exec of the view.

@@ -118,6 +118,7 @@ impl Service for UmBinfmt {
             file: e.file.clone(),
             preserve_argv0: e.reg.flags.preserve_argv0,
             open_binary: e.reg.flags.open_binary,
+            credentials: e.reg.flags.credentials,
         }))
     }
 }

@@ -61,6 +61,12 @@ pub struct Interpreter {
     /// the file in the auxiliary vector (`AT_EXECFD`). A host that cannot
     /// passes the file name only, as without the flag.
     pub open_binary: bool,
+    /// binfmt_misc's `C` flag ("credentials"): the new program's
+    /// set-user-ID and set-group-ID bits are the file's, not the
+    /// interpreter's. A host whose view has identities of its own applies
+    /// them to the view's ids; otherwise nothing changes (a view gains no
+    /// real privilege).
+    pub credentials: bool,
 }
 
 impl Interpreter {
@@ -71,6 +77,7 @@ impl Interpreter {
             file: None,
             preserve_argv0: false,
             open_binary: false,
+            credentials: false,
         }
     }
 

@@ -178,6 +178,7 @@ impl Host {
             })?,
             fd_filter_needed: self.config.seccomp,
             exec_chains: Default::default(),
+            exec_credentials: Default::default(),
             identity: self.config.identity.map(crate::identity::Identities::new),
             stacks: crate::stacks::ProcessStacks::new(),
             log,

@@ -525,6 +525,7 @@ impl Tracer {
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
+        self.ctx.exec_credentials.lock().remove(&tid);
         self.early_wakes.remove(&tid);
         if let Some(ids) = &self.ctx.identity {
             ids.gone(tid);
@@ -628,7 +629,17 @@ impl Tracer {
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
                 self.ctx.exec_chains.lock().remove(&pid);
                 if let Some(ids) = &self.ctx.identity {
-                    exec_ids(ids, pid);
+                    // binfmt's C flag: the file's set-ID bits, not the
+                    // interpreter's (the exec may come from another thread).
+                    let by_file = {
+                        let mut creds = self.ctx.exec_credentials.lock();
+                        let former = ptrace::event_msg(pid).map_or(pid, |f| f as i32);
+                        creds.remove(&former).or_else(|| creds.remove(&pid))
+                    };
+                    match by_file {
+                        Some((st, nosuid)) => ids.exec(pid, &st, nosuid),
+                        None => exec_ids(ids, pid),
+                    }
                 }
                 if let Ok(former) = ptrace::event_msg(pid) {
                     let former = former as i32;

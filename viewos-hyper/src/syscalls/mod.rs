@@ -290,6 +290,10 @@ pub struct Context {
     /// program the last one runs (the exec handlers bound chains of
     /// interpreters as the kernel does).
     pub exec_chains: parking_lot::Mutex<std::collections::HashMap<i32, (u32, Vec<u8>)>>,
+    /// Execs through a binfmt entry with the `C` flag, by thread: the
+    /// status of the file run (its set-ID bits make the new ids, not the
+    /// interpreter's) and whether its file system is `nosuid`.
+    pub exec_credentials: parking_lot::Mutex<std::collections::HashMap<i32, (libc::stat, bool)>>,
     /// The identities of the view's processes (`--root-id`, `-s`);
     /// `None`: processes have their real ids and none of the identity
     /// calls stops.

@@ -89,12 +89,27 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
         filename: &filename,
         head: &probe.head,
     });
+    // A new exec (not the interpreter of a rewrite under way) forgets the
+    // file a failed one would have taken its set-ID bits from.
+    let continuing = ctx
+        .exec_chains
+        .lock()
+        .get(&call.tid)
+        .is_some_and(|(_, program)| program.as_slice() == path.as_slice());
+    if !continuing {
+        ctx.exec_credentials.lock().remove(&call.tid);
+    }
     match claimed {
         Some(Ok(interp)) => {
             let argv = match memory::read_string_array(call.tid, call.entry.args[arg + 1]) {
                 Ok(a) => a,
                 Err(e) => return Verdict::Error(e),
             };
+            if interp.credentials && ctx.identity.is_some() {
+                if let Some(status) = file_status(ctx, call.tid, dirfd, &path) {
+                    ctx.exec_credentials.lock().insert(call.tid, status);
+                }
+            }
             rewrite(
                 ctx,
                 call.tid,
@@ -117,6 +132,25 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
             }
         }
     }
+}
+
+/// The status of the real file an exec of `path` (relative to `dirfd`)
+/// runs, and whether its file system is `nosuid` (for binfmt's `C` flag);
+/// `None` for a file the view serves (its set-ID bits are not applied).
+fn file_status(ctx: &Context, tid: i32, dirfd: i32, path: &[u8]) -> Option<(libc::stat, bool)> {
+    let abs = crate::resolve::absolute(&ctx.dirs, tid, dirfd, path)?;
+    let c = std::ffi::CString::new(abs.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: all-integer structs the kernel fills, and our NUL-terminated
+    // path.
+    let (mut st, mut fs): (libc::stat, libc::statvfs) = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let nosuid =
+        unsafe { libc::statvfs(c.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
+    Some((st, nosuid))
 }
 
 /// Counts one more rewrite of thread `tid`'s exec of `from` (the program
