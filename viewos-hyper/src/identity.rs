@@ -493,6 +493,24 @@ impl Identities {
     }
 }
 
+/// The status of the program file at `path` and whether its file system
+/// is `nosuid`: what execve's set-ID rules look at ([`Identities::exec`]).
+pub fn program_status(path: &std::path::Path) -> Option<(libc::stat, bool)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: all-integer structs the kernel fills, and our NUL-terminated
+    // path.
+    let (mut st, mut fs): (libc::stat, libc::statvfs) = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let nosuid =
+        unsafe { libc::statvfs(c.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
+    Some((st, nosuid))
+}
+
 /// A `/proc/PID/status` text with the `Uid:`, `Gid:`, `Groups:` and
 /// capability lines of `ids`.
 pub fn status_text(real: &str, ids: &Ids) -> String {

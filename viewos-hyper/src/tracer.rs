@@ -856,19 +856,10 @@ impl Tracer {
 /// A process of a view with identities exec'd: its ids change as the
 /// kernel would change them (set-ID programs, capabilities).
 fn exec_ids(ids: &crate::identity::Identities, pid: i32) {
-    let Ok(exe) = std::ffi::CString::new(format!("/proc/{pid}/exe")) else {
-        return;
-    };
-    // SAFETY: all-integer structs the kernel fills, and our path.
-    let (mut st, mut fs): (libc::stat, libc::statvfs) = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::stat(exe.as_ptr(), &mut st) } < 0 {
-        return;
+    let exe = std::path::PathBuf::from(format!("/proc/{pid}/exe"));
+    if let Some((st, nosuid)) = crate::identity::program_status(&exe) {
+        ids.exec(pid, &st, nosuid);
     }
-    // SAFETY: as above.
-    let nosuid =
-        unsafe { libc::statvfs(exe.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
-    ids.exec(pid, &st, nosuid);
 }
 
 /// Releases every served file, then closes every mount, latest first,

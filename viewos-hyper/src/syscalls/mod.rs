@@ -187,15 +187,25 @@ pub fn at_tracer(ctx: &Context, call: &Call<'_>) -> Option<Verdict> {
         sys_fd::at_tracer(ctx, call)
     }))
     .ok()??;
+    log_verdict(ctx, call, entry, &verdict);
+    Some(verdict)
+}
+
+/// The debug log's line for a decided call: its name, first arguments
+/// and verdict.
+fn log_verdict(ctx: &Context, call: &Call<'_>, entry: &Entry, verdict: &Verdict) {
     if ctx.log.enabled() {
         let a = &call.entry.args;
-        let name = lookup(call.entry.nr).map_or("?", |e| e.name.trim_start_matches("SYS_"));
         ctx.log.line(format_args!(
             "{} {}({:#x}, {:#x}, {:#x}, ...) -> {:?}",
-            call.tid, name, a[0], a[1], a[2], verdict
+            call.tid,
+            entry.name.trim_start_matches("SYS_"),
+            a[0],
+            a[1],
+            a[2],
+            verdict
         ));
     }
-    Some(verdict)
 }
 
 /// True for the fd calls whose only fd is argument 0 and whose handler
@@ -637,18 +647,7 @@ fn dispatch_call(ctx: &Context, call: &Call<'_>) -> Verdict {
                 Verdict::Error(Errno::EIO)
             }
         };
-    if ctx.log.enabled() {
-        let a = &call.entry.args;
-        ctx.log.line(format_args!(
-            "{} {}({:#x}, {:#x}, {:#x}, ...) -> {:?}",
-            call.tid,
-            entry.name.trim_start_matches("SYS_"),
-            a[0],
-            a[1],
-            a[2],
-            verdict
-        ));
-    }
+    log_verdict(ctx, call, entry, &verdict);
     verdict
 }
 

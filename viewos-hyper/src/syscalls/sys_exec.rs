@@ -139,18 +139,7 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
 /// `None` for a file the view serves (its set-ID bits are not applied).
 fn file_status(ctx: &Context, tid: i32, dirfd: i32, path: &[u8]) -> Option<(libc::stat, bool)> {
     let abs = crate::resolve::absolute(&ctx.dirs, tid, dirfd, path)?;
-    let c = std::ffi::CString::new(abs.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: all-integer structs the kernel fills, and our NUL-terminated
-    // path.
-    let (mut st, mut fs): (libc::stat, libc::statvfs) = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::stat(c.as_ptr(), &mut st) } < 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    let nosuid =
-        unsafe { libc::statvfs(c.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
-    Some((st, nosuid))
+    crate::identity::program_status(&abs)
 }
 
 /// Counts one more rewrite of thread `tid`'s exec of `from` (the program

@@ -312,14 +312,12 @@ fn direct(
         Holding::Install { replace } => {
             let high = crate::direct::high_fd(tid)?;
             let file = ext.file.try_clone_to_owned().ok()?;
-            let path = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd());
-            let path_at =
-                memory::put_on_stack(tid, call.entry.stack_pointer, path.as_bytes()).ok()?;
             let mode = if ext.writable {
                 libc::O_RDWR
             } else {
                 libc::O_RDONLY
             };
+            let open = open_host_fd(call, &file, mode).ok()?;
             if let Some(old) = replace {
                 steps.push(Step {
                     nr: libc::SYS_close as u64,
@@ -327,17 +325,7 @@ fn direct(
                 });
             }
             let opened = steps.len();
-            steps.push(Step {
-                nr: libc::SYS_openat as u64,
-                args: [
-                    v(libc::AT_FDCWD as i64 as u64),
-                    v(path_at),
-                    v((mode | libc::O_CLOEXEC) as u64),
-                    v(0),
-                    v(0),
-                    v(0),
-                ],
-            });
+            steps.push(open);
             steps.push(Step {
                 nr: libc::SYS_fcntl as u64,
                 args: [
@@ -816,6 +804,26 @@ pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
+/// A step that opens the host's fd `fd` in the stopped thread, through
+/// `/proc/HOST/fd/N` (its path put below the thread's stack), with
+/// `mode` and close-on-exec.
+fn open_host_fd(call: &Call<'_>, fd: &impl AsRawFd, mode: i32) -> Result<Step, Errno> {
+    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+    let at = memory::put_on_stack(call.tid, call.entry.stack_pointer, path.as_bytes())?;
+    let v = Arg::Val;
+    Ok(Step {
+        nr: libc::SYS_openat as u64,
+        args: [
+            v(libc::AT_FDCWD as i64 as u64),
+            v(at),
+            v((mode | libc::O_CLOEXEC) as u64),
+            v(0),
+            v(0),
+            v(0),
+        ],
+    })
+}
+
 /// Implements mmap(2) of a served file: the program maps a memory copy
 /// of it. The tracer has the thread open the copy through
 /// `/proc/HOST/fd/N`, map it with the program's arguments, and close it
@@ -843,25 +851,13 @@ pub fn mmap(ctx: &Context, call: &Call<'_>) -> Verdict {
             f.writable().map_err(|_| Errno::EACCES)?;
         }
         let copy = f.map_copy(writes)?;
-        let path = format!("/proc/{}/fd/{}", std::process::id(), copy.as_raw_fd());
-        let at = memory::put_on_stack(call.tid, call.entry.stack_pointer, path.as_bytes())?;
         let mode = if writes { libc::O_RDWR } else { libc::O_RDONLY };
         let v = Arg::Val;
         Ok(Plan {
             restart: false,
             done: None,
             steps: vec![
-                Step {
-                    nr: libc::SYS_openat as u64,
-                    args: [
-                        v(libc::AT_FDCWD as i64 as u64),
-                        v(at),
-                        v((mode | libc::O_CLOEXEC) as u64),
-                        v(0),
-                        v(0),
-                        v(0),
-                    ],
-                },
+                open_host_fd(call, &copy, mode)?,
                 Step {
                     nr: libc::SYS_mmap as u64,
                     args: [
