@@ -27,6 +27,9 @@ PACKAGES=(
     squashfs-tools squashfuse fuse-zip zip unzip
     # um-net's tests run iperf3 over a view's own (smoltcp) stack
     iperf3
+    # viewfs' chroot tests run a Debian tree debootstrap makes
+    # (scripts/make-test-rootfs.sh)
+    debootstrap
 )
 
 SUDO=""

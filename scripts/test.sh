@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 scripts/install-deps.sh
 
+# The Debian tree the chroot tests run (made once, as root; they say
+# loudly when it is missing).
+scripts/make-test-rootfs.sh
+
 echo "== build"
 cargo build --workspace --quiet
 # The test executables, as cargo builds them.

@@ -279,6 +279,13 @@ impl FileSystem for ExceptFs {
         fs.removexattr(&p, name)
     }
 
+    /// The host sends calls on the exceptions to what is below the mount
+    /// itself (they run as fast as outside it); the answers above stay
+    /// for calls that reach this file system some other way (nesting).
+    fn exceptions(&self) -> Vec<PathBuf> {
+        self.except.to_vec()
+    }
+
     fn statfs(&self, p: &Path) -> Result<FsStat, Errno> {
         match self.route(p) {
             Route::Below => self.below.fs().statfs(&self.below.at(p)),

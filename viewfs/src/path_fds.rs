@@ -104,6 +104,9 @@ impl FileSystem for PathFds {
     fn truncate(&self, p: &Path, len: u64) -> Result<(), Errno> {
         self.inner.truncate(p, len)
     }
+    fn exceptions(&self) -> Vec<std::path::PathBuf> {
+        self.inner.exceptions()
+    }
 }
 
 #[cfg(test)]

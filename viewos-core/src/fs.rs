@@ -426,6 +426,18 @@ pub trait FileSystem: Send + Sync {
         None
     }
 
+    /// Sub-paths of the mount (absolute below its root, like `/proc`)
+    /// that this file system leaves to what lies below it: the host
+    /// resolves every path at or below one as if the mount were not there
+    /// (the mount underneath, or the real file system), so calls there
+    /// never reach this file system and run as fast as outside it. Asked
+    /// once when the mount is made. The directories on the way to an
+    /// exception stay this file system's (it lists the exception's name
+    /// in them if it should show). Default: none.
+    fn exceptions(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
     /// The network stack this mount is (see [`crate::stack`]): a mount
     /// of a stack service on `/dev/net/NAME`. Default: `None`, a plain
     /// file system.

@@ -42,6 +42,9 @@ pub struct MountTable {
     /// Per mount: it also serves its numbered siblings
     /// ([`FileSystem::numbered_siblings`]).
     numbered: Vec<bool>,
+    /// Per mount: the view's paths it leaves to what lies below it
+    /// ([`FileSystem::exceptions`]).
+    holes: Vec<Vec<PathBuf>>,
 }
 
 /// If `path` is `TARGETN` for the mount point `target` (same parent, the
@@ -76,6 +79,13 @@ impl MountTable {
     /// Adds a mount on top.
     pub fn push(&mut self, mount: Mount) {
         self.numbered.push(mount.fs.numbered_siblings().is_some());
+        let holes = mount
+            .fs
+            .exceptions()
+            .iter()
+            .map(|e| join_under(&mount.request.target, e))
+            .collect();
+        self.holes.push(holes);
         self.mounts.push(mount);
     }
 
@@ -86,12 +96,14 @@ impl MountTable {
             .iter()
             .rposition(|m| m.request.target == target)?;
         self.numbered.remove(i);
+        self.holes.remove(i);
         Some(self.mounts.remove(i))
     }
 
     /// Removes the latest mount.
     pub fn pop(&mut self) -> Option<Mount> {
         self.numbered.pop();
+        self.holes.pop();
         self.mounts.pop()
     }
 
@@ -135,12 +147,18 @@ impl MountTable {
     }
 
     /// The mount serving the canonical absolute `path`, with the path
-    /// relative to that mount's root.
+    /// relative to that mount's root. A path in one of a mount's
+    /// exceptions ([`FileSystem::exceptions`]) goes to the mount below it,
+    /// or to the real file system.
     pub fn lookup(&self, path: &Path) -> Option<(&Mount, PathBuf)> {
         let mut best: Option<(&Mount, PathBuf, usize)> = None;
-        for (m, &numbered) in self.mounts.iter().zip(&self.numbered).rev() {
+        let all = self.mounts.iter().zip(&self.numbered).zip(&self.holes);
+        for ((m, &numbered), holes) in all.rev() {
             let len = m.request.target.as_os_str().len();
             if best.as_ref().is_some_and(|b| b.2 >= len) {
+                continue;
+            }
+            if holes.iter().any(|h| strip_mount_prefix(path, h).is_some()) {
                 continue;
             }
             if let Some(rest) = strip_mount_prefix(path, &m.request.target) {
@@ -168,6 +186,48 @@ mod tests {
         fn numbered_siblings(&self) -> Option<Vec<u32>> {
             Some(vec![1, 2])
         }
+    }
+
+    struct Holes;
+    impl FileSystem for Holes {
+        fn exceptions(&self) -> Vec<PathBuf> {
+            vec![PathBuf::from("/proc"), PathBuf::from("/a/b")]
+        }
+    }
+
+    #[test]
+    fn exceptions_go_to_what_is_below_the_mount() {
+        let mut t = MountTable::new();
+        t.push(mount("/a", "under"));
+        t.push(Mount {
+            request: MountRequest {
+                target: PathBuf::from("/"),
+                ..MountRequest::default()
+            },
+            service: "root".into(),
+            fs: Arc::new(Holes),
+        });
+        fn at(t: &MountTable, p: &str) -> Option<(String, PathBuf)> {
+            t.lookup(Path::new(p)).map(|(m, r)| (m.service.clone(), r))
+        }
+        assert_eq!(at(&t, "/proc"), None);
+        assert_eq!(at(&t, "/proc/self/fd/3"), None);
+        assert_eq!(
+            at(&t, "/procs"),
+            Some(("root".into(), PathBuf::from("/procs")))
+        );
+        assert_eq!(at(&t, "/"), Some(("root".into(), PathBuf::from("/"))));
+        // The mount below an exception serves it.
+        assert_eq!(
+            at(&t, "/a/b/c"),
+            Some(("under".into(), PathBuf::from("/b/c")))
+        );
+        assert_eq!(
+            at(&t, "/a/bc"),
+            Some(("under".into(), PathBuf::from("/bc")))
+        );
+        t.pop();
+        assert_eq!(at(&t, "/proc/1"), None);
     }
 
     #[test]

@@ -33,6 +33,7 @@
 pub mod arch;
 pub mod cli;
 pub mod direct;
+pub mod elf;
 pub mod error;
 pub mod filter;
 pub mod host;

@@ -159,6 +159,20 @@ pub fn write_all(pid: i32, addr: u64, data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The stack pointer to write a rewrite's data below: `rsp`, or lower if
+/// one of the call's arguments `args` already points just below `rsp`'s
+/// red zone, at what an earlier rewrite of the same call put there (an
+/// exec rewritten to an interpreter, whose file is then rewritten in
+/// turn), so the new data does not overwrite the old.
+pub fn below_earlier_rewrites(rsp: u64, args: &[u64]) -> u64 {
+    let top = rsp.saturating_sub(128);
+    let bottom = top.saturating_sub(MAX_EXEC_ARGS as u64 * 2);
+    args.iter()
+        .filter(|&&a| a >= bottom && a < top)
+        .map(|&a| a & !15)
+        .fold(rsp, u64::min)
+}
+
 /// Writes `s` with a NUL below the red zone of a stopped thread's stack
 /// whose pointer is `rsp` (the program may be using the red zone);
 /// returns its address.
@@ -247,6 +261,18 @@ mod tests {
 
     fn me() -> i32 {
         std::process::id() as i32
+    }
+
+    #[test]
+    fn rewrites_stack_below_each_other() {
+        let rsp = 0x7fff_0000_0000u64;
+        assert_eq!(below_earlier_rewrites(rsp, &[0, 5, rsp + 8]), rsp);
+        assert_eq!(
+            below_earlier_rewrites(rsp, &[rsp - 200, rsp - 4096 + 3]),
+            rsp - 4096
+        );
+        // The red zone itself is the program's, not a rewrite's.
+        assert_eq!(below_earlier_rewrites(rsp, &[rsp - 64]), rsp);
     }
 
     #[test]

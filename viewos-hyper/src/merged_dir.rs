@@ -6,7 +6,8 @@
 //! program opens such a parent as a directory, the host serves the listing
 //! itself ([`MergedDir`]): the mount points' names first, then the
 //! directory's own entries (a real directory, or a directory of a mount
-//! that holds further mounts).
+//! that holds further mounts). The other way round, a mount whose root
+//! does not exist (viewfs `hide`) takes its name out of the listing.
 //!
 //! Cookies (`d_off`, `telldir`) are positions in that merged order; the
 //! inner cookie each position continues from is remembered as the listing
@@ -27,6 +28,9 @@ pub struct Extra {
     pub ino: u64,
     /// Its `d_type`.
     pub kind: u8,
+    /// True for a name to take out of the listing (a mount whose root
+    /// does not exist), not to add.
+    pub hidden: bool,
 }
 
 /// The mount points directly below `dir` (canonical, absolute) whose names
@@ -43,18 +47,25 @@ pub fn extras_of(mounts: &MountTable, dir: &Path) -> Vec<Extra> {
         if parent != dir {
             continue;
         }
-        if exists_below(mounts, parent, name) {
+        let root = m.fs.lstat(Path::new("/"));
+        let hidden = matches!(root, Err(e) if e == Errno::ENOENT);
+        if exists_below(mounts, parent, name) != hidden {
+            // Listed below and shown, or neither.
             continue;
         }
         let name = name.as_bytes().to_vec();
-        if out.iter().any(|e| e.name == name) {
-            continue;
-        }
-        let (ino, kind) = match m.fs.lstat(Path::new("/")) {
+        // The latest mount on a name decides.
+        out.retain(|e| e.name != name);
+        let (ino, kind) = match root {
             Ok(st) => (st.ino, DirEntry::kind_of_mode(st.mode)),
             Err(_) => (0, libc::DT_DIR),
         };
-        out.push(Extra { name, ino, kind });
+        out.push(Extra {
+            name,
+            ino,
+            kind,
+            hidden,
+        });
     }
     // The numbered siblings of device mounts (`hda1` beside `hda`).
     for m in mounts.with_numbered_siblings() {
@@ -77,7 +88,12 @@ pub fn extras_of(mounts: &MountTable, dir: &Path) -> Vec<Extra> {
                 Ok(st) => (st.ino, DirEntry::kind_of_mode(st.mode)),
                 Err(_) => continue,
             };
-            out.push(Extra { name, ino, kind });
+            out.push(Extra {
+                name,
+                ino,
+                kind,
+                hidden: false,
+            });
         }
     }
     out
@@ -121,18 +137,23 @@ pub fn may_hold_extras(mounts: &MountTable, raw: &[u8]) -> bool {
 /// served one).
 pub struct MergedDir {
     inner: Box<dyn FileHandle>,
+    /// Names listed first.
     extras: Vec<Extra>,
+    /// Names taken out of `inner`'s listing.
+    hidden: Vec<Vec<u8>>,
     /// Position (from the first entry of `inner` on) -> the cookie of
     /// `inner` to continue from there.
     resume: Mutex<Vec<u64>>,
 }
 
 impl MergedDir {
-    /// Lists `inner` with `extras` first.
+    /// Lists `inner` with `extras` first (and without the hidden ones).
     pub fn new(inner: Box<dyn FileHandle>, extras: Vec<Extra>) -> MergedDir {
+        let (hidden, extras): (Vec<Extra>, Vec<Extra>) = extras.into_iter().partition(|e| e.hidden);
         MergedDir {
             inner,
             extras,
+            hidden: hidden.into_iter().map(|e| e.name).collect(),
             resume: Mutex::new(vec![0]),
         }
     }
@@ -169,8 +190,10 @@ impl FileHandle for MergedDir {
         };
         self.inner.read_dir(start, &mut |e| {
             let idx = (pos - first) as usize;
-            if self.extras.iter().any(|x| x.name == e.name) {
-                // Listed already: continuing here skips it too.
+            if self.extras.iter().any(|x| x.name == e.name)
+                || self.hidden.iter().any(|h| h.as_slice() == e.name)
+            {
+                // Listed already, or hidden: continuing here skips it too.
                 resume[idx] = e.next;
                 return true;
             }
@@ -254,6 +277,7 @@ mod tests {
     fn extras_first_then_the_listing_without_duplicates_resumable() {
         let inner = Cookies(Fixed(vec![".", "..", "etc", "mnt", "usr"]));
         let extra = |n: &str| Extra {
+            hidden: false,
             name: n.as_bytes().to_vec(),
             ino: 1,
             kind: libc::DT_DIR,

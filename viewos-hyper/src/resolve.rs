@@ -69,6 +69,21 @@ fn base_dir(dirs: &VirtualDirs, tid: i32, dirfd: i32) -> Option<PathBuf> {
     Some(target)
 }
 
+/// The view's directory that `dirfd` (the cwd for `AT_FDCWD`) of thread
+/// `tid` stands for, when the host stands in for it: a placeholder cwd, a
+/// served directory, or a directory a mount gave as a real fd whose real
+/// path is not the view's. `None` for a plain real directory.
+pub fn virtual_base(dirs: &VirtualDirs, tid: i32, dirfd: i32) -> Option<PathBuf> {
+    let link = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{tid}/cwd")
+    } else if dirfd >= 0 {
+        format!("/proc/{tid}/fd/{dirfd}")
+    } else {
+        return None;
+    };
+    dirs.virtual_of(&std::fs::read_link(link).ok()?)
+}
+
 /// `path` made absolute for thread `tid` (relative to `dirfd`, or its cwd
 /// for `AT_FDCWD`), without resolving anything; `None` if the base
 /// directory cannot be known.

@@ -947,7 +947,8 @@ fn rewrite_exec(tid: i32, path: &[u8], argv: &[Vec<u8>]) -> Result<(), Errno> {
     } else {
         regs.rdx
     };
-    let (path_at, argv_at) = memory::put_exec_args(tid, regs.rsp, path, argv)?;
+    let rsp = memory::below_earlier_rewrites(regs.rsp, &call_args(&regs));
+    let (path_at, argv_at) = memory::put_exec_args(tid, rsp, path, argv)?;
     regs.orig_rax = libc::SYS_execve as u64;
     regs.rdi = path_at;
     regs.rsi = argv_at;
@@ -955,12 +956,18 @@ fn rewrite_exec(tid: i32, path: &[u8], argv: &[Vec<u8>]) -> Result<(), Errno> {
     ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
 }
 
+/// The six argument registers of a call.
+fn call_args(regs: &libc::user_regs_struct) -> [u64; 6] {
+    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9]
+}
+
 fn rewrite_with(tid: i32, nr: Option<u64>, arg: usize, path: &[u8]) -> Result<(), Errno> {
     let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
     if let Some(nr) = nr {
         regs.orig_rax = nr;
     }
-    let addr = memory::put_on_stack(tid, regs.rsp, path)?;
+    let rsp = memory::below_earlier_rewrites(regs.rsp, &call_args(&regs));
+    let addr = memory::put_on_stack(tid, rsp, path)?;
     match arg {
         0 => regs.rdi = addr,
         1 => regs.rsi = addr,

@@ -25,6 +25,9 @@ struct Inner {
     by_virtual: HashMap<PathBuf, PathBuf>,
     /// Placeholder -> virtual path.
     by_placeholder: HashMap<PathBuf, PathBuf>,
+    /// Real directory a mount handed out as a real fd -> the view's path
+    /// it was opened by.
+    backed: HashMap<PathBuf, PathBuf>,
 }
 
 /// The placeholders of one view.
@@ -75,6 +78,27 @@ impl VirtualDirs {
         self.inner.lock().by_placeholder.insert(link, virt);
     }
 
+    /// Records that the real directory `real`, which a mount handed out as
+    /// a real fd, is the view's `virt`: names relative to such an fd (or a
+    /// cwd there) resolve from `virt`, as from a directory of a bind
+    /// mount. This matters where `real` is not the view's own path for it
+    /// (a mount on `/` hides every real path). Kept until the mount goes
+    /// ([`VirtualDirs::forget_below`]).
+    pub fn add_backed_dir(&self, real: PathBuf, virt: PathBuf) {
+        if real != virt {
+            self.inner.lock().backed.insert(real, virt);
+        }
+    }
+
+    /// Forgets the directories [`VirtualDirs::add_backed_dir`] recorded at
+    /// or below the view's `target` (its mount is gone).
+    pub fn forget_below(&self, target: &Path) {
+        self.inner
+            .lock()
+            .backed
+            .retain(|_, virt| !virt.starts_with(target));
+    }
+
     /// Forgets a link recorded with [`VirtualDirs::add_link`].
     pub fn remove_link(&self, link: &Path) {
         self.inner.lock().by_placeholder.remove(link);
@@ -83,7 +107,12 @@ impl VirtualDirs {
     /// The virtual file (a directory for a cwd) `real` stands for, if it
     /// is a placeholder.
     pub fn virtual_of(&self, real: &Path) -> Option<PathBuf> {
-        self.inner.lock().by_placeholder.get(real).cloned()
+        let inner = self.inner.lock();
+        inner
+            .by_placeholder
+            .get(real)
+            .or_else(|| inner.backed.get(real))
+            .cloned()
     }
 
     /// Removes the placeholders (at the end of the view).

@@ -22,7 +22,7 @@ use std::os::unix::fs::PermissionsExt;
 use viewos_core::binfmt::{ExecRequest, Interpreter, BINPRM_BUF_SIZE};
 use viewos_core::{Errno, Opened};
 
-use super::sys_path::{target, target_of, Target};
+use super::sys_path::{target_of, Target};
 use super::{Call, Context, ExecRewrite, Verdict};
 use crate::memory;
 
@@ -61,21 +61,25 @@ struct Probe {
 /// a script by that name). A file a service claims runs its interpreter.
 fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32) -> Verdict {
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let Ok(path) = memory::read_path(call.tid, call.entry.args[arg]) else {
+        // The kernel answers EFAULT or ENAMETOOLONG itself.
+        return Verdict::Native;
+    };
+    if is_host_fd_path(&path) {
+        // The host's own rewrite coming back (a program a mount gave).
+        return Verdict::Native;
+    }
     let claims = ctx.view.read().claims_execs();
     if !claims {
-        return match target(ctx, call, dirfd, call.entry.args[arg], follow) {
+        return match target_of(ctx, call, dirfd, (call.entry.args[arg], &path), follow) {
             Ok(Target::Real) => Verdict::Native,
             Ok(Target::Virtual(m, p)) => match open_virtual(&m, &p) {
-                Ok(fd) => run_virtual(arg, fd),
+                Ok(fd) => run_virtual(ctx, call, arg, exec_filename(dirfd, &path, flags), fd),
                 Err(e) => Verdict::Error(e),
             },
             Err(v) => v,
         };
     }
-    let Ok(path) = memory::read_path(call.tid, call.entry.args[arg]) else {
-        // The kernel answers EFAULT or ENAMETOOLONG itself.
-        return Verdict::Native;
-    };
     let filename = exec_filename(dirfd, &path, flags);
     let probe = match probe(ctx, call, dirfd, (call.entry.args[arg], &path), flags) {
         Ok(p) => p,
@@ -127,7 +131,7 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
             }
             end_chain(ctx, call.tid);
             match probe.virtual_file {
-                Some(fd) => run_virtual(arg, fd),
+                Some(fd) => run_virtual(ctx, call, arg, filename, fd),
                 None => Verdict::Native,
             }
         }
@@ -282,11 +286,93 @@ fn host_fd_path(fd: &OwnedFd) -> Vec<u8> {
     format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()).into_bytes()
 }
 
-fn run_virtual(arg: usize, fd: OwnedFd) -> Verdict {
-    Verdict::RewritePath {
+/// True for a path of the host's own `/proc/HOST/fd/N` files.
+fn is_host_fd_path(path: &[u8]) -> bool {
+    let prefix = format!("/proc/{}/fd/", std::process::id());
+    path.starts_with(prefix.as_bytes())
+}
+
+/// Runs a program a mount gave (`fd`, named `filename` by the exec) from
+/// its file. The kernel would look up two names of its own on the real
+/// root, so where the view has them elsewhere the host makes that exec
+/// itself: a `#!` script's interpreter is exec'd with the script's name
+/// (as the kernel's script handler does), and a dynamic ELF program whose
+/// loader (`PT_INTERP`) the view serves runs as an argument of that
+/// loader (`LOADER --argv0 ARGV0 PROGRAM ARGS`, which then loads the
+/// program and its libraries through the view). Both execs come back
+/// here, counted as rewrites.
+fn run_virtual(
+    ctx: &Context,
+    call: &Call<'_>,
+    arg: usize,
+    filename: Vec<u8>,
+    fd: OwnedFd,
+) -> Verdict {
+    let plain = |fd: OwnedFd| Verdict::RewritePath {
         arg,
         path: host_fd_path(&fd),
         hold: Some(fd),
+    };
+    // A name through a descriptor (execveat) may not outlive the exec.
+    if filename.starts_with(b"/dev/fd/") {
+        return plain(fd);
+    }
+    let head = crate::elf::read_at(&fd, 0, BINPRM_BUF_SIZE).unwrap_or_default();
+    let exec = if let Some((name, optional)) = parse_shebang(&head) {
+        let Ok(argv) = memory::read_string_array(call.tid, call.entry.args[arg + 1]) else {
+            return plain(fd);
+        };
+        let mut new = vec![name.clone()];
+        new.extend(optional);
+        new.push(filename.clone());
+        new.extend(argv.into_iter().skip(1));
+        ExecRewrite {
+            path: name,
+            argv: new,
+            hold: None,
+        }
+    } else if let Some(loader) = crate::elf::interpreter(&fd, &head) {
+        let Some((mount, rel)) = virtual_target(ctx, call.tid, &loader) else {
+            return plain(fd);
+        };
+        let Ok(loader_fd) = open_virtual(&mount, &rel) else {
+            // The kernel's answer for a loader it cannot run.
+            return plain(fd);
+        };
+        let Ok(argv) = memory::read_string_array(call.tid, call.entry.args[arg + 1]) else {
+            return plain(fd);
+        };
+        let argv0 = crate::elf::loader_takes_argv0(&loader_fd);
+        ExecRewrite {
+            argv: crate::elf::loader_argv(&loader, argv0, &filename, &argv),
+            path: loader,
+            hold: None,
+        }
+    } else {
+        return plain(fd);
+    };
+    let from = memory::read_path(call.tid, call.entry.args[arg]).unwrap_or_default();
+    rewrite(ctx, call.tid, &from, exec)
+}
+
+/// The mount and path an absolute `path` leads to in the view, if it is
+/// virtual.
+fn virtual_target(
+    ctx: &Context,
+    tid: i32,
+    path: &[u8],
+) -> Option<(viewos_core::mounts::Mount, std::path::PathBuf)> {
+    let view = ctx.view.read();
+    match crate::resolve::resolve(
+        view.mounts(),
+        (&ctx.walks, &ctx.dirs),
+        tid,
+        (libc::AT_FDCWD, true),
+        path,
+        true,
+    ) {
+        Ok(crate::resolve::Resolved::Virtual { mount, path }) => Some((mount, path)),
+        _ => None,
     }
 }
 

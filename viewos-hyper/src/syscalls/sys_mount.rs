@@ -239,7 +239,10 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
         // The file system closes here, with the view unlocked (it may
         // wait on its server, a program of the view).
         return match removed {
-            Ok(_) => Verdict::Return(0),
+            Ok(_) => {
+                ctx.dirs.forget_below(&target);
+                Verdict::Return(0)
+            }
             Err(e) => Verdict::Error(e),
         };
     }
@@ -252,7 +255,10 @@ pub fn umount2(ctx: &Context, call: &Call<'_>) -> Verdict {
                 let removed = view.umount(&canon);
                 drop(view);
                 match removed {
-                    Ok(_) => Verdict::Return(0),
+                    Ok(_) => {
+                        ctx.dirs.forget_below(&canon);
+                        Verdict::Return(0)
+                    }
                     Err(e) => Verdict::Error(e),
                 }
             } else if view.mounts().lookup(&canon).is_some() {

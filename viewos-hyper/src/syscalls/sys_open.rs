@@ -96,6 +96,7 @@ fn open_common(
         Ok(Opened::Backed(fd)) => {
             // From now on a dirfd or cwd may be virtual.
             ctx.virtual_given.store(true, Ordering::Relaxed);
+            remember_backed_dir(ctx, call, &fd, mount.view_path(&path));
             Verdict::InstallFd {
                 fd,
                 cloexec: flags & libc::O_CLOEXEC != 0,
@@ -112,6 +113,49 @@ fn open_common(
         // A kind of file this host cannot hand over.
         Ok(_) => Verdict::Error(Errno::ENOSYS),
         Err(e) => Verdict::Error(e),
+    }
+}
+
+/// A directory a mount gave as a real fd: names relative to it resolve
+/// from the view's path it was opened by
+/// ([`crate::virtual_dirs::VirtualDirs::add_backed_dir`]), when its real
+/// path does not lead to it in the view (a mount on `/` hides every real
+/// path); where the real path still names the real directory, the kernel
+/// resolves from the fd as before.
+fn remember_backed_dir(
+    ctx: &Context,
+    call: &Call<'_>,
+    fd: &std::os::fd::OwnedFd,
+    view_path: PathBuf,
+) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fstat fills the buffer we own; the fd is ours.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFDIR
+    {
+        return;
+    }
+    let Ok(real) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+        return;
+    };
+    if real == view_path {
+        return;
+    }
+    let names_itself = matches!(
+        crate::resolve::resolve(
+            ctx.view.read().mounts(),
+            (&ctx.walks, &ctx.dirs),
+            call.tid,
+            (libc::AT_FDCWD, true),
+            real.as_os_str().as_bytes(),
+            true,
+        ),
+        Ok(crate::resolve::Resolved::Real)
+    );
+    if !names_itself {
+        ctx.dirs.add_backed_dir(real, view_path);
     }
 }
 

@@ -66,12 +66,14 @@ pub(super) fn target_of(
     }
 }
 
-/// A real path relative to a served directory: the kernel cannot look
-/// names up in the placeholder, so the path argument becomes an absolute
-/// one the kernel resolves the same way: below a served real directory (a
-/// listing with mount points added, [`crate::merged_dir`]) its canonical
-/// path joined with the name; from a served directory of a mount (a path
-/// leaving it by `..` or a symlink) the real path the walk reached.
+/// A real path relative to a directory the host stands in for (a served
+/// directory, a placeholder cwd, a directory a mount gave as a real fd):
+/// the kernel would look the names up in the wrong directory, so the path
+/// argument becomes an absolute one the kernel resolves the same way:
+/// below a served real directory (a listing with mount points added,
+/// [`crate::merged_dir`]) its canonical path joined with the name;
+/// otherwise the real path the walk reached (a path leaving a mount by
+/// `..` or a symlink, or entering a mount's `except` path).
 fn real_under_served_dir(
     ctx: &Context,
     call: &Call<'_>,
@@ -79,35 +81,46 @@ fn real_under_served_dir(
     (addr, path): (u64, &[u8]),
     follow: bool,
 ) -> Option<Verdict> {
-    if dirfd < 0 || ctx.served.is_empty() || path.is_empty() || path[0] == b'/' {
+    if path.is_empty() || path[0] == b'/' || !ctx.virtual_given.load(Ordering::Relaxed) {
         return None;
     }
-    let f = ctx.served.of_fd(call.tid, dirfd)?;
-    let arg = call.entry.args.iter().position(|&a| a == addr)?;
-    let abs = if f.is_real_dir() {
-        let mut abs = f.path.as_os_str().as_bytes().to_vec();
-        if !abs.ends_with(b"/") {
-            abs.push(b'/');
+    let served = (dirfd >= 0 && !ctx.served.is_empty())
+        .then(|| ctx.served.of_fd(call.tid, dirfd))
+        .flatten();
+    let base = match &served {
+        Some(f) if f.is_real_dir() => {
+            let mut abs = f.path.as_os_str().as_bytes().to_vec();
+            if !abs.ends_with(b"/") {
+                abs.push(b'/');
+            }
+            abs.extend_from_slice(path);
+            return rewrite_arg(call, addr, abs);
         }
-        abs.extend_from_slice(path);
-        abs
-    } else if f.is_dir {
-        // A path leaving a served directory of a mount.
-        let real = crate::resolve::real_path_below(
-            ctx.view.read().mounts(),
-            (&ctx.walks, &ctx.dirs),
-            call.tid,
-            &f.view_path(),
-            path,
-            follow,
-        )?;
-        real.into_os_string().into_vec()
-    } else {
-        return None;
+        Some(f) if f.is_dir => f.view_path(),
+        Some(_) => return None,
+        None => crate::resolve::virtual_base(&ctx.dirs, call.tid, dirfd)?,
     };
+    let real = crate::resolve::real_path_below(
+        ctx.view.read().mounts(),
+        (&ctx.walks, &ctx.dirs),
+        call.tid,
+        &base,
+        path,
+        follow,
+    )?;
+    rewrite_arg(call, addr, real.into_os_string().into_vec())
+}
+
+/// The call with its path argument at `addr` replaced by `path`.
+fn rewrite_arg(call: &Call<'_>, addr: u64, path: Vec<u8>) -> Option<Verdict> {
+    if addr == 0 {
+        // A path the host read itself, not an argument.
+        return None;
+    }
+    let arg = call.entry.args.iter().position(|&a| a == addr)?;
     Some(Verdict::RewritePath {
         arg,
-        path: abs,
+        path,
         hold: None,
     })
 }
