@@ -41,15 +41,25 @@ ROUNDS=${ROUNDS:-3}
 ALL_WORKLOADS=(exec find python gcc tar dd make)
 # Known workloads run only when named (they need a module and a 1 GiB image,
 # or a web server).
-EXTRA_WORKLOADS=(umdev-read umdev-write umnet-curl binfmt-exec)
+EXTRA_WORKLOADS=(umdev-read umdev-write umnet-curl binfmt-exec
+                 viewfs-find viewfs-tar viewfs-cow-find viewfs-cow-tar viewfs-read chroot-exec)
 declare -A W_RUNS=(      [exec]=20 [find]=10 [python]=20 [gcc]=10 [tar]=10 [dd]=10 [make]=10
-                         [umdev-read]=10 [umdev-write]=10 [umnet-curl]=10 [binfmt-exec]=10 )
+                         [umdev-read]=10 [umdev-write]=10 [umnet-curl]=10 [binfmt-exec]=10
+                         [viewfs-find]=10 [viewfs-tar]=10 [viewfs-cow-find]=10 [viewfs-cow-tar]=10
+                         [viewfs-read]=10 [chroot-exec]=10 )
 declare -A W_PROOT_RUNS=([exec]=10 [find]=5  [python]=20 [gcc]=10 [tar]=5  [dd]=3  [make]=5
-                         [umdev-read]=3 [umdev-write]=3 [umnet-curl]=3 [binfmt-exec]=3 )
+                         [umdev-read]=3 [umdev-write]=3 [umnet-curl]=3 [binfmt-exec]=3
+                         [viewfs-find]=3 [viewfs-tar]=3 [viewfs-cow-find]=3 [viewfs-cow-tar]=3
+                         [viewfs-read]=3 [chroot-exec]=5 )
 # umdev-*: at least 70% of native throughput; umnet-curl: at least 80%;
-# binfmt-exec: at most 1.2x the same execs naming the interpreter.
+# binfmt-exec: at most 1.2x the same execs naming the interpreter;
+# viewfs-find/tar: at most 1.5x the same workload in a view without the
+# mount; viewfs-read: at least 70% of native; chroot-exec: the exec
+# workload's own target, in a Debian tree moved onto / (PRoot: -r).
 declare -A W_TARGET=(    [exec]=1.5 [find]=3.0 [python]=1.6 [gcc]=1.5 [tar]=2.5 [dd]=1.2 [make]=2.0
-                         [umdev-read]=1.43 [umdev-write]=1.43 [umnet-curl]=1.25 [binfmt-exec]=1.2 )
+                         [umdev-read]=1.43 [umdev-write]=1.43 [umnet-curl]=1.25 [binfmt-exec]=1.2
+                         [viewfs-find]=1.5 [viewfs-tar]=1.5 [viewfs-cow-find]=1.5 [viewfs-cow-tar]=1.5
+                         [viewfs-read]=1.43 [chroot-exec]=1.5 )
 declare -A W_DESC=(
   [exec]="300 x /bin/true from sh"
   [find]="find /usr/share -name '*.txt'"
@@ -62,12 +72,19 @@ declare -A W_DESC=(
   [umdev-write]="dd bs=1M of /dev/zero to a 1 GiB partition through umdevmbr (native: the image file)"
   [umnet-curl]="curl of a 200 MiB file from http.server on 127.0.0.1, through umnetnative as the view's default stack"
   [binfmt-exec]="300 execs of x.foo through a umbinfmt entry (interpreter /bin/true) (native: the same view running /bin/true x.foo)"
+  [viewfs-find]="find -name '*.txt' of /usr/share moved (viewfs move) to another path (native: umview without the mount, on /usr/share)"
+  [viewfs-tar]="tar cf of /usr/share/doc moved (viewfs move) to another path (native: umview without the mount)"
+  [viewfs-cow-find]="find /usr/share -name '*.txt' under a viewfs cow mount of /usr/share (native: umview without the mount)"
+  [viewfs-cow-tar]="tar cf of /usr/share/doc under a viewfs cow mount of /usr/share (native: umview without the mount)"
+  [viewfs-read]="dd bs=1M of a 1 GiB file through a viewfs move mount of its directory (native: the file)"
+  [chroot-exec]="300 x /bin/true from sh in a debootstrap tree moved onto / (viewfs move, except=/proc:/dev:/sys:/tmp; PRoot: -r; native: chroot(8) as root)"
 )
 # W_NATIVE: the native command where it differs from the one run in the view;
 # W_VIEW_ARGS: umview arguments the workload needs; W_SETUP: run once before
 # the sanity check; W_FIRST: run before each sanity-check run; W_NO_PROOT:
 # proot cannot run it (it mounts in the view).
-declare -A W_CMD W_PREP W_CHECK W_NATIVE W_VIEW_ARGS W_SETUP W_FIRST W_NO_PROOT
+# W_PROOT_ARGS: proot arguments the workload needs.
+declare -A W_CMD W_PREP W_CHECK W_NATIVE W_VIEW_ARGS W_SETUP W_FIRST W_NO_PROOT W_PROOT_ARGS
 
 usage() {
   cat <<EOF
@@ -279,6 +296,49 @@ define_workloads() {
   W_CMD[binfmt-exec]="sh -c '$breg && cd $bdir && i=0; while [ \$i -lt 300 ]; do ./x.foo; i=\$((i+1)); done'"
   W_NATIVE[binfmt-exec]="$UMVIEW -p umbinfmt sh -c '$breg && cd $bdir && i=0; while [ \$i -lt 300 ]; do /bin/true ./x.foo; i=\$((i+1)); done'"
   W_CHECK[binfmt-exec]="true"
+  # viewfs: /usr/share seen at another path (move) or under a copy-on-write
+  # layer; the reference is umview with no mount.
+  local vshare=$WORK/vshare layer=$WORK/layer
+  W_VIEW_ARGS[viewfs-find]="-p viewfs,move,source=/usr/share,target=$vshare"
+  W_CMD[viewfs-find]="find $vshare -name '*.txt'"
+  W_NATIVE[viewfs-find]="$UMVIEW find /usr/share -name '*.txt'"
+  W_CHECK[viewfs-find]="sed 's|^/usr/share||; s|^$vshare||' <\$STDOUT | md5sum"
+  W_VIEW_ARGS[viewfs-tar]="${W_VIEW_ARGS[viewfs-find]}"
+  W_CMD[viewfs-tar]="tar -C $vshare -cf $WORK/vdoc.tar doc"
+  W_NATIVE[viewfs-tar]="$UMVIEW tar -C /usr/share -cf $WORK/vdoc.tar doc"
+  W_PREP[viewfs-tar]="rm -f $WORK/vdoc.tar"
+  W_CHECK[viewfs-tar]="tar -tvf $WORK/vdoc.tar | md5sum"
+  W_SETUP[viewfs-cow-find]="mkdir -p $layer"
+  W_SETUP[viewfs-cow-tar]="mkdir -p $layer"
+  W_VIEW_ARGS[viewfs-cow-find]="-p viewfs,cow,source=$layer,target=/usr/share"
+  W_VIEW_ARGS[viewfs-cow-tar]="${W_VIEW_ARGS[viewfs-cow-find]}"
+  W_CMD[viewfs-cow-find]="find /usr/share -name '*.txt'"
+  W_NATIVE[viewfs-cow-find]="$UMVIEW ${W_CMD[viewfs-cow-find]}"
+  W_CHECK[viewfs-cow-find]="md5sum <\$STDOUT"
+  W_CMD[viewfs-cow-tar]="tar -C /usr/share -cf $WORK/cdoc.tar doc"
+  W_NATIVE[viewfs-cow-tar]="$UMVIEW ${W_CMD[viewfs-cow-tar]}"
+  W_PREP[viewfs-cow-tar]="rm -f $WORK/cdoc.tar"
+  W_CHECK[viewfs-cow-tar]="tar -tvf $WORK/cdoc.tar | md5sum"
+  # PRoot binds /usr/share there (-b); it has no copy-on-write.
+  W_PROOT_ARGS[viewfs-find]="-b /usr/share:$vshare"
+  W_PROOT_ARGS[viewfs-tar]="-b /usr/share:$vshare"
+  for w in viewfs-cow-find viewfs-cow-tar; do W_NO_PROOT[$w]=1; done
+  local big=$WORK/bigdir vbig=$WORK/vbig
+  W_SETUP[viewfs-read]="mkdir -p $big && head -c 1G /dev/urandom >$big/file"
+  W_VIEW_ARGS[viewfs-read]="-p viewfs,move,source=$big,target=$vbig"
+  W_PROOT_ARGS[viewfs-read]="-b $big:$vbig"
+  W_CMD[viewfs-read]="dd if=$vbig/file bs=1M status=none"
+  W_NATIVE[viewfs-read]="dd if=$big/file bs=1M status=none"
+  W_CHECK[viewfs-read]="md5sum <\$STDOUT"
+  # chroot: the tree scripts/make-test-rootfs.sh makes (ROOTFS names
+  # another); natively chroot(8), which needs root.
+  local rootfs=${ROOTFS:-/var/cache/viewos-tests/rootfs-bookworm}
+  W_SETUP[chroot-exec]="test -x $rootfs/bin/sh && test \$(id -u) = 0"
+  W_VIEW_ARGS[chroot-exec]="-p viewfs,move,except=/proc:/dev:/sys:/tmp,source=$rootfs,target=/"
+  W_PROOT_ARGS[chroot-exec]="-r $rootfs -b /proc -b /dev -b /sys -b /tmp"
+  W_CMD[chroot-exec]="/bin/sh -c 'i=0; while [ \$i -lt 300 ]; do /bin/true; i=\$((i+1)); done; cat /etc/debian_version'"
+  W_NATIVE[chroot-exec]="chroot $rootfs ${W_CMD[chroot-exec]}"
+  W_CHECK[chroot-exec]="md5sum <\$STDOUT"
 }
 
 # A python http.server on 127.0.0.1 serving $1; its port goes to $WORK/port.
@@ -349,7 +409,7 @@ cmd_of() {  # cmd_of WORKLOAD PREFIX: the command to run with the prefix of a mo
   case $2 in
     "") echo "${W_NATIVE[$1]:-${W_CMD[$1]}}" ;;
     "$UMVIEW_PREFIX") echo "$2${W_VIEW_ARGS[$1]:+${W_VIEW_ARGS[$1]} }${W_CMD[$1]}" ;;
-    *) echo "$2${W_CMD[$1]}" ;;
+    *) echo "$2${W_PROOT_ARGS[$1]:+${W_PROOT_ARGS[$1]} }${W_CMD[$1]}" ;;
   esac
 }
 run_once() {  # run_once PREFIX WORKLOAD -> prints "status digest"

@@ -342,6 +342,11 @@ pub struct Entry {
     /// call is then trapped even if its family is not, and goes to the
     /// supervisor.
     pub with_ids: Option<Handler>,
+    /// A change of a file's metadata through an fd (fchmod, fchown,
+    /// fsetxattr, fremovexattr): trapped with the path family too, since
+    /// a real fd a mount handed out (a cow mount's unchanged file) must
+    /// not change the real file ([`sys_fd::on_fd_file`]).
+    pub fd_meta: bool,
 }
 
 /// One table row: the syscall's libc constant, its family, its handler.
@@ -354,6 +359,7 @@ macro_rules! row {
             handler: $handler,
             rewrites: false,
             with_ids: None,
+            fd_meta: false,
         }
     };
     ($nr:ident, $family:ident, $handler:path, rewrites) => {
@@ -364,6 +370,7 @@ macro_rules! row {
             handler: $handler,
             rewrites: true,
             with_ids: None,
+            fd_meta: false,
         }
     };
     ($nr:ident, $family:ident, $handler:path, ids $ids:path) => {
@@ -374,6 +381,29 @@ macro_rules! row {
             handler: $handler,
             rewrites: false,
             with_ids: Some($ids),
+            fd_meta: false,
+        }
+    };
+    ($nr:ident, $family:ident, $handler:path, meta) => {
+        Entry {
+            nr: libc::$nr,
+            name: stringify!($nr),
+            family: Interest::$family,
+            handler: $handler,
+            rewrites: false,
+            with_ids: None,
+            fd_meta: true,
+        }
+    };
+    ($nr:ident, $family:ident, $handler:path, meta, ids $ids:path) => {
+        Entry {
+            nr: libc::$nr,
+            name: stringify!($nr),
+            family: Interest::$family,
+            handler: $handler,
+            rewrites: false,
+            with_ids: Some($ids),
+            fd_meta: true,
         }
     };
 }
@@ -432,9 +462,9 @@ static TABLE: &[Entry] = &[
     row!(SYS_symlink, PATH, sys_tree::symlink, ids sys_owners::symlink),
     row!(SYS_readlink, PATH, sys_path::readlink),
     row!(SYS_chmod, PATH, sys_attr::chmod),
-    row!(SYS_fchmod, FD, sys_fd::fchmod),
+    row!(SYS_fchmod, FD, sys_fd::fchmod, meta),
     row!(SYS_chown, PATH, sys_attr::chown, ids sys_owners::chown),
-    row!(SYS_fchown, FD, sys_fd::fchown, ids sys_owners::fchown),
+    row!(SYS_fchown, FD, sys_fd::fchown, meta, ids sys_owners::fchown),
     row!(SYS_lchown, PATH, sys_attr::chown, ids sys_owners::chown),
     row!(SYS_getuid, IDENTITY, sys_identity::get_id),
     row!(SYS_getgid, IDENTITY, sys_identity::get_id),
@@ -464,7 +494,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_readahead, FD, sys_fd::accepted),
     row!(SYS_setxattr, PATH, sys_attr::setxattr),
     row!(SYS_lsetxattr, PATH, sys_attr::setxattr),
-    row!(SYS_fsetxattr, FD, sys_fd::fsetxattr),
+    row!(SYS_fsetxattr, FD, sys_fd::fsetxattr, meta),
     row!(SYS_getxattr, PATH, sys_attr::getxattr),
     row!(SYS_lgetxattr, PATH, sys_attr::getxattr),
     row!(SYS_fgetxattr, FD, sys_fd::fgetxattr),
@@ -473,7 +503,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_flistxattr, FD, sys_fd::flistxattr),
     row!(SYS_removexattr, PATH, sys_attr::removexattr),
     row!(SYS_lremovexattr, PATH, sys_attr::removexattr),
-    row!(SYS_fremovexattr, FD, sys_fd::fremovexattr),
+    row!(SYS_fremovexattr, FD, sys_fd::fremovexattr, meta),
     row!(SYS_getdents64, FD, sys_fd::getdents64),
     row!(SYS_fadvise64, FD, sys_fd::accepted),
     row!(SYS_utimes, PATH, sys_attr::utimes),
@@ -518,6 +548,7 @@ static TABLE: &[Entry] = &[
         handler: sys_control::control,
         rewrites: false,
         with_ids: None,
+        fd_meta: false,
     },
 ];
 
@@ -555,9 +586,11 @@ pub fn filter_rules(interest: Interest, hooked: &[i64]) -> Vec<(u32, Action)> {
         .filter(|e| {
             (interest.intersects(e.family) && e.family != Interest::FD)
                 || (interest.contains(Interest::IDENTITY) && e.with_ids.is_some())
+                || (interest.contains(Interest::PATH) && e.fd_meta)
         })
         .map(|e| {
-            let action = if interest.contains(Interest::IDENTITY) && e.with_ids.is_some() {
+            let ids = interest.contains(Interest::IDENTITY) && e.with_ids.is_some();
+            let action = if ids || e.fd_meta {
                 // Answered by the supervisor (the fd ones too: a
                 // notification wins over the fd filter's trace).
                 Action::Notify

@@ -122,16 +122,10 @@ fn utimens_on(m: &Mount, p: &Path, times: [SetTime; 2]) -> Result<i64, Errno> {
 pub fn utimensat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     if a[1] == 0 {
-        // futimens(fd): the kernel's, unless the fd is a served file.
-        return match ctx.served.of_fd(call.tid, arg_fd(a[0])) {
-            None => Verdict::Native,
-            Some(f) => match read_timespecs(call.tid, a[2])
-                .and_then(|t| utimens_on(&f.mount, &f.path, t))
-            {
-                Ok(v) => Verdict::Return(v),
-                Err(e) => Verdict::Error(e),
-            },
-        };
+        // futimens(fd): the kernel's, unless the fd's file is virtual.
+        return super::sys_fd::on_fd_file(ctx, call, 0, |m, p| {
+            utimens_on(m, p, read_timespecs(call.tid, a[2])?)
+        });
     }
     let follow = a[3] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_one(ctx, call, arg_fd(a[0]), a[1], follow, |m, p| {

@@ -10,9 +10,12 @@
 //! file cannot take.
 
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use viewos_core::handle::{READABLE, WRITABLE};
+use viewos_core::mounts::Mount;
 use viewos_core::{DirEntry, Errno, IoctlArg};
 
 use super::sys_attr;
@@ -43,6 +46,51 @@ fn on_served(
             Ok(v) => Verdict::Return(v),
             Err(e) => Verdict::Error(e),
         },
+    }
+}
+
+/// Runs `op` on the file that the fd argument `arg` names when it is
+/// virtual: a served file, or a real fd whose file lies, by its real path,
+/// inside a mount of the view (a cow mount hands out its unchanged files
+/// as real fds of TARGET's: a metadata change through one must copy the
+/// file up, not change TARGET). Native otherwise.
+pub(super) fn on_fd_file(
+    ctx: &Context,
+    call: &Call<'_>,
+    arg: usize,
+    op: impl FnOnce(&Mount, &Path) -> Result<i64, Errno>,
+) -> Verdict {
+    let fd = arg_fd(call.entry.args[arg]);
+    if let Some(f) = ctx.served.of_fd(call.tid, fd) {
+        return match op(&f.mount, &f.path) {
+            Ok(v) => Verdict::Return(v),
+            Err(e) => Verdict::Error(e),
+        };
+    }
+    if fd < 0 || ctx.view.read().mounts().is_empty() {
+        return Verdict::Native;
+    }
+    let Ok(real) = std::fs::read_link(format!("/proc/{}/fd/{fd}", call.tid)) else {
+        return Verdict::Native;
+    };
+    let bytes = real.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
+        return Verdict::Native;
+    }
+    let resolved = crate::resolve::resolve(
+        ctx.view.read().mounts(),
+        (&ctx.walks, &ctx.dirs),
+        call.tid,
+        (libc::AT_FDCWD, true),
+        bytes,
+        false,
+    );
+    match resolved {
+        Ok(crate::resolve::Resolved::Virtual { mount, path }) => match op(&mount, &path) {
+            Ok(v) => Verdict::Return(v),
+            Err(e) => Verdict::Error(e),
+        },
+        _ => Verdict::Native,
     }
 }
 
@@ -895,17 +943,13 @@ pub fn sync_mappings(ctx: &Context, _call: &Call<'_>) -> Verdict {
 /// Implements fchmod(2).
 pub fn fchmod(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served(ctx, call, 0, |f| {
-        sys_attr::chmod_on(&f.mount, &f.path, a[1])
-    })
+    on_fd_file(ctx, call, 0, |m, p| sys_attr::chmod_on(m, p, a[1]))
 }
 
 /// Implements fchown(2).
 pub fn fchown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    on_served(ctx, call, 0, |f| {
-        sys_attr::chown_on(&f.mount, &f.path, a[1], a[2])
-    })
+    on_fd_file(ctx, call, 0, |m, p| sys_attr::chown_on(m, p, a[1], a[2]))
 }
 
 /// Implements fgetxattr(2).
@@ -917,9 +961,7 @@ pub fn fgetxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
 
 /// Implements fsetxattr(2).
 pub fn fsetxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
-    on_served(ctx, call, 0, |f| {
-        sys_attr::setxattr_on(call, &f.mount, &f.path)
-    })
+    on_fd_file(ctx, call, 0, |m, p| sys_attr::setxattr_on(call, m, p))
 }
 
 /// Implements flistxattr(2).
@@ -931,9 +973,7 @@ pub fn flistxattr(ctx: &Context, call: &Call<'_>) -> Verdict {
 
 /// Implements fremovexattr(2).
 pub fn fremovexattr(ctx: &Context, call: &Call<'_>) -> Verdict {
-    on_served(ctx, call, 0, |f| {
-        sys_attr::removexattr_on(call, &f.mount, &f.path)
-    })
+    on_fd_file(ctx, call, 0, |m, p| sys_attr::removexattr_on(call, m, p))
 }
 
 /// Implements fchdir(2) into a served directory: the cwd becomes the
