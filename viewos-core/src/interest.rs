@@ -35,6 +35,11 @@ bitflags! {
         /// Opens of device nodes, for the device numbers a service claims
         /// ([`crate::device`]); implies the path calls.
         const DEVICE = 1 << 8;
+        /// Calls that could reach the host process itself (ptrace,
+        /// process_vm_readv/writev, signals, pidfd_open): the host always
+        /// stops them, so a program in a view cannot read, change, stop or
+        /// kill the host that keeps the view.
+        const GUARD = 1 << 9;
     }
 }
 

@@ -38,6 +38,7 @@ pub mod error;
 pub mod filter;
 pub mod host;
 pub mod host_signals;
+pub mod host_threads;
 pub mod identity;
 pub mod inbox;
 pub mod inject;

@@ -194,6 +194,35 @@ impl Pool {
 
 /// Dispatches one received call and answers it (or hands it to the
 /// tracer).
+/// Lets the first call that stops at a new `listener` run as it is, if it
+/// comes within `timeout_ms`: the launched child's own `kill(self,
+/// SIGSTOP)` (the kill family is always trapped, see
+/// `syscalls::sys_guard`), made before any supervisor runs.
+pub fn let_one_through(listener: &OwnedFd, timeout_ms: i32) {
+    let fd = listener.as_raw_fd();
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes the one pollfd we own.
+    if unsafe { libc::poll(&mut pfd, 1, timeout_ms) } != 1 || pfd.revents & libc::POLLIN == 0 {
+        return;
+    }
+    let mut notif = Notif::default();
+    // SAFETY: RECV fills a zeroed seccomp_notif we own.
+    if unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &mut notif as *mut Notif) } != 0 {
+        return;
+    }
+    let resp = Resp {
+        id: notif.id,
+        flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+        ..Resp::default()
+    };
+    // SAFETY: SEND reads a seccomp_notif_resp we own.
+    unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
+}
+
 fn answer(fd: i32, ctx: &Context, notif: &Notif) {
     let entry = SyscallEntry {
         arch: notif.data.arch,

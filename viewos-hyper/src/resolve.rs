@@ -69,6 +69,69 @@ fn base_dir(dirs: &VirtualDirs, tid: i32, dirfd: i32) -> Option<PathBuf> {
     Some(target)
 }
 
+/// Entries of a `/proc/HOST` directory (the host's or one of its
+/// threads') a program in the view may read: what `ps` and `top` show.
+const HOST_PROC_READABLE: &[&[u8]] = &[b"stat", b"status", b"statm", b"cmdline", b"comm"];
+
+/// Names that, looked up in a `/proc/PID` directory, lead to a process's
+/// memory, files or tree: a single name in a real directory is resolved
+/// in full when it is one of these, in case the directory is the host's.
+const PROC_SENSITIVE: &[&[u8]] = &[
+    b"mem",
+    b"environ",
+    b"maps",
+    b"smaps",
+    b"pagemap",
+    b"fd",
+    b"fdinfo",
+    b"map_files",
+    b"root",
+    b"cwd",
+    b"exe",
+    b"task",
+    b"auxv",
+    b"syscall",
+    b"stack",
+    b"mountinfo",
+    b"mounts",
+    b"ns",
+    b"attr",
+    b"timerslack_ns",
+];
+
+/// The host guards its own `/proc` entries: a canonical `path` below
+/// `/proc/ID` where ID is the host or one of its threads is `EACCES`
+/// unless it is the directory itself (stat, listing), a
+/// [`HOST_PROC_READABLE`] entry of it or of its `task/TID`, or
+/// `fd/N` (the host hands programs some of its files by that name, see
+/// `syscalls::sys_exec`).
+pub fn guard_proc(path: &Path) -> Result<(), Errno> {
+    let bytes = path.as_os_str().as_bytes();
+    if !bytes.starts_with(b"/proc/") {
+        return Ok(());
+    }
+    let comps: Vec<&[u8]> = bytes
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    if comps.len() < 3 || !crate::host_threads::names_host_thread(comps[1]) {
+        return Ok(());
+    }
+    let digits = |c: &[u8]| !c.is_empty() && c.iter().all(u8::is_ascii_digit);
+    let ok = match &comps[2..] {
+        [x] => HOST_PROC_READABLE.contains(x) || *x == b"task",
+        [f, n] if *f == b"fd" => digits(n),
+        [t, tid] if *t == b"task" => digits(tid),
+        [t, tid, x] if *t == b"task" => digits(tid) && HOST_PROC_READABLE.contains(x),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
 /// The view's directory that `dirfd` (the cwd for `AT_FDCWD`) of thread
 /// `tid` stands for, when the host stands in for it: a placeholder cwd, a
 /// served directory, or a directory a mount gave as a real fd whose real
@@ -154,6 +217,8 @@ pub fn resolve(
         && path != b".."
         && !path.contains(&b'/')
         && !mounts.is_mount_name(path)
+        && !PROC_SENSITIVE.contains(&path)
+        && !crate::host_threads::names_host_thread(path)
     {
         return Ok(Resolved::Real);
     }
@@ -167,6 +232,7 @@ pub fn resolve(
         }
     };
     let lexical = normalize(&base, path);
+    guard_proc(&lexical)?;
     if mounts.lookup(&lexical).is_none() {
         let full = if absolute {
             path.to_vec()
@@ -295,10 +361,22 @@ fn walk_to(
                     // leads to the virtual file (glibc's fchmodat and
                     // friends reach an O_PATH fd through
                     // /proc/self/fd/N).
+                    guard_proc(&cur)?;
                     match std::fs::symlink_metadata(&cur) {
                         Ok(m) if m.file_type().is_symlink() => {
                             match served_link(dirs, &stack, &cur) {
                                 Some(virt) => Some(virt),
+                                // A magic link with more path after it
+                                // (`/proc/self/root/etc`, `/proc/PID/cwd/x`,
+                                // `/proc/self/fd/N/x`): the rest is looked
+                                // up from the directory it names, which is
+                                // the view's path it shows (the kernel
+                                // would go to the real directory, around
+                                // the view's mounts).
+                                None if !last => match magic_dir(dirs, &cur) {
+                                    Some(dir) => Some(dir),
+                                    None => return Ok((Resolved::Real, rest_of(&stack, &pending))),
+                                },
                                 None => return Ok((Resolved::Real, rest_of(&stack, &pending))),
                             }
                         }
@@ -335,6 +413,7 @@ fn walk_to(
         }
     }
     let canonical = join(&stack);
+    guard_proc(&canonical)?;
     let resolved = match mounts.lookup(&canonical) {
         Some((mount, rel)) => Resolved::Virtual {
             mount: mount.clone(),
@@ -357,6 +436,22 @@ fn served_link(dirs: &VirtualDirs, stack: &[Vec<u8>], cur: &Path) -> Option<Path
         return None;
     }
     dirs.virtual_of(&std::fs::read_link(cur).ok()?)
+}
+
+/// The directory a `/proc` magic link `cur` names, as a path of the view:
+/// its link text when that is a path (a placeholder's stands for its
+/// virtual directory); `None` for an object without one (`pipe:[N]`,
+/// `socket:[N]`, a deleted directory).
+fn magic_dir(dirs: &VirtualDirs, cur: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_link(cur).ok()?;
+    if let Some(virt) = dirs.virtual_of(&text) {
+        return Some(virt);
+    }
+    let bytes = text.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
+        return None;
+    }
+    Some(text)
 }
 
 /// The walked components followed by those not walked yet, as one path.

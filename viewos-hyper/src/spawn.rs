@@ -161,7 +161,12 @@ pub fn spawn(
     // SAFETY: the parent keeps only the read end.
     unsafe { libc::close(report_w) };
 
-    // Parent: wait for the child's self-stop, seize it, let it go on.
+    // Parent: take the listener, let the child's self-stop through it,
+    // wait for the stop, seize the child, let it go on.
+    let listener = take_listener(pid, report_r);
+    if let Some(l) = &listener {
+        crate::notify::let_one_through(l, 10_000);
+    }
     let mut status = 0;
     loop {
         // SAFETY: waitpid writes the status into our local.
@@ -174,7 +179,6 @@ pub fn spawn(
             return Err(spawn_err(e));
         }
     }
-    let listener = take_listener(pid, report_r);
     // SAFETY: closing our read end.
     unsafe { libc::close(report_r) };
     if !libc::WIFSTOPPED(status) {

@@ -35,6 +35,7 @@ mod sys_control;
 mod sys_cwd;
 mod sys_exec;
 mod sys_fd;
+mod sys_guard;
 mod sys_identity;
 mod sys_mount;
 mod sys_open;
@@ -443,6 +444,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_setsockopt, FD, sys_socket::setsockopt),
     row!(SYS_getsockopt, FD, sys_socket::getsockopt),
     row!(SYS_execve, EXEC, sys_exec::execve),
+    row!(SYS_kill, GUARD, sys_guard::kill),
     row!(SYS_fcntl, FD, sys_fd::fcntl),
     row!(SYS_flock, FD, sys_fd::accepted),
     row!(SYS_fsync, FD, sys_fd::fsync),
@@ -466,6 +468,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_chown, PATH, sys_attr::chown, ids sys_owners::chown),
     row!(SYS_fchown, FD, sys_fd::fchown, meta, ids sys_owners::fchown),
     row!(SYS_lchown, PATH, sys_attr::chown, ids sys_owners::chown),
+    row!(SYS_ptrace, GUARD, sys_guard::ptrace),
     row!(SYS_getuid, IDENTITY, sys_identity::get_id),
     row!(SYS_getgid, IDENTITY, sys_identity::get_id),
     row!(SYS_setuid, IDENTITY, sys_identity::set_id),
@@ -484,6 +487,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_setfsgid, IDENTITY, sys_identity::set_id),
     row!(SYS_capget, IDENTITY, sys_identity::capget),
     row!(SYS_capset, IDENTITY, sys_identity::capset),
+    row!(SYS_rt_sigqueueinfo, GUARD, sys_guard::first_is_process),
     row!(SYS_utime, PATH, sys_attr::utime),
     row!(SYS_mknod, PATH, sys_tree::mknod, ids sys_owners::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
@@ -504,8 +508,10 @@ static TABLE: &[Entry] = &[
     row!(SYS_removexattr, PATH, sys_attr::removexattr),
     row!(SYS_lremovexattr, PATH, sys_attr::removexattr),
     row!(SYS_fremovexattr, FD, sys_fd::fremovexattr, meta),
+    row!(SYS_tkill, GUARD, sys_guard::first_is_process),
     row!(SYS_getdents64, FD, sys_fd::getdents64),
     row!(SYS_fadvise64, FD, sys_fd::accepted),
+    row!(SYS_tgkill, GUARD, sys_guard::tgkill),
     row!(SYS_utimes, PATH, sys_attr::utimes),
     row!(SYS_openat, PATH, sys_open::openat, ids sys_owners::openat),
     row!(SYS_mkdirat, PATH, sys_tree::mkdirat, ids sys_owners::mkdirat),
@@ -529,15 +535,21 @@ static TABLE: &[Entry] = &[
     row!(SYS_accept4, FD, sys_socket::accept),
     row!(SYS_preadv, FD, sys_fd::readv),
     row!(SYS_pwritev, FD, sys_fd::writev),
+    row!(SYS_rt_tgsigqueueinfo, GUARD, sys_guard::tgkill),
     row!(SYS_recvmmsg, FD, sys_socket::recvmmsg),
     row!(SYS_name_to_handle_at, PATH, sys_attr::name_to_handle_at),
+    row!(SYS_open_by_handle_at, PATH, sys_attr::open_by_handle_at),
     row!(SYS_sendmmsg, FD, sys_socket::sendmmsg),
+    row!(SYS_process_vm_readv, GUARD, sys_guard::first_is_process),
+    row!(SYS_process_vm_writev, GUARD, sys_guard::first_is_process),
     row!(SYS_renameat2, PATH, sys_tree::renameat, ids sys_owners::renameat),
     row!(SYS_execveat, EXEC, sys_exec::execveat),
     row!(SYS_copy_file_range, FD, sys_fd::splice_family),
     row!(SYS_preadv2, FD, sys_fd::readv),
     row!(SYS_pwritev2, FD, sys_fd::writev),
     row!(SYS_statx, PATH, sys_path::statx, ids sys_owners::statx),
+    row!(SYS_pidfd_send_signal, GUARD, sys_guard::pidfd_send_signal),
+    row!(SYS_pidfd_open, GUARD, sys_guard::first_is_process),
     row!(SYS_openat2, PATH, sys_open::openat2),
     row!(SYS_faccessat2, PATH, sys_path::faccessat),
     row!(SYS_fchmodat2, PATH, sys_attr::fchmodat),
@@ -570,6 +582,7 @@ fn action_for(family: Interest) -> Action {
         || family == Interest::EXEC
         || family == Interest::SOCKET
         || family == Interest::IDENTITY
+        || family == Interest::GUARD
     {
         Action::Notify
     } else {

@@ -1,0 +1,52 @@
+//! Which process and thread ids are the host's own.
+//!
+//! A program in a view must not reach the host that keeps the view: its
+//! memory (`/proc/HOST/mem`, `process_vm_writev`), its threads (ptrace,
+//! signals) or its `/proc` entries. The guards (`syscalls::sys_guard`,
+//! [`crate::resolve::guard_proc`]) ask here.
+
+/// True if `id` (a pid or tid as a program passes it) is the host process
+/// or one of its threads.
+pub fn is_host_thread(id: i64) -> bool {
+    if id <= 0 || id > i64::from(i32::MAX) {
+        return false;
+    }
+    let host = i64::from(std::process::id());
+    id == host || std::path::Path::new(&format!("/proc/{host}/task/{id}")).exists()
+}
+
+/// [`is_host_thread`] for a decimal name (a `/proc` component).
+pub fn names_host_thread(name: &[u8]) -> bool {
+    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    std::str::from_utf8(name)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .is_some_and(is_host_thread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_and_its_threads_are_recognised() {
+        assert!(is_host_thread(i64::from(std::process::id())));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        });
+        let tid = rx.recv().unwrap();
+        assert!(is_host_thread(i64::from(tid)));
+        assert!(names_host_thread(tid.to_string().as_bytes()));
+        t.join().unwrap();
+        assert!(!is_host_thread(1));
+        assert!(!is_host_thread(0));
+        assert!(!is_host_thread(-1));
+        assert!(!names_host_thread(b"self"));
+        assert!(!names_host_thread(b"99999999999999"));
+    }
+}
