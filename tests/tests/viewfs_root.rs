@@ -171,3 +171,45 @@ fn a_cow_layer_over_the_moved_root_keeps_the_tree_unchanged() {
     out.assert_ok();
     assert_eq!(out.out(), "changed\npy\ngone\n", "{}", out.dump());
 }
+
+/// Package management in the moved root, as a fake root (`--root-id`) over
+/// a cow layer: a package built with dpkg-deb is installed with dpkg -i,
+/// runs, and is listed; the tree itself is not touched.
+#[test]
+fn dpkg_installs_a_package_into_a_cow_layer_as_fake_root() {
+    let Some(root) = rootfs() else { return };
+    let t = TempDir::new("viewfs-root-dpkg");
+    let layer = t.mkdir("layer");
+    let cow = format!(
+        "viewfs,cow,except=/proc:/dev:/sys:/tmp,source={},target=/",
+        layer.display()
+    );
+    let script = r#"set -e
+mkdir -p /opt/pkg/DEBIAN /opt/pkg/usr/bin
+printf 'Package: hello-view\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n' > /opt/pkg/DEBIAN/control
+printf '#!/bin/sh\necho hello from the package\n' > /opt/pkg/usr/bin/hello-view
+chmod 755 /opt/pkg/usr/bin/hello-view
+dpkg-deb -b /opt/pkg /opt/h.deb > /dev/null
+dpkg -i /opt/h.deb > /dev/null
+hello-view
+dpkg-query -W -f='${Status} ${Version}\n' hello-view
+stat -c '%U %G %a' /usr/bin/hello-view
+id -u"#;
+    let out = Cmd::new(["/bin/bash", "-c", script])
+        .cwd("/")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .umview_opts(["--root-id", "-p", &moved_root(&root), "-p", &cow])
+        .timeout(std::time::Duration::from_secs(120))
+        .run(Mode::View);
+    out.assert_ok();
+    assert_eq!(
+        out.out(),
+        "hello from the package\ninstall ok installed 1.0\nroot root 755\n0\n",
+        "{}",
+        out.dump()
+    );
+    assert!(!root.join("usr/bin/hello-view").exists());
+    assert!(layer.join("usr/bin/hello-view").exists());
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).expect("status");
+    assert!(!status.contains("hello-view"));
+}

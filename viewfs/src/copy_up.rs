@@ -96,10 +96,17 @@ pub fn copy(look: &Lookup, p: &Path, st: &FileStat, with_data: bool) -> Result<(
     let made = (|| {
         match st.file_type() {
             libc::S_IFREG => {
-                let src = lower.handle(p, libc::O_RDONLY, 0)?;
+                // An empty file (a lock file only its owner may read) has
+                // no bytes to copy: TARGET's is not opened.
+                let data = with_data && st.size > 0;
+                let src = if data {
+                    Some(lower.handle(p, libc::O_RDONLY, 0)?)
+                } else {
+                    None
+                };
                 let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
                 let dst = upper.handle(&tmp, flags, 0o600)?;
-                if with_data {
+                if let Some(src) = src {
                     copy_data(&*src, &*dst)?;
                 }
             }

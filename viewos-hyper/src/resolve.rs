@@ -102,10 +102,11 @@ const PROC_SENSITIVE: &[&[u8]] = &[
 /// The host guards its own `/proc` entries: a canonical `path` below
 /// `/proc/ID` where ID is the host or one of its threads is `EACCES`
 /// unless it is the directory itself (stat, listing), a
-/// [`HOST_PROC_READABLE`] entry of it or of its `task/TID`, or
+/// readable entry (`stat`, `status`, `statm`, `cmdline`, `comm`) of it or of its `task/TID`, or
 /// `fd/N` (the host hands programs some of its files by that name, see
-/// `syscalls::sys_exec`).
-pub fn guard_proc(path: &Path) -> Result<(), Errno> {
+/// `syscalls::sys_exec`). With `whole` false, `path` is a directory on the
+/// way to more (`fd`, `task/TID` pass too).
+pub fn guard_proc(path: &Path, whole: bool) -> Result<(), Errno> {
     let bytes = path.as_os_str().as_bytes();
     if !bytes.starts_with(b"/proc/") {
         return Ok(());
@@ -119,6 +120,7 @@ pub fn guard_proc(path: &Path) -> Result<(), Errno> {
     }
     let digits = |c: &[u8]| !c.is_empty() && c.iter().all(u8::is_ascii_digit);
     let ok = match &comps[2..] {
+        [x] if !whole && (*x == b"fd" || *x == b"task") => true,
         [x] => HOST_PROC_READABLE.contains(x) || *x == b"task",
         [f, n] if *f == b"fd" => digits(n),
         [t, tid] if *t == b"task" => digits(tid),
@@ -232,7 +234,7 @@ pub fn resolve(
         }
     };
     let lexical = normalize(&base, path);
-    guard_proc(&lexical)?;
+    guard_proc(&lexical, true)?;
     if mounts.lookup(&lexical).is_none() {
         let full = if absolute {
             path.to_vec()
@@ -361,7 +363,7 @@ fn walk_to(
                     // leads to the virtual file (glibc's fchmodat and
                     // friends reach an O_PATH fd through
                     // /proc/self/fd/N).
-                    guard_proc(&cur)?;
+                    guard_proc(&cur, last)?;
                     match std::fs::symlink_metadata(&cur) {
                         Ok(m) if m.file_type().is_symlink() => {
                             match served_link(dirs, &stack, &cur) {
@@ -413,7 +415,7 @@ fn walk_to(
         }
     }
     let canonical = join(&stack);
-    guard_proc(&canonical)?;
+    guard_proc(&canonical, true)?;
     let resolved = match mounts.lookup(&canonical) {
         Some((mount, rel)) => Resolved::Virtual {
             mount: mount.clone(),

@@ -346,7 +346,7 @@ pub struct Entry {
     /// A change of a file's metadata through an fd (fchmod, fchown,
     /// fsetxattr, fremovexattr): trapped with the path family too, since
     /// a real fd a mount handed out (a cow mount's unchanged file) must
-    /// not change the real file ([`sys_fd::on_fd_file`]).
+    /// not change the real file (`sys_fd::on_fd_file`).
     pub fd_meta: bool,
 }
 

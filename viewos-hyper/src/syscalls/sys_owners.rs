@@ -802,9 +802,7 @@ fn chown_call(
     if !(path.is_empty() && flags & libc::AT_EMPTY_PATH != 0) {
         let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
         match target_of(ctx, call, dirfd, (addr, &path), follow) {
-            Ok(Target::Virtual(m, p)) => {
-                return verdict(super::sys_attr::chown_on(&m, &p, ids.0, ids.1))
-            }
+            Ok(Target::Virtual(m, p)) => return chown_virtual(ctx, call, &m, &p, ids),
             Ok(Target::Real) => {}
             Err(v) => return v,
         }
@@ -816,6 +814,54 @@ fn chown_call(
         Ok(f) => chown_real(ctx, call, &f, flags, ids.0, ids.1),
         Err(e) => Verdict::Error(e),
     }
+}
+
+/// chown of a file of a mount in a view with identities: the mount's own
+/// answer, unless it refuses (`EPERM`: the host may not give the file to
+/// another user) a caller the view lets change owners; then, as for real
+/// files, the view remembers the new owners of the file the mount keeps
+/// (a cow mount copies it into its layer first, by a chown to no one).
+fn chown_virtual(
+    ctx: &Context,
+    call: &Call<'_>,
+    m: &viewos_core::mounts::Mount,
+    p: &std::path::Path,
+    (uid, gid): (u64, u64),
+) -> Verdict {
+    match super::sys_attr::chown_on(m, p, uid, gid) {
+        Err(e) if e == Errno::EPERM => {}
+        r => return verdict(r),
+    }
+    let identities = match ids(ctx) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let caller = identities.ids_of(call.tid);
+    if identities.host_is_root() || caller.cap_effective & (1 << CAP_CHOWN) == 0 {
+        return Verdict::Error(Errno::EPERM);
+    }
+    let nobody = u64::from(u32::MAX);
+    if let Err(e) = super::sys_attr::chown_on(m, p, nobody, nobody) {
+        return Verdict::Error(e);
+    }
+    let st = match m.fs.lstat(p) {
+        Ok(st) => st,
+        Err(e) => return Verdict::Error(e),
+    };
+    // SAFETY: geteuid has no preconditions.
+    if st.uid != unsafe { libc::geteuid() } {
+        return Verdict::Error(Errno::EPERM);
+    }
+    let (uid, gid) = (uid as u32, gid as u32);
+    identities.remember(st.dev, st.ino, |o| {
+        if uid != u32::MAX {
+            o.uid = Some(uid);
+        }
+        if gid != u32::MAX {
+            o.gid = Some(gid);
+        }
+    });
+    Verdict::Return(0)
 }
 
 /// Implements chown(2) and lchown(2) in a view with identities.
