@@ -65,6 +65,32 @@ PATH="$bin:$PATH" "$UMVIEW" -p umnet bash -c '
 viewmount -t umnetnative none /dev/net/default && viewmount -t umnetnull none /dev/net/null && ls -l /dev/net
 mstack /dev/net/null /usr/bin/python3 -c "import socket; socket.socket()" 2>&1 | tail -1' || true
 
+# An unprivileged chroot: a Debian tree (made once by debootstrap, as the
+# tests use it) moved onto the view's /, a copy-on-write layer over it,
+# and a fake root installing a package into the layer.
+ROOTFS=/var/cache/viewos-tests/rootfs-bookworm
+scripts/make-test-rootfs.sh "$ROOTFS" || true
+if [ -e "$ROOTFS/.viewos-complete" ]; then
+    mkdir -p "$work/layer"
+    say "a Debian tree as the view's root, like PRoot -r, with a cow layer and a fake root: dpkg -i of a package built in the view"
+    say "umview --root-id -p 'viewfs,move,except=/proc:/dev:/sys:/tmp,source=$ROOTFS,target=/' -p 'viewfs,cow,except=/proc:/dev:/sys:/tmp,source=$work/layer,target=/' bash -c '...'"
+    (cd / && env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root "$UMVIEW" --root-id \
+        -p "viewfs,move,except=/proc:/dev:/sys:/tmp,source=$ROOTFS,target=/" \
+        -p "viewfs,cow,except=/proc:/dev:/sys:/tmp,source=$work/layer,target=/" /bin/bash -c '
+cat /etc/debian_version; python3 -c "import sys; print(sys.version.split()[0], sys.executable)"
+mkdir -p /opt/pkg/DEBIAN /opt/pkg/usr/bin
+printf "Package: hello-view\nVersion: 1.0\nArchitecture: all\nMaintainer: demo <demo@example.org>\nDescription: demo\n" > /opt/pkg/DEBIAN/control
+printf "#!/bin/sh\necho hello from a package installed in a view\n" > /opt/pkg/usr/bin/hello-view
+chmod 755 /opt/pkg/usr/bin/hello-view
+dpkg-deb -b /opt/pkg /opt/hello.deb >/dev/null && dpkg -i /opt/hello.deb | tail -1 && hello-view
+dpkg -l | grep -c ^ii')
+    say "ls $work/layer/usr/bin; test -e $ROOTFS/usr/bin/hello-view || echo 'the tree is unchanged'"
+    ls "$work/layer/usr/bin"
+    test -e "$ROOTFS/usr/bin/hello-view" || echo "the tree is unchanged"
+else
+    say "(no Debian tree: scripts/make-test-rootfs.sh needs root and the Debian mirror; the chroot part is left out)"
+fi
+
 say "umview -p target/release/libhello_service.so cat /hello/hello.txt    # a third-party module, loaded from a library"
 "$UMVIEW" -p "$PWD/target/release/libhello_service.so" cat /hello/hello.txt
 
