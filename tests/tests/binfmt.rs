@@ -283,7 +283,7 @@ fn magic_entry_runs_aarch64_under_qemu() {
     assert_eq!(reference, "hello from aarch64, argc 3: x y\n");
     let qemu = qemu.display();
     for mode in Mode::VIEWS {
-        for flags in ["", "F"] {
+        for flags in ["", "F", "OF"] {
             let o = in_view(
                 mode,
                 tmp.path(),
@@ -343,4 +343,42 @@ fn credentials_flag_takes_set_id_bits_from_the_file() {
     let me = unsafe { libc::getuid() };
     let want = if me == 0 { 1234 } else { me };
     assert_eq!(real.uid(), want, "the real owner");
+}
+
+/// An interpreter that reports what binfmt_misc's `O` flag gives it: the
+/// program as an open fd named by `AT_EXECFD` in its auxiliary vector.
+const EXECFD_INTERP: &str = r#"
+#include <stdio.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+    long fd = (long)getauxval(AT_EXECFD);
+    char buf[64] = {0};
+    ssize_t n = fd > 2 ? pread((int)fd, buf, sizeof buf - 1, 0) : -1;
+    printf("argc=%d argv1=%s execfd=%s data=%s", argc, argc > 1 ? argv[1] : "-",
+           fd > 2 ? "yes" : "no", n > 0 ? buf : "none\n");
+    return 0;
+}
+"#;
+
+#[test]
+fn open_binary_flag_passes_the_program_as_an_fd() {
+    let t = TempDir::new("binfmt-execfd");
+    let interp = viewos_tests::compile_c(t.path(), "interp", EXECFD_INTERP, &[]);
+    executable(&t, "x.foo", "payload\n");
+    for mode in Mode::VIEWS {
+        for (flags, want) in [
+            ("O", "argc=2 argv1=./x.foo execfd=yes data=payload\n"),
+            ("", "argc=2 argv1=./x.foo execfd=no data=none\n"),
+        ] {
+            let script = format!(
+                "echo ':foo:E::foo::{}:{flags}' > {MNT}/register || exit 3\n./x.foo\n",
+                interp.display()
+            );
+            let out = in_view(mode, t.path(), &script);
+            out.assert_ok();
+            assert_eq!(out.out(), want, "{mode:?} flags {flags:?}: {}", out.dump());
+        }
+    }
 }

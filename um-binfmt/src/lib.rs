@@ -32,8 +32,9 @@
 //! (a missing one is refused then, `ENOENT`); `C` takes the new program's
 //! set-ID bits from the file, not the interpreter, in a view with
 //! identities (`--root-id`, `-s`: the view's ids change, never the real
-//! ones); `O` is accepted and shown, but the host passes the file by name
-//! only (no `AT_EXECFD`).
+//! ones); `O` passes the file to the interpreter as an open fd named by
+//! `AT_EXECFD` in its auxiliary vector (as the kernel does; the name stays
+//! in `argv[1]`).
 //!
 //! It depends only on `viewos-core`: the host asks
 //! [`viewos_core::Service::exec_interpreter`] at every exec of the view.

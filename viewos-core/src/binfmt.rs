@@ -58,8 +58,9 @@ pub struct Interpreter {
     /// Keep the program's own `argv[0]` (binfmt_misc's `P` flag).
     pub preserve_argv0: bool,
     /// binfmt_misc's `O` flag ("open binary"): the kernel passes an fd of
-    /// the file in the auxiliary vector (`AT_EXECFD`). A host that cannot
-    /// passes the file name only, as without the flag.
+    /// the file in the auxiliary vector (`AT_EXECFD`); umview's host does
+    /// the same (the calling thread opens the file before the exec). A
+    /// host that cannot passes the file name only, as without the flag.
     pub open_binary: bool,
     /// binfmt_misc's `C` flag ("credentials"): the new program's
     /// set-user-ID and set-group-ID bits are the file's, not the

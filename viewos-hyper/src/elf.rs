@@ -144,6 +144,52 @@ pub fn loader_takes_argv0(file: &impl AsRawFd) -> bool {
     takes
 }
 
+/// `AT_EXECFD`: the program's fd, for an interpreter (binfmt's `O`).
+const AT_EXECFD: u64 = 2;
+/// `AT_FLAGS`: always 0 on Linux, read by no loader.
+const AT_FLAGS: u64 = 8;
+
+/// At the exec event of `pid` (its new stack as the kernel made it, the
+/// stack pointer on `argc`): puts `AT_EXECFD` = `fd` in the auxiliary
+/// vector, in the place of `AT_FLAGS` (the vector has no room to grow, and
+/// that entry is always 0 and unused).
+pub fn set_auxv_execfd(pid: i32, fd: i64) -> Result<(), viewos_core::Errno> {
+    use viewos_core::Errno;
+    let regs = crate::ptrace::get_regs(pid).map_err(|_| Errno::new(libc::ESRCH))?;
+    let word = |at: u64| -> Result<u64, Errno> {
+        let mut b = [0u8; 8];
+        crate::memory::read_exact(pid, at, &mut b)?;
+        Ok(u64::from_ne_bytes(b))
+    };
+    let argc = word(regs.rsp)?;
+    if argc > 1 << 20 {
+        return Err(Errno::EINVAL);
+    }
+    let mut at = regs.rsp + 8 + (argc + 1) * 8;
+    // The environment, to its NULL.
+    for _ in 0..(1 << 20) {
+        let p = word(at)?;
+        at += 8;
+        if p == 0 {
+            break;
+        }
+    }
+    for _ in 0..256 {
+        let kind = word(at)?;
+        if kind == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if kind == AT_FLAGS {
+            let mut pair = [0u8; 16];
+            pair[..8].copy_from_slice(&AT_EXECFD.to_ne_bytes());
+            pair[8..].copy_from_slice(&(fd as u64).to_ne_bytes());
+            return crate::memory::write_all(pid, at, &pair);
+        }
+        at += 16;
+    }
+    Err(Errno::ENOENT)
+}
+
 /// The arguments of a loader run as a program to run `program` (as the
 /// exec named it) with `argv`: `LOADER [--argv0 ARGV0] PROGRAM ARGS...`.
 /// A program name without a slash gets `./` (the loader would search its

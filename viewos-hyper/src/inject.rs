@@ -39,24 +39,86 @@ pub fn fd_filter() -> &'static Filter {
     FILTER.get_or_init(|| Filter::new(&crate::syscalls::fd_filter_rules()))
 }
 
+/// What an injected call is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// `seccomp`: the fd filter ([`begin`]).
+    FdFilter,
+    /// `openat` of a program for its exec's `AT_EXECFD` ([`begin_open`]).
+    ExecFd,
+}
+
 /// An injection under way in one thread.
 #[derive(Clone, Copy)]
 pub struct Injection {
     /// The registers at the interrupt stop, to restore.
     saved: libc::user_regs_struct,
-    /// Where the `struct sock_fprog` was written.
-    fprog: u64,
-    /// The `seccomp` call's entry stop was seen.
+    /// Where the call's data was written (the `struct sock_fprog`, or the
+    /// path to open).
+    marker: u64,
+    /// What the call is for.
+    pub purpose: Purpose,
+    /// The call's entry stop was seen.
     pub entered: bool,
 }
 
 impl Injection {
     /// True if the syscall entry `nr` with `args` is the injected call.
     pub fn is_ours(&self, nr: u64, args: &[u64; 6]) -> bool {
-        nr == libc::SYS_seccomp as u64
-            && args[0] == SECCOMP_SET_MODE_FILTER
-            && args[2] == self.fprog
+        match self.purpose {
+            Purpose::FdFilter => {
+                nr == libc::SYS_seccomp as u64
+                    && args[0] == SECCOMP_SET_MODE_FILTER
+                    && args[2] == self.marker
+            }
+            Purpose::ExecFd => nr == libc::SYS_openat as u64 && args[1] == self.marker,
+        }
     }
+}
+
+/// At the interrupt stop of thread `tid`, whose call `nr` (an exec) waits
+/// to be restarted, or at the entry stop of that call (`at_entry`): turns
+/// the call into `openat(AT_FDCWD, path, O_RDONLY)` (not close-on-exec:
+/// the fd is for the new image). At its exit ([`restore`]) the exec is
+/// made again. `None` if the call is not waiting to be restarted.
+pub fn begin_open(
+    tid: i32,
+    nr: u64,
+    path: &[u8],
+    at_entry: bool,
+) -> Result<Option<Injection>, Errno> {
+    let esrch = |_| Errno::new(libc::ESRCH);
+    let regs = ptrace::get_regs(tid).map_err(esrch)?;
+    if !at_entry && !ptrace::restarting(&regs, nr) {
+        return Ok(None);
+    }
+    // Below what an earlier rewrite of this exec put on the stack.
+    let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+    let rsp = memory::below_earlier_rewrites(regs.rsp, &args);
+    let path_at = memory::put_on_stack(tid, rsp, path)?;
+    let mut call = regs;
+    call.orig_rax = libc::SYS_openat as u64;
+    call.rdi = libc::AT_FDCWD as i64 as u64;
+    call.rsi = path_at;
+    call.rdx = libc::O_RDONLY as u64;
+    call.r10 = 0;
+    ptrace::set_regs(tid, &call).map_err(esrch)?;
+    Ok(Some(Injection {
+        saved: regs,
+        marker: path_at,
+        purpose: Purpose::ExecFd,
+        // At an entry stop the call is already entered: its exit is next.
+        entered: at_entry,
+    }))
+}
+
+/// At the exit stop of an injected call: puts the thread back on its
+/// original call, to be made again.
+pub fn restore(tid: i32, inj: &Injection) -> Result<(), Errno> {
+    let mut regs = inj.saved;
+    regs.rax = inj.saved.orig_rax;
+    regs.rip -= SYSCALL_INSN_LEN;
+    ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))
 }
 
 /// At the interrupt stop of thread `tid`, whose call `nr` waits to be
@@ -87,7 +149,8 @@ pub fn begin(tid: i32, nr: u64) -> Result<Option<Injection>, Errno> {
     ptrace::set_regs(tid, &call).map_err(esrch)?;
     Ok(Some(Injection {
         saved: regs,
-        fprog: fprog_at,
+        marker: fprog_at,
+        purpose: Purpose::FdFilter,
         entered: false,
     }))
 }
@@ -96,10 +159,7 @@ pub fn begin(tid: i32, nr: u64) -> Result<Option<Injection>, Errno> {
 /// original call, to be made again. Returns the call's result: `Ok` when
 /// the filter is in place.
 pub fn finish(tid: i32, inj: &Injection, result: i64) -> Result<(), Errno> {
-    let mut regs = inj.saved;
-    regs.rax = inj.saved.orig_rax;
-    regs.rip -= SYSCALL_INSN_LEN;
-    ptrace::set_regs(tid, &regs).map_err(|_| Errno::new(libc::ESRCH))?;
+    restore(tid, inj)?;
     match result {
         0 => Ok(()),
         // TSYNC names a thread that could not be synchronized.

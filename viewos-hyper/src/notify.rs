@@ -266,6 +266,15 @@ fn answer(fd: i32, ctx: &Context, notif: &Notif) {
             escalate(ctx, tid, entry.nr, Escalated::InjectFdFilter);
             return;
         }
+        Verdict::OpenForExec(_) => {
+            let Verdict::OpenForExec(fd) = verdict else {
+                return;
+            };
+            // No answer: the tracer has the thread open the program, and
+            // the kernel makes the exec again.
+            escalate(ctx, tid, entry.nr, Escalated::OpenForExec(fd));
+            return;
+        }
         // Register rewrites are for calls stopped at the tracer.
         Verdict::RewriteCall { .. } | Verdict::Calls(_) => resp.error = -libc::ENOSYS,
         Verdict::InstallFd { fd: file, .. } if is_path_only(file.as_raw_fd()) => {

@@ -509,6 +509,22 @@ impl Tracer {
                     }
                 }
             }
+            Escalated::OpenForExec(fd) => {
+                let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+                match inject::begin_open(tid, esc.nr, path.as_bytes(), false) {
+                    Ok(Some(inj)) => {
+                        if let Some(t) = self.threads.get_mut(&tid) {
+                            t.injection = Some(inj);
+                            t.held_for_life = Some(fd);
+                        }
+                    }
+                    // Not waiting to be restarted: it comes back by itself.
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.ctx.exec_fds.lock().insert(tid, -(e.raw() as i64));
+                    }
+                }
+            }
             Escalated::InjectFdFilter => match inject::begin(tid, esc.nr) {
                 Ok(Some(inj)) => {
                     if let Some(t) = self.threads.get_mut(&tid) {
@@ -526,6 +542,8 @@ impl Tracer {
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
         self.ctx.exec_credentials.lock().remove(&tid);
+        self.ctx.exec_fds.lock().remove(&tid);
+        self.ctx.exec_auxv_fds.lock().remove(&tid);
         self.early_wakes.remove(&tid);
         if let Some(ids) = &self.ctx.identity {
             ids.gone(tid);
@@ -545,6 +563,15 @@ impl Tracer {
             SyscallStop::Entry(e) if !inj.entered && inj.is_ours(e.nr, &e.args) => {
                 inj.entered = true;
                 Some(inj)
+            }
+            SyscallStop::Exit { rval } if inj.entered && inj.purpose == inject::Purpose::ExecFd => {
+                // The exec is made again and finds the fd (or the error).
+                let r = match inject::restore(tid, &inj) {
+                    Ok(()) => *rval,
+                    Err(e) => -(e.raw() as i64),
+                };
+                self.ctx.exec_fds.lock().insert(tid, r);
+                None
             }
             SyscallStop::Exit { rval } if inj.entered => {
                 match inject::finish(tid, &inj, *rval) {
@@ -639,6 +666,19 @@ impl Tracer {
                     match by_file {
                         Some((st, nosuid)) => ids.exec(pid, &st, nosuid),
                         None => exec_ids(ids, pid),
+                    }
+                }
+                // binfmt's O flag: the program's fd in the auxiliary vector.
+                let execfd = {
+                    let mut fds = self.ctx.exec_auxv_fds.lock();
+                    let former = ptrace::event_msg(pid).map_or(pid, |f| f as i32);
+                    fds.remove(&former).or_else(|| fds.remove(&pid))
+                };
+                if let Some(fd) = execfd {
+                    if let Err(e) = crate::elf::set_auxv_execfd(pid, fd) {
+                        self.ctx
+                            .log
+                            .line(format_args!("{pid} AT_EXECFD not set: {e:?}"));
                     }
                 }
                 if let Ok(former) = ptrace::event_msg(pid) {
@@ -825,6 +865,24 @@ impl Tracer {
         if let Verdict::InjectFdFilter = verdict {
             // Only the supervisor's calls wait for the filter.
             verdict = Verdict::Error(Errno::ENOSYS);
+        }
+        if let Verdict::OpenForExec(fd) = verdict {
+            // The exec's entry stop (--no-seccomp): it becomes the open,
+            // and is made again at the open's exit.
+            let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+            let nr = libc::SYS_execve as u64;
+            match inject::begin_open(tid, nr, path.as_bytes(), true) {
+                Ok(Some(inj)) => {
+                    if let Some(t) = self.threads.get_mut(&tid) {
+                        t.injection = Some(inj);
+                        t.held_for_life = Some(fd);
+                    }
+                    let _ = ptrace::resume(tid, 0, true);
+                    return;
+                }
+                Ok(None) => verdict = Verdict::Native,
+                Err(e) => verdict = Verdict::Error(e),
+            }
         }
         if let Verdict::InstallFd { fd, cloexec } = verdict {
             match reopen_in_tracee(tid, &fd, cloexec) {

@@ -98,6 +98,12 @@ pub enum Verdict {
     /// (it is about to get a served file's placeholder): the tracer adds
     /// the filter, and the kernel makes the call again.
     InjectFdFilter,
+    /// An exec that must pass its program to the new image as an open fd
+    /// (binfmt's `O` flag, `AT_EXECFD`): the tracer has the thread open
+    /// this host fd without close-on-exec (through `/proc/HOST/fd/N`),
+    /// and the kernel makes the exec again, which then finds the fd in
+    /// [`Context::exec_fds`].
+    OpenForExec(OwnedFd),
 }
 
 impl Verdict {
@@ -111,7 +117,8 @@ impl Verdict {
             | Verdict::RewriteCall { .. }
             | Verdict::ExecRewrite(_)
             | Verdict::Calls(_)
-            | Verdict::InjectFdFilter => None,
+            | Verdict::InjectFdFilter
+            | Verdict::OpenForExec(_) => None,
             Verdict::Return(v) => Some(*v),
             Verdict::Error(e) => Some(-(e.raw() as i64)),
         }
@@ -254,6 +261,9 @@ pub enum Escalated {
     Exec(ExecRewrite),
     /// Add the fd filter to the caller's process.
     InjectFdFilter,
+    /// Open this host fd in the thread for its exec
+    /// ([`Verdict::OpenForExec`]).
+    OpenForExec(OwnedFd),
     /// Have the call open this host fd through `/proc/HOST/fd/N` (an
     /// `O_PATH` file, which the supervisor cannot install).
     Reopen {
@@ -305,6 +315,13 @@ pub struct Context {
     /// status of the file run (its set-ID bits make the new ids, not the
     /// interpreter's) and whether its file system is `nosuid`.
     pub exec_credentials: parking_lot::Mutex<std::collections::HashMap<i32, (libc::stat, bool)>>,
+    /// Per thread: the program file opened for its exec
+    /// ([`Verdict::OpenForExec`]): the fd number in the thread, or the
+    /// open's negative errno.
+    pub exec_fds: parking_lot::Mutex<std::collections::HashMap<i32, i64>>,
+    /// Per thread: the fd its coming exec passes as `AT_EXECFD`, put in the
+    /// new image's auxiliary vector at the exec event.
+    pub exec_auxv_fds: parking_lot::Mutex<std::collections::HashMap<i32, i64>>,
     /// The identities of the view's processes (`--root-id`, `-s`);
     /// `None`: processes have their real ids and none of the identity
     /// calls stops.

@@ -102,9 +102,32 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
         .is_some_and(|(_, program)| program.as_slice() == path.as_slice());
     if !continuing {
         ctx.exec_credentials.lock().remove(&call.tid);
+        ctx.exec_auxv_fds.lock().remove(&call.tid);
     }
+    let Probe { head, virtual_file } = probe;
     match claimed {
         Some(Ok(interp)) => {
+            if interp.open_binary {
+                // O: the program goes to the new image as an open fd
+                // (AT_EXECFD), opened by the thread itself first.
+                let opened = ctx.exec_fds.lock().remove(&call.tid);
+                match opened {
+                    Some(fd) if fd >= 0 => {
+                        ctx.exec_auxv_fds.lock().insert(call.tid, fd);
+                    }
+                    Some(e) => return Verdict::Error(Errno::new((-e) as i32)),
+                    None => {
+                        let file = match virtual_file {
+                            Some(fd) => Ok(fd),
+                            None => real_program(ctx, call.tid, dirfd, &path),
+                        };
+                        match file {
+                            Ok(fd) => return Verdict::OpenForExec(fd),
+                            Err(e) => return Verdict::Error(e),
+                        }
+                    }
+                }
+            }
             let argv = match memory::read_string_array(call.tid, call.entry.args[arg + 1]) {
                 Ok(a) => a,
                 Err(e) => return Verdict::Error(e),
@@ -126,16 +149,25 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
             Verdict::Error(e)
         }
         None => {
-            if let Some(v) = script_of_claimed(ctx, call, arg, &filename, &probe.head) {
+            if let Some(v) = script_of_claimed(ctx, call, arg, &filename, &head) {
                 return rewrite(ctx, call.tid, &path, v);
             }
             end_chain(ctx, call.tid);
-            match probe.virtual_file {
+            match virtual_file {
                 Some(fd) => run_virtual(ctx, call, arg, filename, fd),
                 None => Verdict::Native,
             }
         }
     }
+}
+
+/// The real program file an exec of `path` (relative to `dirfd`) names,
+/// opened by the host (for binfmt's `O` flag).
+fn real_program(ctx: &Context, tid: i32, dirfd: i32, path: &[u8]) -> Result<OwnedFd, Errno> {
+    let abs = crate::resolve::absolute(&ctx.dirs, tid, dirfd, path).ok_or(Errno::ENOENT)?;
+    std::fs::File::open(abs)
+        .map(OwnedFd::from)
+        .map_err(Errno::from)
 }
 
 /// The status of the real file an exec of `path` (relative to `dirfd`)
