@@ -9,8 +9,9 @@ PACKAGES=(
     # the real programs the tests run under umview
     bash coreutils findutils tar gzip procps psmisc util-linux
     python3 tmux curl
-    # tests/tests/identity.rs builds packages with dpkg-deb under --root-id
-    dpkg
+    # tests/tests/identity.rs builds packages with dpkg-deb under --root-id,
+    # and gives a file capabilities with setcap
+    dpkg libcap2-bin
     # the bench: hyperfine times, PRoot is the tool we compare with
     hyperfine proot
     # um-fuse's fat and iso9660 tests make and check real images

@@ -682,3 +682,63 @@ fn set_user_id_programs_change_the_view_ids() {
         );
     }
 }
+
+/// Prints the capability sets `/proc/self/status` shows.
+const CAPSELF: &str = r#"
+#include <stdio.h>
+#include <string.h>
+int main(void)
+{
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "CapPrm:", 7) || !strncmp(line, "CapEff:", 7))
+            fputs(line, stdout);
+    return 0;
+}
+"#;
+
+/// A file with capabilities (`setcap cap_net_raw+ep`) run by a user of a
+/// `-s` view gives that user's process the file's capabilities in the
+/// view, as the kernel's exec does; a file without them gives none.
+#[test]
+fn file_capabilities_are_given_at_exec() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        viewos_tests::report_skipped(
+            "identity: file capabilities",
+            "making a file with capabilities (setcap) needs CAP_SETFCAP, so only the root run has one",
+        );
+        return;
+    }
+    let setcap = require_tool("/usr/sbin/setcap", "libcap2-bin");
+    let t = TempDir::new("id-filecaps");
+    let capped = viewos_tests::compile_c(t.path(), "capped", CAPSELF, &[]);
+    let plain = t.join("plain");
+    std::fs::copy(&capped, &plain).expect("copy");
+    run_native_ok(&[
+        setcap.to_str().expect("utf-8"),
+        "cap_net_raw+ep",
+        capped.to_str().expect("utf-8"),
+    ]);
+    for mode in Mode::VIEWS {
+        let out = secure(
+            &format!(
+                "chmod 755 {d} && viewsu nobody -c '{c}; {p}'",
+                d = q(t.path()),
+                c = q(&capped),
+                p = q(&plain)
+            ),
+            &[],
+            mode,
+        );
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "CapPrm:\t0000000000002000\nCapEff:\t0000000000002000\n\
+             CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n",
+            "{}",
+            out.dump()
+        );
+    }
+}

@@ -130,6 +130,19 @@ impl Ids {
     /// only with an effective uid of 0), none otherwise (programs have no
     /// file capabilities in a view).
     pub fn exec(&mut self, set_uid: Option<u32>, set_gid: Option<u32>) {
+        self.exec_with_caps(set_uid, set_gid, None);
+    }
+
+    /// execve(2) of a file with set-ID owners `set_uid`/`set_gid` and
+    /// file capabilities `file_caps` (`security.capability`): a process
+    /// that is not root gets `(inheritable & file inheritable) | file
+    /// permitted` as permitted set, effective too if the file says so.
+    pub fn exec_with_caps(
+        &mut self,
+        set_uid: Option<u32>,
+        set_gid: Option<u32>,
+        file_caps: Option<FileCaps>,
+    ) {
         if let Some(u) = set_uid {
             self.uid[EFFECTIVE] = u;
             self.uid[FS] = u;
@@ -147,6 +160,11 @@ impl Ids {
         } else {
             0
         };
+        if let (false, Some(f)) = (root, file_caps) {
+            self.cap_permitted =
+                ((self.cap_inheritable & f.inheritable) | f.permitted) & all_caps();
+            self.cap_effective = if f.effective { self.cap_permitted } else { 0 };
+        }
     }
 
     /// setuid(2).
@@ -418,7 +436,7 @@ impl Identities {
 
     /// Process `pid` has just exec'd the program whose status is `st`
     /// (the real one; `nosuid`: its file system ignores set-ID bits).
-    pub fn exec(&self, pid: i32, st: &libc::stat, nosuid: bool) {
+    pub fn exec(&self, pid: i32, st: &libc::stat, nosuid: bool, file_caps: Option<FileCaps>) {
         let shown = self.present(
             st.st_dev,
             st.st_ino,
@@ -432,7 +450,8 @@ impl Identities {
         let set_uid = (!nosuid && shown.mode & libc::S_ISUID != 0).then_some(shown.uid);
         let set_gid = (!nosuid && shown.mode & libc::S_ISGID != 0 && shown.mode & 0o010 != 0)
             .then_some(shown.gid);
-        self.update(pid, |ids| ids.exec(set_uid, set_gid));
+        let file_caps = file_caps.filter(|_| !nosuid);
+        self.update(pid, |ids| ids.exec_with_caps(set_uid, set_gid, file_caps));
     }
 
     /// Sets the ids of thread `tid`'s process outright (viewsudo).
@@ -511,6 +530,65 @@ pub fn program_status(path: &std::path::Path) -> Option<(libc::stat, bool)> {
     Some((st, nosuid))
 }
 
+/// A file's capabilities (`security.capability`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileCaps {
+    /// The permitted set it gives.
+    pub permitted: u64,
+    /// The set it takes from the process's inheritable set.
+    pub inheritable: u64,
+    /// The effective bit: the permitted set becomes effective at exec.
+    pub effective: bool,
+}
+
+/// `VFS_CAP_FLAGS_EFFECTIVE`.
+const VFS_CAP_FLAGS_EFFECTIVE: u32 = 1;
+
+/// The capabilities of the file at `path` (following links), read from its
+/// `security.capability` attribute (revisions 1 to 3); `None` without one.
+pub fn file_caps(path: &std::path::Path) -> Option<FileCaps> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut buf = [0u8; 24];
+    // SAFETY: getxattr writes at most buf.len() bytes into our buffer; the
+    // path and name are NUL-terminated.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    parse_file_caps(buf.get(..usize::try_from(n).ok()?)?)
+}
+
+/// Parses a `security.capability` value (`struct vfs_cap_data` or
+/// `vfs_ns_cap_data`).
+fn parse_file_caps(b: &[u8]) -> Option<FileCaps> {
+    let word = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            b.get(i * 4..i * 4 + 4)?.try_into().ok()?,
+        ))
+    };
+    let magic = word(0)?;
+    let (permitted, inheritable) = match magic & 0xff00_0000 {
+        // Revision 1: 32 bits.
+        0x0100_0000 => (u64::from(word(1)?), u64::from(word(2)?)),
+        // Revisions 2 and 3 (3 adds the namespace's root id): 64 bits.
+        0x0200_0000 | 0x0300_0000 => (
+            u64::from(word(1)?) | u64::from(word(3)?) << 32,
+            u64::from(word(2)?) | u64::from(word(4)?) << 32,
+        ),
+        _ => return None,
+    };
+    Some(FileCaps {
+        permitted,
+        inheritable,
+        effective: magic & VFS_CAP_FLAGS_EFFECTIVE != 0,
+    })
+}
+
 /// A `/proc/PID/status` text with the `Uid:`, `Gid:`, `Groups:` and
 /// capability lines of `ids`.
 pub fn status_text(real: &str, ids: &Ids) -> String {
@@ -583,6 +661,42 @@ mod tests {
         ids.setuid(0).unwrap();
         assert_eq!(ids.uid[EFFECTIVE], 0);
         assert_eq!(ids.cap_effective, ids.cap_permitted);
+    }
+
+    #[test]
+    fn file_capabilities_at_exec() {
+        // cap_net_raw=ep (revision 2), as setcap writes it.
+        let mut v = Vec::new();
+        for w in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+            v.extend_from_slice(&w.to_le_bytes());
+        }
+        let caps = parse_file_caps(&v).expect("parses");
+        assert_eq!(
+            caps,
+            FileCaps {
+                permitted: 1 << 13,
+                inheritable: 0,
+                effective: true
+            }
+        );
+        assert_eq!(parse_file_caps(&v[..8]), None);
+        assert_eq!(parse_file_caps(&[0; 20]), None);
+        let mut ids = user(1000);
+        ids.exec_with_caps(None, None, Some(caps));
+        assert_eq!((ids.cap_permitted, ids.cap_effective), (1 << 13, 1 << 13));
+        // Not effective: permitted only.
+        ids.exec_with_caps(
+            None,
+            None,
+            Some(FileCaps {
+                effective: false,
+                ..caps
+            }),
+        );
+        assert_eq!((ids.cap_permitted, ids.cap_effective), (1 << 13, 0));
+        // A program without capabilities drops them.
+        ids.exec(None, None);
+        assert_eq!((ids.cap_permitted, ids.cap_effective), (0, 0));
     }
 
     #[test]

@@ -664,7 +664,7 @@ impl Tracer {
                         creds.remove(&former).or_else(|| creds.remove(&pid))
                     };
                     match by_file {
-                        Some((st, nosuid)) => ids.exec(pid, &st, nosuid),
+                        Some((st, nosuid)) => ids.exec(pid, &st, nosuid, None),
                         None => exec_ids(ids, pid),
                     }
                 }
@@ -916,7 +916,7 @@ impl Tracer {
 fn exec_ids(ids: &crate::identity::Identities, pid: i32) {
     let exe = std::path::PathBuf::from(format!("/proc/{pid}/exe"));
     if let Some((st, nosuid)) = crate::identity::program_status(&exe) {
-        ids.exec(pid, &st, nosuid);
+        ids.exec(pid, &st, nosuid, crate::identity::file_caps(&exe));
     }
 }
 
