@@ -194,33 +194,64 @@ impl Pool {
 
 /// Dispatches one received call and answers it (or hands it to the
 /// tracer).
-/// Lets the first call that stops at a new `listener` run as it is, if it
-/// comes within `timeout_ms`: the launched child's own `kill(self,
-/// SIGSTOP)` (the kill family is always trapped, see
-/// `syscalls::sys_guard`), made before any supervisor runs.
-pub fn let_one_through(listener: &OwnedFd, timeout_ms: i32) {
+/// Lets the first call that stops at a new `listener` run as it is: the
+/// launched `child`'s own `kill(self, SIGSTOP)` (the kill family is always
+/// trapped, see `syscalls::sys_guard`), made before any supervisor runs.
+/// Waits as long as the child lives and has not stopped (checked without
+/// taking its status, which the launcher waits for next).
+pub fn let_one_through(listener: &OwnedFd, child: i32) {
     let fd = listener.as_raw_fd();
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: poll reads and writes the one pollfd we own.
-    if unsafe { libc::poll(&mut pfd, 1, timeout_ms) } != 1 || pfd.revents & libc::POLLIN == 0 {
-        return;
+    let interrupted = || io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+    // The tracer's thread gets signals (wake-ups): every wait here is
+    // made again when one interrupts it.
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes the one pollfd we own.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if ready == 1 && pfd.revents & libc::POLLIN != 0 {
+            let mut notif = Notif::default();
+            // SAFETY: RECV fills a zeroed seccomp_notif we own.
+            if unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &mut notif as *mut Notif) } != 0 {
+                // Interrupted, or the caller went away: look again.
+                continue;
+            }
+            let resp = Resp {
+                id: notif.id,
+                flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+                ..Resp::default()
+            };
+            // SAFETY: SEND reads a seccomp_notif_resp we own.
+            unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
+            return;
+        }
+        if ready < 0 && !interrupted() {
+            return;
+        }
+        // SAFETY: waitid fills the siginfo we own; WNOWAIT leaves the
+        // child's state to be taken later.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                child as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WSTOPPED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL,
+            )
+        };
+        if r != 0 && interrupted() {
+            continue;
+        }
+        // SAFETY: si_pid is set by waitid (0 when nothing changed).
+        if r != 0 || unsafe { info.si_pid() } != 0 {
+            // Gone, or stopped some other way: nothing to let through.
+            return;
+        }
     }
-    let mut notif = Notif::default();
-    // SAFETY: RECV fills a zeroed seccomp_notif we own.
-    if unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &mut notif as *mut Notif) } != 0 {
-        return;
-    }
-    let resp = Resp {
-        id: notif.id,
-        flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
-        ..Resp::default()
-    };
-    // SAFETY: SEND reads a seccomp_notif_resp we own.
-    unsafe { libc::ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp as *const Resp) };
 }
 
 fn answer(fd: i32, ctx: &Context, notif: &Notif) {

@@ -434,7 +434,9 @@ fn served_link(dirs: &VirtualDirs, stack: &[Vec<u8>], cur: &Path) -> Option<Path
         6 => stack[2] == b"task" && stack[4] == b"fd",
         _ => false,
     };
-    if !fd_link {
+    // The host's own fds (`/proc/HOST/fd/N`) are files it hands to
+    // programs to open natively (rewritten opens and execs).
+    if !fd_link || crate::host_threads::names_host_thread(&stack[1]) {
         return None;
     }
     dirs.virtual_of(&std::fs::read_link(cur).ok()?)

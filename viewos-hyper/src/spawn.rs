@@ -165,7 +165,7 @@ pub fn spawn(
     // wait for the stop, seize the child, let it go on.
     let listener = take_listener(pid, report_r);
     if let Some(l) = &listener {
-        crate::notify::let_one_through(l, 10_000);
+        crate::notify::let_one_through(l, pid);
     }
     let mut status = 0;
     loop {
@@ -204,13 +204,26 @@ pub fn spawn(
 /// report pipe before stopping) into the host.
 fn take_listener(pid: i32, report_r: i32) -> Option<OwnedFd> {
     let mut num = [0u8; 4];
-    // SAFETY: reading at most 4 bytes into our buffer.
-    let n = unsafe { libc::read(report_r, num.as_mut_ptr().cast(), 4) };
+    // The tracer's thread gets signals (wake-ups): an interrupted read or
+    // copy is made again, or the child would wait for a supervisor forever.
+    let n = loop {
+        // SAFETY: reading at most 4 bytes into our buffer.
+        let n = unsafe { libc::read(report_r, num.as_mut_ptr().cast(), 4) };
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        break n;
+    };
     if n != 4 {
         return None;
     }
     let target = i32::from_ne_bytes(num);
-    crate::pidfd::copy_fd(pid, target).ok()
+    loop {
+        match crate::pidfd::copy_fd(pid, target) {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            r => return r.ok(),
+        }
+    }
 }
 
 /// What the child needs between fork and exec, all prepared before the fork.
