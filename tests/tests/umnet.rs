@@ -8,7 +8,10 @@
 //! undone, bad msocket arguments get clear errnos, and programs outside the
 //! view keep their network. `umnetsmoltcp` (alias `umnetlwip`) is a stack of
 //! the view's own: a web server and curl, and a UDP echo over IPv6, talk on
-//! its loopback, which the kernel's stack does not see.
+//! its loopback, which the kernel's stack does not see; `ip` changes its
+//! addresses, routes and links as it would the kernel's (compared with a
+//! fresh kernel network namespace), and the interface ioctls and
+//! `ifconfig` see the same.
 
 use std::io::Read;
 use std::path::Path;
@@ -569,31 +572,168 @@ print("sent", sent, "received", received, file=sys.stderr)
     );
 }
 
+/// `ip` changing a stack that has only its loopback: the same script
+/// runs in a fresh network namespace of the kernel (when this machine
+/// lets the user make one) and in a view on its smoltcp stack.
+const IP_ON_LO: &str = r#"
+ip link set lo up
+ip addr add 10.0.0.1/24 dev lo; echo "add: $?"
+ip addr add 10.0.0.1/24 dev lo; echo "again: $?"
+ip addr add 10.0.0.1/24 dev nosuch; echo "no device: $?"
+ip -6 addr add 2001:db8::1/64 dev lo; echo "add6: $?"
+ip -6 addr add 2001:db8::1/64 dev lo; echo "again6: $?"
+ip addr show dev lo
+ip -6 route
+ip route get 10.0.0.7
+ip route get 127.0.0.1
+ip route get 192.0.2.1; echo "unreachable: $?"
+ip route add 10.5.0.1/16 via 10.0.0.254; echo "host bits: $?"
+ip route add 10.7.0.0/16; echo "no device: $?"
+ip route del 10.9.0.0/16; echo "del missing: $?"
+ip addr del 10.0.0.2/24 dev lo; echo "del missing: $?"
+ip -6 addr del 2001:db8::2/64 dev lo; echo "del missing6: $?"
+ip addr del 10.0.0.1/24 dev lo; echo "del: $?"
+ip -6 addr del 2001:db8::1/64 dev lo; echo "del6: $?"
+ip -o addr show | awk '{print $2, $3, $4}'
+ip link set lo down; echo "down: $?"
+ip link show lo
+ip link set nosuch up; echo "no device: $?"
+"#;
+
+/// `ip route get`'s output with its `uid N` masked.
+fn mask_uid(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.find(" uid ") {
+            Some(at) => format!("{} uid N", &l[..at]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
-fn ip_shows_the_smoltcp_stack() {
-    // The real ip command reads the view's stack over netlink: only its
-    // loopback, whatever the host has; changes are refused.
+fn ip_configures_the_smoltcp_stack_as_the_kernel_would() {
+    let native = Cmd::new(["unshare", "-rn", "bash", "-c", IP_ON_LO]).run(Mode::Native);
+    let expected = if native.status == viewos_tests::Status::Code(0) && !native.out().is_empty() {
+        Some(native)
+    } else {
+        viewos_tests::report_skipped(
+            "ip on a fresh kernel namespace",
+            "unshare -rn failed here; the view is checked against fixed output",
+        );
+        None
+    };
+    let body =
+        format!("\"$VIEWMOUNT\" -t umnetsmoltcp none /dev/net/default || exit 9\n{IP_ON_LO}");
+    for mode in Mode::VIEWS {
+        let view = Cmd::bash(&body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        view.assert_ok();
+        if let Some(native) = &expected {
+            // `unshare -r` maps the user to root.
+            assert_eq!(
+                mask_uid(&view.out()),
+                // An IPv6 address of the kernel's is tentative until its
+                // duplicate address detection ends.
+                mask_uid(&native.out().replace(" tentative ", " ")),
+                "{}",
+                view.dump()
+            );
+            assert_eq!(view.err(), native.err(), "{}", view.dump());
+        }
+        let out = view.out();
+        for line in [
+            "add: 0\nagain: 2\nno device: 1\nadd6: 0\nagain6: 2\n",
+            "    inet 10.0.0.1/24 scope global lo\n",
+            "2001:db8::/64 dev lo proto kernel metric 256 pref medium\n",
+            "local 10.0.0.7 dev lo src 10.0.0.1 uid ",
+            "unreachable: 2\nhost bits: 2\nno device: 2\ndel missing: 2\ndel missing: 2\n\
+             del missing6: 2\ndel: 0\ndel6: 0\nlo inet 127.0.0.1/8\nlo inet6 ::1/128\ndown: 0\n",
+            "1: lo: <LOOPBACK> mtu 65536 qdisc noqueue state DOWN mode DEFAULT",
+        ] {
+            assert!(out.contains(line), "missing {line:?}\n{}", view.dump());
+        }
+        let err = view.err();
+        for line in [
+            "Error: ipv4: Address already assigned.\n",
+            "Error: ipv6: address already assigned.\n",
+            "Cannot find device \"nosuch\"\n",
+            "RTNETLINK answers: Network is unreachable\n",
+            "Error: Invalid prefix for given prefix length.\n",
+            "RTNETLINK answers: No such device\n",
+            "RTNETLINK answers: No such process\n",
+            "Error: ipv4: Address not found.\n",
+            "Error: ipv6: address not found.\n",
+        ] {
+            assert!(err.contains(line), "missing {line:?}\n{}", view.dump());
+        }
+    }
+}
+
+/// The classic interface ioctls on a socket of the view's stack, from
+/// Python, and `ifconfig` (net-tools) asking about one interface.
+const PY_IFREQ: &str = r#"
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ifreq(req, name, data=b""):
+    return fcntl.ioctl(s, req, struct.pack("16s24s", name.encode(), data))
+print("addr", socket.inet_ntoa(ifreq(0x8915, "lo")[20:24]))
+print("mask", socket.inet_ntoa(ifreq(0x891b, "lo")[20:24]))
+print("flags", hex(struct.unpack("H", ifreq(0x8913, "lo")[16:18])[0]))
+print("mtu", struct.unpack("i", ifreq(0x8921, "lo")[16:20])[0])
+print("index", struct.unpack("i", ifreq(0x8933, "lo")[16:20])[0])
+print("name", fcntl.ioctl(s, 0x8910, struct.pack("16si20x", b"", 1))[:16].rstrip(b"\0").decode())
+print("nametoindex", socket.if_nametoindex("lo"))
+try:
+    ifreq(0x8915, "eth7")
+except OSError as e:
+    print("missing", e.strerror)
+try:
+    fcntl.ioctl(s, 0x89aa, b"\0" * 40)
+except OSError as e:
+    print("unknown", e.strerror)
+buf = bytearray(40 * 8)
+import array, ctypes
+b = ctypes.create_string_buffer(40 * 8)
+conf = struct.pack("iiQ", 40 * 8, 0, ctypes.addressof(b))
+n = struct.unpack("iiQ", fcntl.ioctl(s, 0x8912, conf))[0]
+for i in range(0, n, 40):
+    print("conf", b.raw[i:i+16].rstrip(b"\0").decode(), socket.inet_ntoa(b.raw[i+20:i+24]))
+"#;
+
+#[test]
+fn interface_ioctls_and_ifconfig_see_the_smoltcp_stack() {
+    // In /usr/sbin, which a user's PATH may not have.
+    let ifconfig = ["/usr/sbin/ifconfig", "/sbin/ifconfig"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("this test needs ifconfig: install net-tools (scripts/install-deps.sh does)");
     let body = r#"
 "$VIEWMOUNT" -t umnetsmoltcp none /dev/net/default || exit 9
-/usr/sbin/ip -o link | cut -d' ' -f2
-/usr/sbin/ip -o addr | awk '{print $2, $3, $4}'
-/usr/sbin/ip -4 route | wc -l
-/usr/sbin/ip addr add 10.0.0.1/24 dev lo; echo "add: $?"
-"$PY" -c 'import socket; print(socket.if_nameindex())'
+ip addr add 10.1.2.3/16 dev lo || exit 9
+ip link set lo mtu 1400 || exit 9
+"$PY" -c "$SCRIPT"
+"$IFCONFIG" lo | head -2
 "#;
     for mode in Mode::VIEWS {
         let r = Cmd::bash(body)
             .env("VIEWMOUNT", view_command("viewmount"))
             .env("PY", python3())
+            .env("SCRIPT", PY_IFREQ)
+            .env("IFCONFIG", &ifconfig)
             .umview_opts(["-p", "umnet"])
             .run(mode);
         r.assert_ok();
         assert_eq!(
             r.out(),
-            "lo:\nlo inet 127.0.0.1/8\nlo inet6 ::1/128\n0\nadd: 2\n[(1, 'lo')]\n",
+            "addr 127.0.0.1\nmask 255.0.0.0\nflags 0x49\nmtu 1400\nindex 1\nname lo\n\
+             nametoindex 1\nmissing No such device\nunknown Inappropriate ioctl for device\n\
+             conf lo 127.0.0.1\nconf lo 10.1.2.3\n\
+             lo: flags=73<UP,LOOPBACK,RUNNING>  mtu 1400\n        inet 127.0.0.1  netmask 255.0.0.0\n",
             "{}",
             r.dump()
         );
-        assert!(r.err().contains("Operation not supported"), "{}", r.dump());
     }
 }

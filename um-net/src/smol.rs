@@ -23,17 +23,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle as Slot, SocketSet};
+use smoltcp::iface::{Config, Interface, PollResult, Route, SocketHandle as Slot, SocketSet};
 use smoltcp::phy::{Loopback, Medium};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
-use crate::netlink::{Interfaces, Link, NetlinkSocket};
+use crate::netconf::{Configure, NetConf};
+use crate::netlink::NetlinkSocket;
 use viewos_core::handle::{FileHandle, Notifier, READABLE, WRITABLE};
+use viewos_core::hook::CallerMemory;
 use viewos_core::socket::{from_socket_addr, to_socket_addr, Received, SocketHandle};
 use viewos_core::stack::NetStack;
-use viewos_core::{Errno, FileStat, Opened};
+use viewos_core::{Errno, FileStat, IoctlArg, Opened};
 
 /// Bytes of each TCP socket's receive and send buffers.
 const TCP_BUFFER: usize = 1 << 20;
@@ -101,6 +103,8 @@ struct Sock {
 
 /// The interface and every socket.
 struct Net {
+    /// Links, addresses and routes, as `ip` set them.
+    conf: NetConf,
     iface: Interface,
     device: Loopback,
     set: SocketSet<'static>,
@@ -123,12 +127,9 @@ impl Net {
         let mut device = Loopback::new(Medium::Ip);
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = std::process::id() as u64 ^ 0x5eed;
-        let mut iface = Interface::new(config, &mut device, now());
-        iface.update_ip_addrs(|addrs| {
-            let _ = addrs.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8));
-            let _ = addrs.push(IpCidr::new(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1), 128));
-        });
-        Net {
+        let iface = Interface::new(config, &mut device, now());
+        let mut net = Net {
+            conf: NetConf::loopback(),
             iface,
             device,
             set: SocketSet::new(Vec::new()),
@@ -137,7 +138,62 @@ impl Net {
             ports: HashSet::new(),
             next_port: EPHEMERAL_FIRST,
             closing: Vec::new(),
-        }
+        };
+        net.apply();
+        net
+    }
+
+    /// Gives the interface the addresses of the up links (the loopback's
+    /// last, so smoltcp's fallback source address is a real one) and the
+    /// routes through a gateway.
+    fn apply(&mut self) {
+        let mut links: Vec<&crate::netconf::Link> =
+            self.conf.links.iter().filter(|l| l.up).collect();
+        links.sort_by_key(|l| l.kind == crate::netconf::LinkKind::Loopback);
+        let addrs: Vec<IpCidr> = links
+            .iter()
+            .flat_map(|l| l.addrs.iter())
+            .map(|&(a, p)| IpCidr::new(IpAddress::from(a), p))
+            .collect();
+        self.iface.update_ip_addrs(|list| {
+            list.clear();
+            for a in addrs {
+                // More than smoltcp holds: the rest are shown, not used.
+                let _ = list.push(a);
+            }
+        });
+        let routes: Vec<Route> = self
+            .conf
+            .routes
+            .iter()
+            .filter_map(|r| {
+                Some(Route {
+                    cidr: IpCidr::new(IpAddress::from(r.dst), r.prefix),
+                    via_router: IpAddress::from(r.gateway?),
+                    preferred_until: None,
+                    expires_at: None,
+                })
+            })
+            .collect();
+        self.iface.routes_mut().update(|table| {
+            table.clear();
+            for r in routes {
+                let _ = table.push(r);
+            }
+        });
+    }
+
+    /// True for an address of the stack (of an up link, or of the
+    /// loopback's subnet).
+    fn is_local(&self, a: &IpAddress) -> bool {
+        self.conf.route_get(IpAddr::from(*a)).is_ok_and(|l| l.local)
+    }
+
+    /// The source address for a connection to `dst`, `ENETUNREACH` if no
+    /// route leads there.
+    fn source_for(&self, dst: &IpAddress) -> Result<Option<IpAddress>, Errno> {
+        let found = self.conf.route_get(IpAddr::from(*dst))?;
+        Ok(found.src.map(IpAddress::from))
     }
 
     /// Runs the interface until nothing more happens; the notifiers of
@@ -402,6 +458,25 @@ impl Shared {
     }
 }
 
+impl Configure for Shared {
+    fn snapshot(&self) -> NetConf {
+        self.lock().conf.clone()
+    }
+
+    fn change(
+        &self,
+        change: &mut dyn FnMut(&mut NetConf) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
+        self.with(|net| {
+            let mut next = net.conf.clone();
+            change(&mut next)?;
+            net.conf = next;
+            net.apply();
+            Ok(())
+        })
+    }
+}
+
 /// A smoltcp stack (a mount of `umnetsmoltcp`).
 pub struct SmolStack {
     shared: Arc<Shared>,
@@ -449,7 +524,7 @@ fn drive(weak: Weak<Shared>) {
 impl NetStack for SmolStack {
     fn socket(&self, domain: i32, kind: i32, protocol: i32) -> Result<Opened, Errno> {
         if domain == libc::AF_NETLINK {
-            return netlink_socket(kind, protocol);
+            return netlink_socket(self.shared.clone(), kind, protocol);
         }
         if domain != libc::AF_INET && domain != libc::AF_INET6 {
             return Err(err(libc::EAFNOSUPPORT));
@@ -497,29 +572,15 @@ impl NetStack for SmolStack {
     }
 }
 
-/// The interfaces of every smoltcp stack: its loopback.
-fn interfaces() -> Interfaces {
-    vec![Link {
-        index: 1,
-        name: "lo".into(),
-        flags: (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING | libc::IFF_LOWER_UP) as u32,
-        mtu: 65535,
-        addrs: vec![
-            (IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8),
-            (IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128),
-        ],
-    }]
-}
-
 /// A `NETLINK_ROUTE` socket showing the stack ([`crate::netlink`]).
-fn netlink_socket(kind: i32, protocol: i32) -> Result<Opened, Errno> {
+fn netlink_socket(stack: Arc<dyn Configure>, kind: i32, protocol: i32) -> Result<Opened, Errno> {
     if kind != libc::SOCK_RAW && kind != libc::SOCK_DGRAM {
         return Err(err(libc::ESOCKTNOSUPPORT));
     }
     if protocol != libc::NETLINK_ROUTE {
         return Err(err(libc::EPROTONOSUPPORT));
     }
-    Ok(Opened::Served(Box::new(NetlinkSocket::new(interfaces()))))
+    Ok(Opened::Served(Box::new(NetlinkSocket::new(stack))))
 }
 
 /// The address of `raw` for a socket of `family`: `EAFNOSUPPORT` for
@@ -534,14 +595,6 @@ fn endpoint_of(raw: &[u8], family: i32) -> Result<IpEndpoint, Errno> {
         return Err(err(libc::EAFNOSUPPORT));
     }
     Ok(IpEndpoint::new(IpAddress::from(a.ip()), a.port()))
-}
-
-/// True for an address of the stack's own interface.
-fn is_local(addr: &IpAddress) -> bool {
-    match addr {
-        IpAddress::Ipv4(a) => *a == std::net::Ipv4Addr::LOCALHOST,
-        IpAddress::Ipv6(a) => *a == std::net::Ipv6Addr::LOCALHOST,
-    }
 }
 
 /// The `struct sockaddr` of `addr` (unspecified for `None`) and `port`.
@@ -608,6 +661,20 @@ impl FileHandle for SmolSocket {
         });
     }
 
+    fn ioctl_arg(&self, request: u32) -> Option<IoctlArg> {
+        crate::ifreq::ioctl_arg(request)
+    }
+
+    fn ioctl_with_memory(
+        &self,
+        request: u32,
+        _arg: u64,
+        data: &mut [u8],
+        memory: &dyn CallerMemory,
+    ) -> Result<i64, Errno> {
+        crate::ifreq::ioctl(self.shared.as_ref(), request, data, memory)
+    }
+
     fn as_socket(&self) -> Option<&dyn SocketHandle> {
         Some(self)
     }
@@ -618,7 +685,7 @@ impl SocketHandle for SmolSocket {
         let ep = endpoint_of(addr, self.family)?;
         let listen_addr = if ep.addr.is_unspecified() {
             None
-        } else if is_local(&ep.addr) {
+        } else if self.shared.lock().is_local(&ep.addr) {
             Some(ep.addr)
         } else {
             return Err(err(libc::EADDRNOTAVAIL));
@@ -657,9 +724,7 @@ impl SocketHandle for SmolSocket {
 
     fn connect(&self, addr: &[u8]) -> Result<(), Errno> {
         let remote = endpoint_of(addr, self.family)?;
-        if !is_local(&remote.addr) {
-            return Err(err(libc::ENETUNREACH));
-        }
+        let source = self.shared.lock().source_for(&remote.addr)?;
         if remote.port == 0 {
             return Err(err(libc::ECONNREFUSED));
         }
@@ -689,7 +754,7 @@ impl SocketHandle for SmolSocket {
                 return Err(err(libc::EISCONN));
             }
             let nodelay = t.nodelay;
-            let local = match t.bound {
+            let mut local = match t.bound {
                 Some(b) => b,
                 None => {
                     let port = net.ephemeral(false)?;
@@ -698,6 +763,8 @@ impl SocketHandle for SmolSocket {
                     b
                 }
             };
+            // The source address of the route, not smoltcp's guess.
+            local.addr = local.addr.or(source);
             let slot = net.new_tcp(nodelay);
             let Net { iface, set, .. } = net;
             if set
@@ -857,9 +924,8 @@ impl SocketHandle for SmolSocket {
             let Some(dest) = to.or(u.peer) else {
                 return Err(err(libc::EDESTADDRREQ));
             };
-            if !is_local(&dest.addr) {
-                return Err(err(libc::ENETUNREACH));
-            }
+            net.source_for(&dest.addr)?;
+            let u = net.udp(id)?;
             if !u.bound {
                 let port = net.ephemeral(true)?;
                 let slot = net.udp(id)?.slot;
