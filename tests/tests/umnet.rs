@@ -722,7 +722,7 @@ ip link set lo mtu 1400 || exit 9
             .env("VIEWMOUNT", view_command("viewmount"))
             .env("PY", python3())
             .env("SCRIPT", PY_IFREQ)
-            .env("IFCONFIG", &ifconfig)
+            .env("IFCONFIG", ifconfig)
             .umview_opts(["-p", "umnet"])
             .run(mode);
         r.assert_ok();
