@@ -737,3 +737,168 @@ ip link set lo mtu 1400 || exit 9
         );
     }
 }
+
+/// A `vde_switch` of the test's, in the foreground with its console on a
+/// pipe of ours: it ends when dropped (or when the pipe closes, if the
+/// test dies).
+struct Switch {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Switch {
+    fn start(t: &TempDir) -> Switch {
+        let bin = require_tool("vde_switch", "vde2");
+        let dir = t.join("sw");
+        let child = Command::new(bin)
+            .arg("-s")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vde_switch");
+        let sw = Switch { child, dir };
+        wait_until(Duration::from_secs(10), "vde_switch's socket", || {
+            sw.dir.join("ctl").exists()
+        });
+        sw
+    }
+
+    fn url(&self) -> String {
+        format!("vde://{}", self.dir.display())
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// View A of two on one switch: `ip` gives its link an address, then a
+/// web server and a UDP echo run until view B is done.
+const VIEW_A: &str = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.1/24 dev vd0 || exit 9
+ip -6 addr add fd00::1/64 dev vd0 || exit 9
+"$PY" "$DIR/peer_a.py" "$DIR/www" "$DIR/ready" "$DIR/done"
+"#;
+
+const PEER_A_PY: &str = r#"
+import functools, http.server, os, socket, sys, threading, time
+www, ready, done = sys.argv[1:]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www)
+http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+srv = http.server.ThreadingHTTPServer(("0.0.0.0", 8080), handler)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+for fam, addr in ((socket.AF_INET, "10.0.0.1"), (socket.AF_INET6, "fd00::1")):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    u.bind((addr, 7007))
+    def echo(u=u):
+        while True:
+            data, peer = u.recvfrom(2000)
+            u.sendto(data.upper() + b" from " + peer[0].encode(), peer)
+    threading.Thread(target=echo, daemon=True).start()
+open(ready, "w").close()
+for _ in range(1200):
+    if os.path.exists(done):
+        break
+    time.sleep(0.05)
+"#;
+
+/// View B: its own address, then curl and UDP to view A over the switch.
+const VIEW_B: &str = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set dev vd0 up; echo "up: $?"
+ip addr add 10.0.0.2/24 dev vd0; echo "addr: $?"
+ip -6 addr add fd00::2/64 dev vd0 || exit 9
+ip -o -4 addr show | awk '{print $2, $4}'
+ip -o link show vd0 | awk '{print $2, $3, $4, $5}'
+ip route
+ip route add default via 10.0.0.254; echo "default: $?"
+ip route | head -1
+ip route get 192.0.2.9 | head -1
+ip route del default; echo "del default: $?"
+hostname -I
+for i in $(seq 400); do [ -e "$DIR/ready" ] && break; sleep 0.05; done
+"$CURL" -sS "http://10.0.0.1:8080/data.bin" | md5sum
+"$CURL" -sS -o /dev/null -w '%{http_code}\n' "http://10.0.0.1:8080/missing"
+"$PY" -c '
+import socket
+for fam, addr in ((socket.AF_INET, "10.0.0.1"), (socket.AF_INET6, "fd00::1")):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(10)
+    s.sendto(b"hello over vde", (addr, 7007))
+    print(s.recvfrom(100)[0].decode())
+'
+# Nobody has 10.0.0.3: no ARP answer, connect gives up.
+"$CURL" -sS -o /dev/null --connect-timeout 3 http://10.0.0.3:8080/; echo "nobody: $?"
+"$CURL" -sS -o /dev/null --connect-timeout 3 http://192.0.2.1/; echo "no route: $?"
+touch "$DIR/done"
+"#;
+
+#[test]
+fn two_views_talk_over_a_vde_switch() {
+    let t = TempDir::new("umnet-vde");
+    let sw = Switch::start(&t);
+    let data = pseudo_random(8 << 20);
+    t.write("www/data.bin", &data);
+    t.write("peer_a.py", PEER_A_PY);
+    let sum = Command::new("md5sum")
+        .arg(t.join("www/data.bin"))
+        .output()
+        .expect("md5sum");
+    let sum = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let view = |body: &str| {
+        Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("CURL", require_tool("curl", "curl"))
+            .env("PY", python3())
+            .env("DIR", t.path())
+            .env("SW", sw.url())
+            .umview_opts(["-p", "umnet"])
+    };
+    for (mode_a, mode_b) in [
+        (Mode::View, Mode::ViewNoSeccomp),
+        (Mode::ViewNoSeccomp, Mode::View),
+    ] {
+        let _ = std::fs::remove_file(t.join("ready"));
+        let _ = std::fs::remove_file(t.join("done"));
+        let a = view(VIEW_A);
+        let a = std::thread::spawn(move || a.run(mode_a));
+        let b = view(VIEW_B).run(mode_b);
+        std::fs::write(t.join("done"), "").expect("done file");
+        let a = a.join().expect("view A");
+        a.assert_ok();
+        b.assert_ok();
+        let expected = format!(
+            "up: 0\naddr: 0\nlo 127.0.0.1/8\nvd0 10.0.0.2/24\n\
+             vd0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n\
+             10.0.0.0/24 dev vd0 proto kernel scope link src 10.0.0.2 \n\
+             default: 0\ndefault via 10.0.0.254 dev vd0 \n\
+             192.0.2.9 via 10.0.0.254 dev vd0 src 10.0.0.2 uid 0\n\
+             del default: 0\n10.0.0.2 fd00::2 \n\
+             {sum}  -\n404\nHELLO OVER VDE from 10.0.0.2\nHELLO OVER VDE from fd00::2\n\
+             nobody: 28\nno route: 7\n"
+        );
+        assert_eq!(
+            mask_uid(&b.out()),
+            mask_uid(&expected),
+            "{}\n{}",
+            b.dump(),
+            a.dump()
+        );
+    }
+    // The host's stack never saw the views' addresses.
+    let ip = Command::new("ip")
+        .args(["-o", "addr"])
+        .output()
+        .expect("ip");
+    assert!(!String::from_utf8_lossy(&ip.stdout).contains("10.0.0.2/24"));
+}

@@ -24,6 +24,13 @@
 //! the host's ([`viewos_core::stack`]), which finds stacks by their
 //! mount point, so this crate only makes them.
 //!
+//! A smoltcp stack mounted with `-o vd0=vde:///path/to/switch` (or any
+//! `vdN=`: one link per stack) also has an Ethernet link `vdN` plugged
+//! into that VDE switch ([`ether`], over [`viewos_core::vde`]): down and
+//! without addresses until `ip link set vd0 up` and `ip addr add`, as a
+//! new interface of the kernel's; ARP, IPv4 and IPv6 over Ethernet are
+//! smoltcp's, and the loopback's addresses stay on the same interface.
+//!
 //! `-o perm` makes a mount permanent: umount fails with `EBUSY`
 //! (`mount -t umnetnull -o perm none /dev/net/default` disables networking
 //! for good).
@@ -40,6 +47,7 @@
 //! - [`netlink`]: `NETLINK_ROUTE` for a virtual stack (what `ip` and
 //!   `getifaddrs` ask and change), with its wire format in
 //!   [`netlink::wire`];
+//! - [`ether`]: the Ethernet device of a stack with a VDE link;
 //! - [`ifreq`]: the classic interface ioctls (`SIOCGIFCONF`,
 //!   `SIOCGIFADDR`, ...) on its sockets.
 //!
@@ -48,6 +56,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ether;
 pub mod ifreq;
 pub mod netconf;
 pub mod netlink;

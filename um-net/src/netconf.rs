@@ -129,6 +129,15 @@ impl Configure for std::sync::Mutex<NetConf> {
     }
 }
 
+/// The EUI-64 link-local address of MAC address `mac` (`fe80::/64`).
+pub fn link_local(mac: [u8; 6]) -> IpAddr {
+    let [a, b, c, d, e, f] = mac;
+    let mut x = [0u8; 16];
+    x[..2].copy_from_slice(&[0xfe, 0x80]);
+    x[8..].copy_from_slice(&[a ^ 2, b, c, 0xff, 0xfe, d, e, f]);
+    IpAddr::V6(std::net::Ipv6Addr::from(x))
+}
+
 /// The longest prefix of a family.
 fn max_prefix(a: &IpAddr) -> u8 {
     if a.is_ipv4() {
@@ -283,6 +292,14 @@ impl NetConf {
         }
         if let Some(up) = up {
             link.up = up;
+            // An Ethernet link that comes up gets its IPv6 link-local
+            // address, as the kernel gives it.
+            if let (true, LinkKind::Ethernet(mac)) = (up, link.kind) {
+                let ll = link_local(mac);
+                if !link.addrs.iter().any(|&(a, _)| a == ll) {
+                    link.addrs.push((ll, 64));
+                }
+            }
             if !up {
                 self.routes.retain(|r| r.oif != index);
             }
@@ -319,6 +336,8 @@ impl NetConf {
             }
         }
         out.extend(self.routes.iter().copied());
+        // The kernel's order: by destination, longer prefixes first.
+        out.sort_by_key(|r| (r.dst.is_ipv6(), r.dst, std::cmp::Reverse(r.prefix)));
         out
     }
 
@@ -499,7 +518,10 @@ mod tests {
             Err(Errno::new(libc::EADDRNOTAVAIL))
         );
         c.del_addr(2, ip("10.0.0.1"), 24).unwrap();
-        assert!(c.main_routes().is_empty());
+        // What is left: the link-local address's route.
+        let r = c.main_routes();
+        assert_eq!((r.len(), r[0].dst, r[0].prefix), (1, ip("fe80::"), 64));
+        assert_eq!(link_local([2, 0, 0, 0, 0, 1]), ip("fe80::ff:fe00:1"));
         assert_eq!(c.set_link(2, None, Some(10)), Err(Errno::EINVAL));
         assert_eq!(c.set_link(7, Some(true), None), Err(Errno::ENODEV));
     }

@@ -20,23 +20,29 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use smoltcp::iface::{Config, Interface, PollResult, Route, SocketHandle as Slot, SocketSet};
 use smoltcp::phy::{Loopback, Medium};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint,
+};
 
+use crate::ether::{self, EtherDevice};
 use crate::netconf::{Configure, NetConf};
 use crate::netlink::NetlinkSocket;
 use viewos_core::handle::{FileHandle, Notifier, READABLE, WRITABLE};
 use viewos_core::hook::CallerMemory;
 use viewos_core::socket::{from_socket_addr, to_socket_addr, Received, SocketHandle};
 use viewos_core::stack::NetStack;
+use viewos_core::vde::{self, Port};
 use viewos_core::{Errno, FileStat, IoctlArg, Opened};
 
+/// The MTU of an Ethernet link.
+const ETHER_MTU: u32 = 1500;
 /// Bytes of each TCP socket's receive and send buffers.
 const TCP_BUFFER: usize = 1 << 20;
 /// Datagrams and bytes of each UDP socket's buffers.
@@ -93,6 +99,8 @@ enum Kind {
 
 struct Sock {
     kind: Kind,
+    /// `AF_INET` or `AF_INET6`.
+    family: i32,
     /// `SO_REUSEADDR` was set (it has no effect here: ports are free
     /// again as soon as their socket is closed).
     reuse: bool,
@@ -101,21 +109,37 @@ struct Sock {
     ready: u32,
 }
 
+/// The device under the interface.
+enum Dev {
+    /// Only the loopback: IP packets come straight back.
+    Loop(Loopback),
+    /// An Ethernet link (a VDE port), and the loopback's addresses on it.
+    Ether(EtherDevice),
+}
+
 /// The interface and every socket.
 struct Net {
     /// Links, addresses and routes, as `ip` set them.
     conf: NetConf,
+    /// The VDE port of the Ethernet link, if any.
+    port: Option<Arc<Port>>,
     iface: Interface,
-    device: Loopback,
+    device: Dev,
     set: SocketSet<'static>,
     socks: HashMap<u64, Sock>,
     next_id: u64,
-    /// Ports bound, per protocol (`false`: TCP, `true`: UDP).
-    ports: HashSet<(bool, u16)>,
+    /// Ports bound, per protocol and family ([`space`]).
+    ports: HashSet<(u8, u16)>,
     next_port: u16,
     /// smoltcp sockets of closed program sockets, kept until their
     /// connection has ended.
     closing: Vec<Slot>,
+}
+
+/// The port space of a protocol (`udp` or TCP) and family: IPv4 and
+/// IPv6 sockets take the same port apart.
+fn space(udp: bool, family: i32) -> u8 {
+    u8::from(udp) | (u8::from(family == libc::AF_INET6) << 1)
 }
 
 fn now() -> Instant {
@@ -124,12 +148,27 @@ fn now() -> Instant {
 
 impl Net {
     fn new() -> Net {
-        let mut device = Loopback::new(Medium::Ip);
-        let mut config = Config::new(HardwareAddress::Ip);
-        config.random_seed = std::process::id() as u64 ^ 0x5eed;
-        let iface = Interface::new(config, &mut device, now());
+        Net::with_device(Dev::Loop(Loopback::new(Medium::Ip)), NetConf::loopback())
+    }
+
+    /// A stack whose interface has `device` (and the addresses of its
+    /// links in `conf`).
+    fn with_device(mut device: Dev, conf: NetConf) -> Net {
+        let (hw, mac) = match &device {
+            Dev::Loop(_) => (HardwareAddress::Ip, [0; 6]),
+            Dev::Ether(d) => (HardwareAddress::Ethernet(EthernetAddress(d.mac())), d.mac()),
+        };
+        let mut config = Config::new(hw);
+        let [a, b, c, d, e, f] = mac;
+        config.random_seed =
+            u64::from(std::process::id()) ^ 0x5eed ^ u64::from_be_bytes([0, 0, a, b, c, d, e, f]);
+        let iface = match &mut device {
+            Dev::Loop(d) => Interface::new(config, d, now()),
+            Dev::Ether(d) => Interface::new(config, d, now()),
+        };
         let mut net = Net {
-            conf: NetConf::loopback(),
+            conf,
+            port: None,
             iface,
             device,
             set: SocketSet::new(Vec::new()),
@@ -200,7 +239,10 @@ impl Net {
     /// sockets whose readiness changed.
     fn pump(&mut self) -> Vec<Notifier> {
         for _ in 0..MAX_ROUNDS {
-            let r = self.iface.poll(now(), &mut self.device, &mut self.set);
+            let r = match &mut self.device {
+                Dev::Loop(d) => self.iface.poll(now(), d, &mut self.set),
+                Dev::Ether(d) => self.iface.poll(now(), d, &mut self.set),
+            };
             if r == PollResult::None {
                 break;
             }
@@ -299,7 +341,12 @@ impl Net {
                 };
                 let sock = self.set.get::<tcp::Socket>(slot);
                 match sock.state() {
-                    tcp::State::SynSent | tcp::State::SynReceived => return r,
+                    // The kernel answers nothing; but the host's stand-in
+                    // for a served fd cannot be neither readable nor
+                    // writable, and writable would end a program's wait
+                    // for the connection at once. Readable, not writable:
+                    // programs wait for POLLOUT during a connect.
+                    tcp::State::SynSent | tcp::State::SynReceived => return r | READABLE,
                     tcp::State::Closed if t.error.is_some() => {
                         return r | READABLE | WRITABLE | POLLHUP
                     }
@@ -332,7 +379,7 @@ impl Net {
     }
 
     /// A free port for protocol `udp`.
-    fn ephemeral(&mut self, udp: bool) -> Result<u16, Errno> {
+    fn ephemeral(&mut self, space: u8) -> Result<u16, Errno> {
         for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
             let p = self.next_port;
             self.next_port = if p == u16::MAX {
@@ -340,7 +387,7 @@ impl Net {
             } else {
                 p + 1
             };
-            if self.ports.insert((udp, p)) {
+            if self.ports.insert((space, p)) {
                 return Ok(p);
             }
         }
@@ -348,11 +395,11 @@ impl Net {
     }
 
     /// Takes `port` (0: any) for protocol `udp`.
-    fn take_port(&mut self, udp: bool, port: u16) -> Result<u16, Errno> {
+    fn take_port(&mut self, space: u8, port: u16) -> Result<u16, Errno> {
         if port == 0 {
-            return self.ephemeral(udp);
+            return self.ephemeral(space);
         }
-        if !self.ports.insert((udp, port)) {
+        if !self.ports.insert((space, port)) {
             return Err(err(libc::EADDRINUSE));
         }
         Ok(port)
@@ -366,6 +413,11 @@ impl Net {
         // Over a loopback, delayed ACKs only slow the sender down.
         s.set_ack_delay(None);
         s.set_nagle_enabled(!nodelay);
+        // Over a switch frames get lost when queues fill: send no faster
+        // than the path takes them.
+        if matches!(self.device, Dev::Ether(_)) {
+            s.set_congestion_control(tcp::CongestionControl::Reno);
+        }
         self.set.add(s)
     }
 
@@ -416,14 +468,14 @@ impl Net {
                     self.closing.push(slot);
                 }
                 if let Some(b) = t.bound {
-                    self.ports.remove(&(false, b.port));
+                    self.ports.remove(&(space(false, s.family), b.port));
                 }
             }
             Kind::Udp(u) => {
                 let port = self.set.get::<udp::Socket>(u.slot).endpoint().port;
                 self.set.remove(u.slot);
                 if u.bound {
-                    self.ports.remove(&(true, port));
+                    self.ports.remove(&(space(true, s.family), port));
                 }
             }
         }
@@ -433,9 +485,40 @@ impl Net {
 /// What the stack shares with its sockets and driver thread.
 struct Shared {
     net: Mutex<Net>,
+    /// Set when the driver should run the interface at once.
+    kick: Mutex<bool>,
+    kicked: Condvar,
 }
 
 impl Shared {
+    /// Frames came from the switch: the interface runs now, here if the
+    /// stack is free, else in the driver (the receiver never waits).
+    fn frames_arrived(&self) {
+        let wake = match self.net.try_lock() {
+            Ok(mut net) => net.pump(),
+            Err(_) => {
+                *self.kick.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.kicked.notify_one();
+                return;
+            }
+        };
+        for n in wake {
+            n.notify();
+        }
+    }
+
+    /// Waits up to `delay` or until kicked.
+    fn wait(&self, delay: Duration) {
+        let mut k = self.kick.lock().unwrap_or_else(|p| p.into_inner());
+        if !*k {
+            k = match self.kicked.wait_timeout(k, delay) {
+                Ok((k, _)) => k,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        *k = false;
+    }
+
     fn lock(&self) -> MutexGuard<'_, Net> {
         // A panic while the lock was held leaves a stack still usable.
         self.net.lock().unwrap_or_else(|p| p.into_inner())
@@ -485,8 +568,55 @@ pub struct SmolStack {
 impl SmolStack {
     /// A new stack with its loopback interface, and its driver thread.
     pub fn new() -> Result<SmolStack, Errno> {
+        SmolStack::start(Net::new())
+    }
+
+    /// A new stack with a loopback and an Ethernet link named `name`
+    /// plugged into the VDE switch of `url` (`vde:///path`, a switch's
+    /// directory or its control socket), down and without addresses as a
+    /// new interface of the kernel's: `ip` sets it up.
+    pub fn with_vde(name: &str, url: &str) -> Result<SmolStack, Errno> {
+        let ctl = vde::control_socket(url);
+        let port = Port::connect(&ctl, &format!("umnet {name}")).map_err(|e| {
+            eprintln!(
+                "umnet: {name}: cannot plug into the VDE switch {}: {e}",
+                ctl.display()
+            );
+            Errno::from(e)
+        })?;
+        port.set_send_timeout(Some(ether::SEND_TIMEOUT))
+            .map_err(Errno::from)?;
+        let port = Arc::new(port);
+        let receiver = port.receiver().map_err(Errno::from)?;
+        let mac = ether::new_mac();
+        let mut conf = NetConf::loopback();
+        conf.add_ethernet(name, mac, ETHER_MTU);
+        let inbox = ether::Inbox::default();
+        let device = EtherDevice::new(mac, Some(port.clone()), inbox.clone(), ETHER_MTU as usize);
+        let stack = SmolStack::start(Net::with_device(Dev::Ether(device), conf))?;
+        stack.shared.lock().port = Some(port);
+        let weak = Arc::downgrade(&stack.shared);
+        std::thread::Builder::new()
+            .name("umnet-vde".into())
+            .spawn(move || {
+                ether::receive_loop(receiver, |frames| {
+                    let Some(shared) = weak.upgrade() else {
+                        return false;
+                    };
+                    ether::queue(&inbox, mac, frames);
+                    shared.frames_arrived();
+                    true
+                })
+            })
+            .map_err(Errno::from)?;
+        Ok(stack)
+    }
+
+    fn start(net: Net) -> Result<SmolStack, Errno> {
         let shared = Arc::new(Shared {
-            net: Mutex::new(Net::new()),
+            net: Mutex::new(net),
+            kick: Mutex::new(false),
+            kicked: Condvar::new(),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -494,6 +624,15 @@ impl SmolStack {
             .spawn(move || drive(weak))
             .map_err(Errno::from)?;
         Ok(SmolStack { shared })
+    }
+}
+
+impl Drop for SmolStack {
+    fn drop(&mut self) {
+        // The receiver thread ends when its port is shut.
+        if let Some(p) = self.shared.lock().port.take() {
+            p.shut();
+        }
     }
 }
 
@@ -516,8 +655,9 @@ fn drive(weak: Weak<Shared>) {
         for n in wake {
             n.notify();
         }
+        // The stack can go while the driver waits, at most MAX_SLEEP.
+        shared.wait(delay);
         drop(shared);
-        std::thread::sleep(delay);
     }
 }
 
@@ -557,6 +697,7 @@ impl NetStack for SmolStack {
                 Sock {
                     kind,
                     reuse: false,
+                    family: domain,
                     notifier: None,
                     ready: 0,
                 },
@@ -682,6 +823,7 @@ impl FileHandle for SmolSocket {
 
 impl SocketHandle for SmolSocket {
     fn bind(&self, addr: &[u8]) -> Result<(), Errno> {
+        let family = self.family;
         let ep = endpoint_of(addr, self.family)?;
         let listen_addr = if ep.addr.is_unspecified() {
             None
@@ -697,7 +839,7 @@ impl SocketHandle for SmolSocket {
                 if t.bound.is_some() || t.conn.is_some() {
                     return Err(Errno::EINVAL);
                 }
-                let port = net.take_port(false, ep.port)?;
+                let port = net.take_port(space(false, family), ep.port)?;
                 net.tcp(id)?.bound = Some(IpListenEndpoint {
                     addr: listen_addr,
                     port,
@@ -706,14 +848,14 @@ impl SocketHandle for SmolSocket {
                 if net.udp(id)?.bound {
                     return Err(Errno::EINVAL);
                 }
-                let port = net.take_port(true, ep.port)?;
+                let port = net.take_port(space(true, family), ep.port)?;
                 let slot = net.udp(id)?.slot;
                 let bound = net.set.get_mut::<udp::Socket>(slot).bind(IpListenEndpoint {
                     addr: listen_addr,
                     port,
                 });
                 if bound.is_err() {
-                    net.ports.remove(&(true, port));
+                    net.ports.remove(&(space(true, family), port));
                     return Err(Errno::EINVAL);
                 }
                 net.udp(id)?.bound = true;
@@ -723,6 +865,7 @@ impl SocketHandle for SmolSocket {
     }
 
     fn connect(&self, addr: &[u8]) -> Result<(), Errno> {
+        let family = self.family;
         let remote = endpoint_of(addr, self.family)?;
         let source = self.shared.lock().source_for(&remote.addr)?;
         if remote.port == 0 {
@@ -732,7 +875,7 @@ impl SocketHandle for SmolSocket {
         self.shared.with(|net| {
             if !stream {
                 if !net.udp(id)?.bound {
-                    let port = net.ephemeral(true)?;
+                    let port = net.ephemeral(space(true, family))?;
                     let slot = net.udp(id)?.slot;
                     let _ = net
                         .set
@@ -757,7 +900,7 @@ impl SocketHandle for SmolSocket {
             let mut local = match t.bound {
                 Some(b) => b,
                 None => {
-                    let port = net.ephemeral(false)?;
+                    let port = net.ephemeral(space(false, family))?;
                     let b = IpListenEndpoint { addr: None, port };
                     net.tcp(id)?.bound = Some(b);
                     b
@@ -794,6 +937,7 @@ impl SocketHandle for SmolSocket {
     }
 
     fn listen(&self, backlog: i32) -> Result<(), Errno> {
+        let family = self.family;
         if !self.stream {
             return Err(err(libc::EOPNOTSUPP));
         }
@@ -808,7 +952,7 @@ impl SocketHandle for SmolSocket {
             let local = match t.bound {
                 Some(b) => b,
                 None => {
-                    let port = net.ephemeral(false)?;
+                    let port = net.ephemeral(space(false, family))?;
                     let b = IpListenEndpoint { addr: None, port };
                     net.tcp(id)?.bound = Some(b);
                     b
@@ -870,6 +1014,7 @@ impl SocketHandle for SmolSocket {
                         ..TcpSock::default()
                     }),
                     reuse: false,
+                    family,
                     notifier: None,
                     ready: 0,
                 },
@@ -927,7 +1072,7 @@ impl SocketHandle for SmolSocket {
             net.source_for(&dest.addr)?;
             let u = net.udp(id)?;
             if !u.bound {
-                let port = net.ephemeral(true)?;
+                let port = net.ephemeral(space(true, family))?;
                 let slot = net.udp(id)?.slot;
                 let _ = net
                     .set
