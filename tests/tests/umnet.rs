@@ -902,3 +902,101 @@ fn two_views_talk_over_a_vde_switch() {
         .expect("ip");
     assert!(!String::from_utf8_lossy(&ip.stdout).contains("10.0.0.2/24"));
 }
+
+/// View B pings: its own addresses, its loopback, and view A over the
+/// switch, over IPv4 and IPv6; an address nobody has gets no answer.
+const VIEW_PING: &str = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.2/24 dev vd0 || exit 9
+ip -6 addr add fd00::2/64 dev vd0 || exit 9
+for i in $(seq 400); do [ -e "$DIR/ready" ] && break; sleep 0.05; done
+for to in 127.0.0.1 10.0.0.2 10.0.0.1 ::1 fd00::1; do
+    "$PING" -c 3 -i 0.2 -W 5 "$to" > "$DIR/ping.out" 2>&1
+    echo "$to: $? $(grep -o '[0-9]* packets transmitted, [0-9]* received' "$DIR/ping.out")"
+done
+"$PING" -c 1 -W 1 10.0.0.3 > /dev/null 2>&1; echo "nobody: $?"
+"$PING" -c 1 -W 1 192.0.2.1 2>&1; echo "no route: $?"
+touch "$DIR/done"
+"#;
+
+/// The same with Python's ping sockets (what `ping` uses without
+/// privileges), for a run as root (see below).
+const PY_PING: &str = r#"
+import socket, struct, sys
+for fam, proto, kind, to in ((socket.AF_INET, socket.IPPROTO_ICMP, 8, "10.0.0.1"),
+                             (socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, "fd00::1")):
+    s = socket.socket(fam, socket.SOCK_DGRAM, proto)
+    s.settimeout(5)
+    got = 0
+    for seq in range(3):
+        s.sendto(struct.pack("!BBHHH", kind, 0, 0, 0, seq) + b"ping data", (to, 0))
+        reply, peer = s.recvfrom(100)
+        got += reply[8:] == b"ping data" and peer[0] == to
+    print(to, got)
+"#;
+
+#[test]
+fn ping_answers_in_a_view_and_across_a_vde_switch() {
+    let ping = ["/usr/bin/ping", "/bin/ping"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("this test needs ping: install iputils-ping (scripts/install-deps.sh does)");
+    let t = TempDir::new("umnet-ping");
+    let sw = Switch::start(&t);
+    t.write("www/data.bin", "x");
+    t.write("peer_a.py", PEER_A_PY);
+    t.write("py_ping.py", PY_PING);
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let view = |body: &str| {
+        Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("PY", python3())
+            .env("PING", ping)
+            .env("DIR", t.path())
+            .env("SW", sw.url())
+            .umview_opts(["-p", "umnet"])
+    };
+    for mode in Mode::VIEWS {
+        let _ = std::fs::remove_file(t.join("ready"));
+        let _ = std::fs::remove_file(t.join("done"));
+        let a = view(VIEW_A);
+        let a = std::thread::spawn(move || a.run(mode));
+        let b = if root {
+            // ping run by root drops every capability but CAP_NET_RAW,
+            // and then the host cannot hand it its sockets (the tracee
+            // opens them through /proc/HOST/fd, which needs as many
+            // capabilities as the host has): Python's ping sockets
+            // instead, the same ICMP echo on the stack.
+            viewos_tests::report_skipped(
+                "ping run as root in a view",
+                "the host cannot give a process that dropped its capabilities a served fd; \
+                 ICMP echo checked with Python ping sockets",
+            );
+            view(&VIEW_PING.replace(
+                "for to in",
+                "\"$PY\" \"$DIR/py_ping.py\"; touch \"$DIR/done\"; exit 0\nfor to in",
+            ))
+            .run(mode)
+        } else {
+            view(VIEW_PING).run(mode)
+        };
+        std::fs::write(t.join("done"), "").expect("done file");
+        let a = a.join().expect("view A");
+        a.assert_ok();
+        b.assert_ok();
+        let expected = if root {
+            "10.0.0.1 3\nfd00::1 3\n".to_string()
+        } else {
+            format!(
+                "127.0.0.1: 0 3 packets transmitted, 3 received\n\
+             10.0.0.2: 0 3 packets transmitted, 3 received\n\
+             10.0.0.1: 0 3 packets transmitted, 3 received\n\
+             ::1: 0 3 packets transmitted, 3 received\n\
+             fd00::1: 0 3 packets transmitted, 3 received\n\
+             nobody: 1\n{ping}: connect: Network is unreachable\nno route: 2\n"
+            )
+        };
+        assert_eq!(b.out(), expected, "{}\n{}", b.dump(), a.dump());
+    }
+}

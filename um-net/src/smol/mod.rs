@@ -13,6 +13,10 @@
 //! sockets whose readiness changed; a driver thread runs it on smoltcp's
 //! timers (retransmissions, keep-alive, closing).
 //!
+//! Ping sockets (`SOCK_DGRAM` with `IPPROTO_ICMP`/`IPPROTO_ICMPV6`) and
+//! raw ICMP sockets are in [`icmp`]; the stack answers echo requests to
+//! its own addresses itself.
+//!
 //! Listening: smoltcp's TCP sockets take one connection each, so a
 //! listening socket keeps `backlog` smoltcp sockets listening on its port;
 //! accept hands over one that is connected and puts a fresh one in its
@@ -30,6 +34,8 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint,
 };
+
+mod icmp;
 
 use crate::ether::{self, EtherDevice};
 use crate::netconf::{Configure, NetConf};
@@ -95,6 +101,7 @@ struct UdpSock {
 enum Kind {
     Tcp(TcpSock),
     Udp(UdpSock),
+    Icmp(icmp::IcmpSock),
 }
 
 struct Sock {
@@ -274,6 +281,14 @@ impl Net {
         let ids: Vec<u64> = self.socks.keys().copied().collect();
         for id in ids {
             self.settle(id);
+            if let Some(Sock {
+                kind: Kind::Icmp(i),
+                family,
+                ..
+            }) = self.socks.get_mut(&id)
+            {
+                i.settle(&mut self.set, *family);
+            }
             let ready = self.readiness(id);
             if let Some(s) = self.socks.get_mut(&id) {
                 if s.ready != ready {
@@ -315,6 +330,7 @@ impl Net {
             return POLLERR;
         };
         match &s.kind {
+            Kind::Icmp(i) => i.readiness(&self.set),
             Kind::Udp(u) => {
                 let sock = self.set.get::<udp::Socket>(u.slot);
                 let mut r = 0;
@@ -476,6 +492,15 @@ impl Net {
                 self.set.remove(u.slot);
                 if u.bound {
                     self.ports.remove(&(space(true, s.family), port));
+                }
+            }
+            Kind::Icmp(i) => {
+                self.set.remove(i.slot);
+                if let Some(raw) = i.raw {
+                    self.set.remove(raw);
+                }
+                if let Some(ident) = i.ident {
+                    self.ports.remove(&(icmp::SPACE, ident));
                 }
             }
         }
@@ -644,11 +669,21 @@ fn drive(weak: Weak<Shared>) {
         let (wake, delay) = {
             let mut net = shared.lock();
             let wake = net.pump();
+            let until_deadline = net
+                .socks
+                .values()
+                .filter_map(|s| match &s.kind {
+                    Kind::Icmp(i) => i.deadline,
+                    _ => None,
+                })
+                .min()
+                .map(|d| d.saturating_duration_since(std::time::Instant::now()));
             let Net { iface, set, .. } = &mut *net;
             let delay = iface
                 .poll_delay(now(), set)
                 .map(|d| Duration::from_micros(d.total_micros()))
                 .unwrap_or(MAX_SLEEP)
+                .min(until_deadline.unwrap_or(MAX_SLEEP))
                 .clamp(Duration::from_millis(1), MAX_SLEEP);
             (wake, delay)
         };
@@ -674,6 +709,15 @@ impl NetStack for SmolStack {
             return Err(Errno::EINVAL);
         }
         let tcp = match (kind, protocol) {
+            // Ping sockets, for every user: the view's stack decides.
+            (libc::SOCK_DGRAM | libc::SOCK_RAW, libc::IPPROTO_ICMP) if domain == libc::AF_INET => {
+                return icmp::socket(&self.shared, domain, kind == libc::SOCK_RAW)
+            }
+            (libc::SOCK_DGRAM | libc::SOCK_RAW, libc::IPPROTO_ICMPV6)
+                if domain == libc::AF_INET6 =>
+            {
+                return icmp::socket(&self.shared, domain, kind == libc::SOCK_RAW)
+            }
             (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => true,
             (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => false,
             (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => return Err(err(libc::EPROTONOSUPPORT)),
@@ -1405,7 +1449,9 @@ mod tests {
             Some(err(libc::EAFNOSUPPORT))
         );
         assert_eq!(
-            stack.socket(libc::AF_INET, libc::SOCK_RAW, 1).err(),
+            stack
+                .socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP)
+                .err(),
             Some(err(libc::EPERM))
         );
     }
