@@ -14,7 +14,7 @@
 //! timers (retransmissions, keep-alive, closing).
 //!
 //! Ping sockets (`SOCK_DGRAM` with `IPPROTO_ICMP`/`IPPROTO_ICMPV6`) and
-//! raw ICMP sockets are in [`icmp`]; the stack answers echo requests to
+//! raw ICMP sockets are in the `icmp` submodule; the stack answers echo requests to
 //! its own addresses itself.
 //!
 //! Listening: smoltcp's TCP sockets take one connection each, so a
