@@ -1000,3 +1000,55 @@ fn ping_answers_in_a_view_and_across_a_vde_switch() {
         assert_eq!(b.out(), expected, "{}\n{}", b.dump(), a.dump());
     }
 }
+
+#[test]
+fn iperf3_runs_between_two_views_over_a_vde_switch() {
+    let iperf3 = require_tool("iperf3", "iperf3");
+    let t = TempDir::new("umnet-iperf3-vde");
+    let sw = Switch::start(&t);
+    let server = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.1/24 dev vd0 || exit 9
+"$IPERF3" -s -1 -B 10.0.0.1 -p 5201 > /dev/null 2>&1; echo "server: $?"
+"#;
+    let client = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.2/24 dev vd0 || exit 9
+# Until the server listens (a refused attempt does not use it up).
+for i in $(seq 100); do
+    "$IPERF3" -c 10.0.0.1 -p 5201 -t 2 -J > "$OUT" 2>/dev/null && break
+    sleep 0.2
+done
+echo "client: $?"
+"$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]
+sent, received = r["sum_sent"]["bytes"], r["sum_received"]["bytes"]
+print("bytes", 0 < received <= sent)
+print("iperf3 over vde: %.1f Mbit/s" % (r["sum_received"]["bits_per_second"] / 1e6), file=sys.stderr)
+' "$OUT"
+"#;
+    let view = |body: &str| {
+        Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("IPERF3", &iperf3)
+            .env("PY", python3())
+            .env("OUT", t.join("iperf3.json"))
+            .env("SW", sw.url())
+            .umview_opts(["-p", "umnet"])
+    };
+    let s = view(server);
+    let s = std::thread::spawn(move || s.run(Mode::View));
+    let c = view(client).run(Mode::View);
+    let s = s.join().expect("server view");
+    c.assert_ok();
+    s.assert_ok();
+    assert_eq!(
+        c.out(),
+        "client: 0\nbytes True\n",
+        "{}\n{}",
+        c.dump(),
+        s.dump()
+    );
+    assert_eq!(s.out(), "server: 0\n", "{}", s.dump());
+}
