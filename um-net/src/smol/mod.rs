@@ -88,6 +88,10 @@ struct TcpSock {
     error: Option<Errno>,
     /// shutdown(SHUT_RD) was called.
     read_shut: bool,
+    /// shutdown(SHUT_WR) was called: the end of the connection may follow.
+    wrote_fin: bool,
+    /// The connection is open and nobody closed it on our side.
+    open: bool,
     nodelay: bool,
 }
 
@@ -310,10 +314,24 @@ impl Net {
         else {
             return;
         };
+        let Some(slot) = t.conn else { return };
         if !t.connecting {
+            // A connection that ends while neither side closed it was
+            // reset (or timed out): the next call says so, as Linux's
+            // ECONNRESET. (A reset after the peer's FIN is Linux's EPIPE,
+            // which send answers anyway.)
+            let state = self.set.get::<tcp::Socket>(slot).state();
+            match state {
+                tcp::State::Established => t.open = !t.wrote_fin,
+                tcp::State::CloseWait => t.open = false,
+                tcp::State::Closed if t.open => {
+                    t.open = false;
+                    t.error = Some(err(libc::ECONNRESET));
+                }
+                _ => {}
+            }
             return;
         }
-        let Some(slot) = t.conn else { return };
         match self.set.get::<tcp::Socket>(slot).state() {
             tcp::State::SynSent | tcp::State::SynReceived => {}
             tcp::State::Closed => {
@@ -1083,6 +1101,10 @@ impl SocketHandle for SmolSocket {
                 if t.connecting {
                     return Err(Errno::new(libc::EAGAIN));
                 }
+                if t.error == Some(err(libc::ECONNRESET)) {
+                    t.error = None;
+                    return Err(err(libc::ECONNRESET));
+                }
                 let Some(slot) = t.conn else {
                     return Err(err(if t.pool.is_some() {
                         libc::ENOTCONN
@@ -1143,6 +1165,10 @@ impl SocketHandle for SmolSocket {
         if self.stream {
             return self.shared.with(|net| {
                 let t = net.tcp(id)?;
+                if t.error == Some(err(libc::ECONNRESET)) {
+                    t.error = None;
+                    return Err(err(libc::ECONNRESET));
+                }
                 if t.read_shut {
                     return Ok(Received::default());
                 }
@@ -1215,6 +1241,8 @@ impl SocketHandle for SmolSocket {
                 t.read_shut = true;
             }
             if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
+                t.wrote_fin = true;
+                t.open = false;
                 net.set.get_mut::<tcp::Socket>(slot).close();
             }
             Ok(())
@@ -1423,6 +1451,35 @@ mod tests {
             other.as_socket().unwrap().bind(&v4(port)),
             Err(err(libc::EADDRINUSE))
         );
+    }
+
+    #[test]
+    fn a_reset_connection_says_so_once() {
+        let stack = SmolStack::new().unwrap();
+        let server = sock(&stack, libc::AF_INET, libc::SOCK_STREAM);
+        let s = server.as_socket().unwrap();
+        s.bind(&v4(0)).unwrap();
+        s.listen(1).unwrap();
+        let port = port_of(&s.local_addr().unwrap());
+        let client = sock(&stack, libc::AF_INET, libc::SOCK_STREAM);
+        let c = client.as_socket().unwrap();
+        assert_eq!(c.connect(&v4(port)), Err(err(libc::EINPROGRESS)));
+        let (conn, _) = until(|| s.accept());
+        assert_eq!(c.send(b"unread", 0, None), Ok(6));
+        // Closed with data unread: a reset, as Linux sends.
+        drop(conn);
+        let mut buf = [0u8; 16];
+        let first = (0..1000)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(1));
+                c.recv(&mut buf, 0)
+            })
+            .find(|r| *r != Err(Errno::new(libc::EAGAIN)));
+        assert_eq!(
+            first.map(|r| r.map(|r| r.len)),
+            Some(Err(err(libc::ECONNRESET)))
+        );
+        assert_eq!(c.recv(&mut buf, 0).map(|r| r.len), Ok(0));
     }
 
     #[test]
