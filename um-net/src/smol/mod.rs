@@ -92,6 +92,10 @@ struct TcpSock {
     wrote_fin: bool,
     /// The connection is open and nobody closed it on our side.
     open: bool,
+    /// `SO_LINGER`'s time, when on. Zero: close resets the connection;
+    /// other times close gracefully without waiting (close never blocks
+    /// here).
+    linger: Option<i32>,
     nodelay: bool,
 }
 
@@ -493,8 +497,9 @@ impl Net {
                 }
                 if let Some(slot) = t.conn {
                     let s = self.set.get_mut::<tcp::Socket>(slot);
-                    // Unread data: the connection is reset, as Linux does.
-                    if s.recv_queue() > 0 {
+                    // Unread data, or SO_LINGER with a zero time: the
+                    // connection is reset, as Linux does.
+                    if s.recv_queue() > 0 || t.linger == Some(0) {
                         s.abort();
                     } else {
                         s.close();
@@ -1305,6 +1310,19 @@ impl SocketHandle for SmolSocket {
                     Ok(())
                 })
             }
+            (libc::SOL_SOCKET, libc::SO_LINGER) => {
+                // struct linger: l_onoff, l_linger.
+                let v = value.get(..8).ok_or(Errno::EINVAL)?;
+                let on = i32::from_ne_bytes([v[0], v[1], v[2], v[3]]) != 0;
+                let time = i32::from_ne_bytes([v[4], v[5], v[6], v[7]]);
+                let id = self.id;
+                self.shared.with(|net| {
+                    if let Ok(t) = net.tcp(id) {
+                        t.linger = on.then_some(time.max(0));
+                    }
+                });
+                Ok(())
+            }
             (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
                 let on = int.ok_or(Errno::EINVAL)? != 0;
                 let id = self.id;
@@ -1321,7 +1339,6 @@ impl SocketHandle for SmolSocket {
             | (libc::SOL_SOCKET, libc::SO_BROADCAST)
             | (libc::SOL_SOCKET, libc::SO_RCVBUF)
             | (libc::SOL_SOCKET, libc::SO_SNDBUF)
-            | (libc::SOL_SOCKET, libc::SO_LINGER)
             | (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE)
             | (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL)
             | (libc::IPPROTO_TCP, libc::TCP_KEEPCNT)
@@ -1368,6 +1385,17 @@ impl SocketHandle for SmolSocket {
                 int(net.socks.get(&id).is_some_and(|s| s.reuse) as i32)
             }
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => int(0),
+            (libc::SOL_SOCKET, libc::SO_LINGER) => {
+                let mut net = self.shared.lock();
+                let linger = if self.stream {
+                    net.tcp(id)?.linger
+                } else {
+                    None
+                };
+                let mut v = i32::from(linger.is_some()).to_ne_bytes().to_vec();
+                v.extend_from_slice(&linger.unwrap_or(0).to_ne_bytes());
+                Ok(v)
+            }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) if self.stream => {
                 let mut net = self.shared.lock();
                 int(net.tcp(id)?.nodelay as i32)
@@ -1480,6 +1508,43 @@ mod tests {
             Some(Err(err(libc::ECONNRESET)))
         );
         assert_eq!(c.recv(&mut buf, 0).map(|r| r.len), Ok(0));
+    }
+
+    #[test]
+    fn linger_zero_resets_at_close() {
+        let stack = SmolStack::new().unwrap();
+        let server = sock(&stack, libc::AF_INET, libc::SOCK_STREAM);
+        let s = server.as_socket().unwrap();
+        s.bind(&v4(0)).unwrap();
+        s.listen(1).unwrap();
+        let port = port_of(&s.local_addr().unwrap());
+        let client = sock(&stack, libc::AF_INET, libc::SOCK_STREAM);
+        let c = client.as_socket().unwrap();
+        let _ = c.connect(&v4(port));
+        let (conn, _) = until(|| s.accept());
+        let linger: Vec<u8> = [1i32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        conn.as_socket()
+            .unwrap()
+            .set_option(libc::SOL_SOCKET, libc::SO_LINGER, &linger)
+            .unwrap();
+        assert_eq!(
+            conn.as_socket()
+                .unwrap()
+                .get_option(libc::SOL_SOCKET, libc::SO_LINGER, 8),
+            Ok(linger)
+        );
+        drop(conn);
+        let mut buf = [0u8; 4];
+        let first = (0..1000)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(1));
+                c.recv(&mut buf, 0)
+            })
+            .find(|r| *r != Err(Errno::new(libc::EAGAIN)));
+        assert_eq!(
+            first.map(|r| r.map(|r| r.len)),
+            Some(Err(err(libc::ECONNRESET)))
+        );
     }
 
     #[test]
