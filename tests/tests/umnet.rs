@@ -1052,3 +1052,43 @@ print("iperf3 over vde: %.1f Mbit/s" % (r["sum_received"]["bits_per_second"] / 1
     );
     assert_eq!(s.out(), "server: 0\n", "{}", s.dump());
 }
+
+/// `slirpvde` (vde2's user-mode NAT) on the switch: a view with the
+/// address slirp expects reaches a web server on the host's 127.0.0.1
+/// through slirp's gateway, without root.
+#[test]
+fn a_view_reaches_the_host_through_slirpvde() {
+    let slirp = require_tool("slirpvde", "vde2");
+    let (t, server, sum) = served_file("umnet-slirp", 1 << 20);
+    let sw = Switch::start(&t);
+    let mut nat = Command::new(slirp)
+        .arg("-s")
+        .arg(&sw.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("slirpvde");
+    let body = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.2.15/24 dev vd0 || exit 9
+ip route add default via 10.0.2.2 || exit 9
+# Until slirp is on the switch.
+for i in $(seq 50); do
+    "$CURL" -sS --connect-timeout 2 "http://10.0.2.2:$PORT/data.bin" > "$OUT" 2>/dev/null && break
+    sleep 0.2
+done
+echo "curl: $?"
+md5sum < "$OUT"
+"#;
+    let r = script(body, &server)
+        .env("SW", sw.url())
+        .env("PORT", server.port.to_string())
+        .env("OUT", t.join("got.bin"))
+        .umview_opts(["-p", "umnet"])
+        .run(Mode::View);
+    let _ = nat.kill();
+    let _ = nat.wait();
+    r.assert_ok();
+    assert_eq!(r.out(), format!("curl: 0\n{sum}"), "{}", r.dump());
+}
