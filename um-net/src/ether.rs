@@ -22,7 +22,7 @@ const HEADER: usize = 14;
 const QUEUE: usize = 4096;
 /// How long a frame may wait for room in the switch's queue before it is
 /// dropped (TCP sends it again).
-pub const SEND_TIMEOUT: Duration = Duration::from_millis(20);
+pub const SEND_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// A locally administered unicast MAC address, different for each call.
 pub fn new_mac() -> [u8; 6] {
