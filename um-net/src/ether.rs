@@ -162,8 +162,12 @@ pub fn receive_loop(socket: UnixDatagram, mut deliver: impl FnMut(Vec<Vec<u8>>) 
     let mut buf = vec![0u8; MAX_FRAME];
     loop {
         let n = match socket.recv(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+            Ok(n) if n > 0 => n,
+            // A signal of the host's (its tracer's SIGCHLDs) interrupts
+            // the wait: not the end of the link.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The port was shut (or failed): the link is gone.
+            _ => return,
         };
         let mut batch = vec![buf[..n].to_vec()];
         // What else is there already, without waiting.
