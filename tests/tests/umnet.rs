@@ -1012,7 +1012,7 @@ fn iperf3_runs_between_two_views_over_a_vde_switch() {
     let server = r#"
 "$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
 ip link set vd0 up && ip addr add 10.0.0.1/24 dev vd0 || exit 9
-"$IPERF3" -s -1 -B 10.0.0.1 -p 5201 > /dev/null 2>&1; echo "server: $?"
+timeout 120 "$IPERF3" -s -1 -B 10.0.0.1 -p 5201 > /dev/null 2>&1; echo "server: $?"
 "#;
     let client = r#"
 "$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
@@ -1039,6 +1039,7 @@ print("iperf3 over vde: %.1f Mbit/s" % (r["sum_received"]["bits_per_second"] / 1
             .env("OUT", t.join("iperf3.json"))
             .env("SW", sw.url())
             .umview_opts(["-p", "umnet"])
+            .timeout(Duration::from_secs(150))
     };
     let s = view(server);
     let s = std::thread::spawn(move || s.run(Mode::View));
