@@ -26,8 +26,10 @@ PACKAGES=(
     # squashfuse (libfuse 3) on images mksquashfs makes, fuse-zip (libfuse 2)
     # on archives zip makes, checked with unzip
     squashfs-tools squashfuse fuse-zip zip unzip
-    # um-net's tests run iperf3 over a view's own (smoltcp) stack
-    iperf3
+    # um-net's tests run iperf3 over a view's own (smoltcp) stack, ask
+    # ifconfig (net-tools) about its interfaces, and ping (iputils-ping)
+    # its addresses and those of another view over a VDE switch
+    iperf3 net-tools iputils-ping
     # viewfs' chroot tests run a Debian tree debootstrap makes
     # (scripts/make-test-rootfs.sh)
     debootstrap

@@ -8,7 +8,10 @@
 //! undone, bad msocket arguments get clear errnos, and programs outside the
 //! view keep their network. `umnetsmoltcp` (alias `umnetlwip`) is a stack of
 //! the view's own: a web server and curl, and a UDP echo over IPv6, talk on
-//! its loopback, which the kernel's stack does not see.
+//! its loopback, which the kernel's stack does not see; `ip` changes its
+//! addresses, routes and links as it would the kernel's (compared with a
+//! fresh kernel network namespace), and the interface ioctls and
+//! `ifconfig` see the same.
 
 use std::io::Read;
 use std::path::Path;
@@ -569,31 +572,541 @@ print("sent", sent, "received", received, file=sys.stderr)
     );
 }
 
+/// `ip` changing a stack that has only its loopback: the same script
+/// runs in a fresh network namespace of the kernel (when this machine
+/// lets the user make one) and in a view on its smoltcp stack.
+const IP_ON_LO: &str = r#"
+ip link set lo up
+ip addr add 10.0.0.1/24 dev lo; echo "add: $?"
+ip addr add 10.0.0.1/24 dev lo; echo "again: $?"
+ip addr add 10.0.0.1/24 dev nosuch; echo "no device: $?"
+ip -6 addr add 2001:db8::1/64 dev lo; echo "add6: $?"
+ip -6 addr add 2001:db8::1/64 dev lo; echo "again6: $?"
+ip addr show dev lo
+ip -6 route
+ip route get 10.0.0.7
+ip route get 127.0.0.1
+ip route get 192.0.2.1; echo "unreachable: $?"
+ip route add 10.5.0.1/16 via 10.0.0.254; echo "host bits: $?"
+ip route add 10.7.0.0/16; echo "no device: $?"
+ip route del 10.9.0.0/16; echo "del missing: $?"
+ip addr del 10.0.0.2/24 dev lo; echo "del missing: $?"
+ip -6 addr del 2001:db8::2/64 dev lo; echo "del missing6: $?"
+ip addr del 10.0.0.1/24 dev lo; echo "del: $?"
+ip -6 addr del 2001:db8::1/64 dev lo; echo "del6: $?"
+ip -o addr show | awk '{print $2, $3, $4}'
+ip link set lo down; echo "down: $?"
+ip link show lo
+ip link set nosuch up; echo "no device: $?"
+"#;
+
+/// `ip route get`'s output with its `uid N` masked.
+fn mask_uid(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.find(" uid ") {
+            Some(at) => format!("{} uid N", &l[..at]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
-fn ip_shows_the_smoltcp_stack() {
-    // The real ip command reads the view's stack over netlink: only its
-    // loopback, whatever the host has; changes are refused.
+fn ip_configures_the_smoltcp_stack_as_the_kernel_would() {
+    let native = Cmd::new(["unshare", "-rn", "bash", "-c", IP_ON_LO]).run(Mode::Native);
+    let expected = if native.status == viewos_tests::Status::Code(0) && !native.out().is_empty() {
+        Some(native)
+    } else {
+        viewos_tests::report_skipped(
+            "ip on a fresh kernel namespace",
+            "unshare -rn failed here; the view is checked against fixed output",
+        );
+        None
+    };
+    let body =
+        format!("\"$VIEWMOUNT\" -t umnetsmoltcp none /dev/net/default || exit 9\n{IP_ON_LO}");
+    for mode in Mode::VIEWS {
+        let view = Cmd::bash(&body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .umview_opts(["-p", "umnet"])
+            .run(mode);
+        view.assert_ok();
+        if let Some(native) = &expected {
+            // `unshare -r` maps the user to root.
+            assert_eq!(
+                mask_uid(&view.out()),
+                // An IPv6 address of the kernel's is tentative until its
+                // duplicate address detection ends.
+                mask_uid(&native.out().replace(" tentative ", " ")),
+                "{}",
+                view.dump()
+            );
+            assert_eq!(view.err(), native.err(), "{}", view.dump());
+        }
+        let out = view.out();
+        for line in [
+            "add: 0\nagain: 2\nno device: 1\nadd6: 0\nagain6: 2\n",
+            "    inet 10.0.0.1/24 scope global lo\n",
+            "2001:db8::/64 dev lo proto kernel metric 256 pref medium\n",
+            "local 10.0.0.7 dev lo src 10.0.0.1 uid ",
+            "unreachable: 2\nhost bits: 2\nno device: 2\ndel missing: 2\ndel missing: 2\n\
+             del missing6: 2\ndel: 0\ndel6: 0\nlo inet 127.0.0.1/8\nlo inet6 ::1/128\ndown: 0\n",
+            "1: lo: <LOOPBACK> mtu 65536 qdisc noqueue state DOWN mode DEFAULT",
+        ] {
+            assert!(out.contains(line), "missing {line:?}\n{}", view.dump());
+        }
+        let err = view.err();
+        for line in [
+            "Error: ipv4: Address already assigned.\n",
+            "Error: ipv6: address already assigned.\n",
+            "Cannot find device \"nosuch\"\n",
+            "RTNETLINK answers: Network is unreachable\n",
+            "Error: Invalid prefix for given prefix length.\n",
+            "RTNETLINK answers: No such device\n",
+            "RTNETLINK answers: No such process\n",
+            "Error: ipv4: Address not found.\n",
+            "Error: ipv6: address not found.\n",
+        ] {
+            assert!(err.contains(line), "missing {line:?}\n{}", view.dump());
+        }
+    }
+}
+
+/// The classic interface ioctls on a socket of the view's stack, from
+/// Python, and `ifconfig` (net-tools) asking about one interface.
+const PY_IFREQ: &str = r#"
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ifreq(req, name, data=b""):
+    return fcntl.ioctl(s, req, struct.pack("16s24s", name.encode(), data))
+print("addr", socket.inet_ntoa(ifreq(0x8915, "lo")[20:24]))
+print("mask", socket.inet_ntoa(ifreq(0x891b, "lo")[20:24]))
+print("flags", hex(struct.unpack("H", ifreq(0x8913, "lo")[16:18])[0]))
+print("mtu", struct.unpack("i", ifreq(0x8921, "lo")[16:20])[0])
+print("index", struct.unpack("i", ifreq(0x8933, "lo")[16:20])[0])
+print("name", fcntl.ioctl(s, 0x8910, struct.pack("16si20x", b"", 1))[:16].rstrip(b"\0").decode())
+print("nametoindex", socket.if_nametoindex("lo"))
+try:
+    ifreq(0x8915, "eth7")
+except OSError as e:
+    print("missing", e.strerror)
+try:
+    fcntl.ioctl(s, 0x89aa, b"\0" * 40)
+except OSError as e:
+    print("unknown", e.strerror)
+buf = bytearray(40 * 8)
+import array, ctypes
+b = ctypes.create_string_buffer(40 * 8)
+conf = struct.pack("iiQ", 40 * 8, 0, ctypes.addressof(b))
+n = struct.unpack("iiQ", fcntl.ioctl(s, 0x8912, conf))[0]
+for i in range(0, n, 40):
+    print("conf", b.raw[i:i+16].rstrip(b"\0").decode(), socket.inet_ntoa(b.raw[i+20:i+24]))
+"#;
+
+#[test]
+fn interface_ioctls_and_ifconfig_see_the_smoltcp_stack() {
+    // In /usr/sbin, which a user's PATH may not have.
+    let ifconfig = ["/usr/sbin/ifconfig", "/sbin/ifconfig"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("this test needs ifconfig: install net-tools (scripts/install-deps.sh does)");
     let body = r#"
 "$VIEWMOUNT" -t umnetsmoltcp none /dev/net/default || exit 9
-/usr/sbin/ip -o link | cut -d' ' -f2
-/usr/sbin/ip -o addr | awk '{print $2, $3, $4}'
-/usr/sbin/ip -4 route | wc -l
-/usr/sbin/ip addr add 10.0.0.1/24 dev lo; echo "add: $?"
-"$PY" -c 'import socket; print(socket.if_nameindex())'
+ip addr add 10.1.2.3/16 dev lo || exit 9
+ip link set lo mtu 1400 || exit 9
+"$PY" -c "$SCRIPT"
+"$IFCONFIG" lo | head -2
 "#;
     for mode in Mode::VIEWS {
         let r = Cmd::bash(body)
             .env("VIEWMOUNT", view_command("viewmount"))
             .env("PY", python3())
+            .env("SCRIPT", PY_IFREQ)
+            .env("IFCONFIG", ifconfig)
             .umview_opts(["-p", "umnet"])
             .run(mode);
         r.assert_ok();
         assert_eq!(
             r.out(),
-            "lo:\nlo inet 127.0.0.1/8\nlo inet6 ::1/128\n0\nadd: 2\n[(1, 'lo')]\n",
+            "addr 127.0.0.1\nmask 255.0.0.0\nflags 0x49\nmtu 1400\nindex 1\nname lo\n\
+             nametoindex 1\nmissing No such device\nunknown Inappropriate ioctl for device\n\
+             conf lo 127.0.0.1\nconf lo 10.1.2.3\n\
+             lo: flags=73<UP,LOOPBACK,RUNNING>  mtu 1400\n        inet 127.0.0.1  netmask 255.0.0.0\n",
             "{}",
             r.dump()
         );
-        assert!(r.err().contains("Operation not supported"), "{}", r.dump());
     }
+}
+
+/// A `vde_switch` of the test's, in the foreground with its console on a
+/// pipe of ours: it ends when dropped (or when the pipe closes, if the
+/// test dies).
+struct Switch {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Switch {
+    fn start(t: &TempDir) -> Switch {
+        let bin = require_tool("vde_switch", "vde2");
+        let dir = t.join("sw");
+        let child = Command::new(bin)
+            .arg("-s")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vde_switch");
+        let sw = Switch { child, dir };
+        wait_until(Duration::from_secs(10), "vde_switch's socket", || {
+            sw.dir.join("ctl").exists()
+        });
+        sw
+    }
+
+    fn url(&self) -> String {
+        format!("vde://{}", self.dir.display())
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// View A of two on one switch: `ip` gives its link an address, then a
+/// web server and a UDP echo run until view B is done.
+const VIEW_A: &str = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.1/24 dev vd0 || exit 9
+ip -6 addr add fd00::1/64 dev vd0 || exit 9
+"$PY" "$DIR/peer_a.py" "$DIR/www" "$DIR/ready" "$DIR/done"
+"#;
+
+const PEER_A_PY: &str = r#"
+import functools, http.server, os, socket, sys, threading, time
+www, ready, done = sys.argv[1:]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www)
+http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+srv = http.server.ThreadingHTTPServer(("0.0.0.0", 8080), handler)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+for fam, addr in ((socket.AF_INET, "10.0.0.1"), (socket.AF_INET6, "fd00::1")):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    u.bind((addr, 7007))
+    def echo(u=u):
+        while True:
+            data, peer = u.recvfrom(2000)
+            u.sendto(data.upper() + b" from " + peer[0].encode(), peer)
+    threading.Thread(target=echo, daemon=True).start()
+open(ready, "w").close()
+for _ in range(2800):
+    if os.path.exists(done):
+        break
+    time.sleep(0.05)
+"#;
+
+/// View B: its own address, then curl and UDP to view A over the switch.
+const VIEW_B: &str = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set dev vd0 up; echo "up: $?"
+ip addr add 10.0.0.2/24 dev vd0; echo "addr: $?"
+ip -6 addr add fd00::2/64 dev vd0 || exit 9
+ip -o -4 addr show | awk '{print $2, $4}'
+ip -o link show vd0 | awk '{print $2, $3, $4, $5}'
+ip route
+ip route add default via 10.0.0.254; echo "default: $?"
+ip route | head -1
+ip route get 192.0.2.9 | head -1
+ip route del default; echo "del default: $?"
+hostname -I
+for i in $(seq 400); do [ -e "$DIR/ready" ] && break; sleep 0.05; done
+"$CURL" -sS "http://10.0.0.1:8080/data.bin" | md5sum
+"$CURL" -sS -o /dev/null -w '%{http_code}\n' "http://10.0.0.1:8080/missing"
+"$PY" -c '
+import socket
+for fam, addr in ((socket.AF_INET, "10.0.0.1"), (socket.AF_INET6, "fd00::1")):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(10)
+    s.sendto(b"hello over vde", (addr, 7007))
+    print(s.recvfrom(100)[0].decode())
+'
+# Nobody has 10.0.0.3: no ARP answer, connect gives up.
+"$CURL" -sS -o /dev/null --connect-timeout 3 http://10.0.0.3:8080/; echo "nobody: $?"
+"$CURL" -sS -o /dev/null --connect-timeout 3 http://192.0.2.1/; echo "no route: $?"
+touch "$DIR/done"
+"#;
+
+#[test]
+fn two_views_talk_over_a_vde_switch() {
+    let t = TempDir::new("umnet-vde");
+    let sw = Switch::start(&t);
+    let data = pseudo_random(8 << 20);
+    t.write("www/data.bin", &data);
+    t.write("peer_a.py", PEER_A_PY);
+    let sum = Command::new("md5sum")
+        .arg(t.join("www/data.bin"))
+        .output()
+        .expect("md5sum");
+    let sum = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    // 8 MiB through a user-level switch between two traced views: slow
+    // on a loaded machine (a lost frame costs a retransmission timeout).
+    let view = |body: &str| {
+        Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("CURL", require_tool("curl", "curl"))
+            .env("PY", python3())
+            .env("DIR", t.path())
+            .env("SW", sw.url())
+            .umview_opts(["-p", "umnet"])
+            .timeout(Duration::from_secs(150))
+    };
+    for (mode_a, mode_b) in [
+        (Mode::View, Mode::ViewNoSeccomp),
+        (Mode::ViewNoSeccomp, Mode::View),
+    ] {
+        let _ = std::fs::remove_file(t.join("ready"));
+        let _ = std::fs::remove_file(t.join("done"));
+        let a = view(VIEW_A);
+        let a = std::thread::spawn(move || a.run(mode_a));
+        let b = view(VIEW_B).run(mode_b);
+        std::fs::write(t.join("done"), "").expect("done file");
+        let a = a.join().expect("view A");
+        a.assert_ok();
+        b.assert_ok();
+        let expected = format!(
+            "up: 0\naddr: 0\nlo 127.0.0.1/8\nvd0 10.0.0.2/24\n\
+             vd0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n\
+             10.0.0.0/24 dev vd0 proto kernel scope link src 10.0.0.2 \n\
+             default: 0\ndefault via 10.0.0.254 dev vd0 \n\
+             192.0.2.9 via 10.0.0.254 dev vd0 src 10.0.0.2 uid 0\n\
+             del default: 0\n10.0.0.2 fd00::2 \n\
+             {sum}  -\n404\nHELLO OVER VDE from 10.0.0.2\nHELLO OVER VDE from fd00::2\n\
+             nobody: 28\nno route: 7\n"
+        );
+        assert_eq!(
+            mask_uid(&b.out()),
+            mask_uid(&expected),
+            "{}\n{}",
+            b.dump(),
+            a.dump()
+        );
+    }
+    // The host's stack never saw the views' addresses.
+    let ip = Command::new("ip")
+        .args(["-o", "addr"])
+        .output()
+        .expect("ip");
+    assert!(!String::from_utf8_lossy(&ip.stdout).contains("10.0.0.2/24"));
+}
+
+/// View B pings: its own addresses, its loopback, and view A over the
+/// switch, over IPv4 and IPv6; an address nobody has gets no answer.
+const VIEW_PING: &str = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.2/24 dev vd0 || exit 9
+ip -6 addr add fd00::2/64 dev vd0 || exit 9
+for i in $(seq 400); do [ -e "$DIR/ready" ] && break; sleep 0.05; done
+for to in 127.0.0.1 10.0.0.2 10.0.0.1 ::1 fd00::1; do
+    "$PING" -c 3 -i 0.2 -W 5 "$to" > "$DIR/ping.out" 2>&1
+    echo "$to: $? $(grep -o '[0-9]* packets transmitted, [0-9]* received' "$DIR/ping.out")"
+done
+"$PING" -c 1 -W 1 10.0.0.3 > /dev/null 2>&1; echo "nobody: $?"
+"$PING" -c 1 -W 1 192.0.2.1 2>&1; echo "no route: $?"
+touch "$DIR/done"
+"#;
+
+/// The same with Python's ping sockets (what `ping` uses without
+/// privileges), for a run as root (see below).
+const PY_PING: &str = r#"
+import socket, struct, sys
+for fam, proto, kind, to in ((socket.AF_INET, socket.IPPROTO_ICMP, 8, "10.0.0.1"),
+                             (socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, "fd00::1")):
+    s = socket.socket(fam, socket.SOCK_DGRAM, proto)
+    s.settimeout(5)
+    got = 0
+    for seq in range(3):
+        s.sendto(struct.pack("!BBHHH", kind, 0, 0, 0, seq) + b"ping data", (to, 0))
+        reply, peer = s.recvfrom(100)
+        got += reply[8:] == b"ping data" and peer[0] == to
+    print(to, got)
+"#;
+
+#[test]
+fn ping_answers_in_a_view_and_across_a_vde_switch() {
+    let ping = ["/usr/bin/ping", "/bin/ping"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("this test needs ping: install iputils-ping (scripts/install-deps.sh does)");
+    let t = TempDir::new("umnet-ping");
+    let sw = Switch::start(&t);
+    t.write("www/data.bin", "x");
+    t.write("peer_a.py", PEER_A_PY);
+    t.write("py_ping.py", PY_PING);
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let view = |body: &str| {
+        Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("PY", python3())
+            .env("PING", ping)
+            .env("DIR", t.path())
+            .env("SW", sw.url())
+            .umview_opts(["-p", "umnet"])
+    };
+    for mode in Mode::VIEWS {
+        let _ = std::fs::remove_file(t.join("ready"));
+        let _ = std::fs::remove_file(t.join("done"));
+        let a = view(VIEW_A);
+        let a = std::thread::spawn(move || a.run(mode));
+        let b = if root {
+            // ping run by root drops every capability but CAP_NET_RAW,
+            // and then the host cannot hand it its sockets (the tracee
+            // opens them through /proc/HOST/fd, which needs as many
+            // capabilities as the host has): Python's ping sockets
+            // instead, the same ICMP echo on the stack.
+            viewos_tests::report_skipped(
+                "ping run as root in a view",
+                "the host cannot give a process that dropped its capabilities a served fd; \
+                 ICMP echo checked with Python ping sockets",
+            );
+            view(&VIEW_PING.replace(
+                "for to in",
+                "\"$PY\" \"$DIR/py_ping.py\"; touch \"$DIR/done\"; exit 0\nfor to in",
+            ))
+            .run(mode)
+        } else {
+            view(VIEW_PING).run(mode)
+        };
+        std::fs::write(t.join("done"), "").expect("done file");
+        let a = a.join().expect("view A");
+        a.assert_ok();
+        b.assert_ok();
+        let expected = if root {
+            "10.0.0.1 3\nfd00::1 3\n".to_string()
+        } else {
+            format!(
+                "127.0.0.1: 0 3 packets transmitted, 3 received\n\
+             10.0.0.2: 0 3 packets transmitted, 3 received\n\
+             10.0.0.1: 0 3 packets transmitted, 3 received\n\
+             ::1: 0 3 packets transmitted, 3 received\n\
+             fd00::1: 0 3 packets transmitted, 3 received\n\
+             nobody: 1\n{ping}: connect: Network is unreachable\nno route: 2\n"
+            )
+        };
+        assert_eq!(b.out(), expected, "{}\n{}", b.dump(), a.dump());
+    }
+}
+
+#[test]
+fn iperf3_runs_between_two_views_over_a_vde_switch() {
+    let iperf3 = require_tool("iperf3", "iperf3");
+    let t = TempDir::new("umnet-iperf3-vde");
+    let sw = Switch::start(&t);
+    let server = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.1/24 dev vd0 || exit 9
+touch "$OUT.up"
+timeout 100 "$IPERF3" -s -B 10.0.0.1 -p 5201 > /dev/null 2>&1 &
+while [ ! -e "$OUT.done" ]; do sleep 0.2; done
+kill %1; echo "server: up"
+"#;
+    // A run whose data connection stalls (seen about once in five runs
+    // on this loaded machine, not understood yet: see the report of
+    // issue 7) is made again, at most three times, and said so on
+    // stderr.
+    let client = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.0.2/24 dev vd0 || exit 9
+for i in $(seq 100); do [ -e "$OUT.up" ] && break; sleep 0.1; done
+ok=no
+for run in 1 2 3; do
+    for i in $(seq 50); do
+        timeout 30 "$IPERF3" -c 10.0.0.1 -p 5201 -t 2 -J > "$OUT" 2>/dev/null && break
+        sleep 0.2
+    done
+    if "$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]
+sent, received = r["sum_sent"]["bytes"], r["sum_received"]["bytes"]
+assert 0 < received <= sent
+print("iperf3 over vde: %.1f Mbit/s" % (r["sum_received"]["bits_per_second"] / 1e6), file=sys.stderr)
+' "$OUT"; then ok=yes; break; fi
+    echo "iperf3 run $run between the views stalled: again" >&2
+done
+touch "$OUT.done"
+echo "client: $ok"
+"#;
+    let view = |body: &str| {
+        Cmd::bash(body)
+            .env("VIEWMOUNT", view_command("viewmount"))
+            .env("IPERF3", &iperf3)
+            .env("PY", python3())
+            .env("OUT", t.join("iperf3.json"))
+            .env("SW", sw.url())
+            .umview_opts(["-p", "umnet"])
+            .timeout(Duration::from_secs(150))
+    };
+    let s = view(server);
+    let s = std::thread::spawn(move || s.run(Mode::View));
+    let c = view(client).run(Mode::View);
+    let _ = std::fs::write(t.join("iperf3.json.done"), "");
+    let s = s.join().expect("server view");
+    c.assert_ok();
+    s.assert_ok();
+    assert_eq!(c.out(), "client: yes\n", "{}\n{}", c.dump(), s.dump());
+    assert_eq!(s.out(), "server: up\n", "{}", s.dump());
+    if c.err().contains("stalled") {
+        // On the real stderr (the harness does not capture it), as
+        // report_skipped's lines.
+        use std::io::Write;
+        let line = format!("NOTE (iperf3 between two views): {}\n", c.err().trim());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// `slirpvde` (vde2's user-mode NAT) on the switch: a view with the
+/// address slirp expects reaches a web server on the host's 127.0.0.1
+/// through slirp's gateway, without root.
+#[test]
+fn a_view_reaches_the_host_through_slirpvde() {
+    let slirp = require_tool("slirpvde", "vde2");
+    let (t, server, sum) = served_file("umnet-slirp", 1 << 20);
+    let sw = Switch::start(&t);
+    let mut nat = Command::new(slirp)
+        .arg("-s")
+        .arg(&sw.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("slirpvde");
+    let body = r#"
+"$VIEWMOUNT" -t umnetsmoltcp -o "vd0=$SW" none /dev/net/default || exit 9
+ip link set vd0 up && ip addr add 10.0.2.15/24 dev vd0 || exit 9
+ip route add default via 10.0.2.2 || exit 9
+# Until slirp is on the switch.
+for i in $(seq 50); do
+    "$CURL" -sS --connect-timeout 2 "http://10.0.2.2:$PORT/data.bin" > "$OUT" 2>/dev/null && break
+    sleep 0.2
+done
+echo "curl: $?"
+md5sum < "$OUT"
+"#;
+    let r = script(body, &server)
+        .env("SW", sw.url())
+        .env("PORT", server.port.to_string())
+        .env("OUT", t.join("got.bin"))
+        .umview_opts(["-p", "umnet"])
+        .run(Mode::View);
+    let _ = nat.kill();
+    let _ = nat.wait();
+    r.assert_ok();
+    assert_eq!(r.out(), format!("curl: 0\n{sum}"), "{}", r.dump());
 }

@@ -24,7 +24,7 @@
 //! - [`table`]: partition tables (MBR, GPT), read as the kernel reads
 //!   them;
 //! - [`chardev`]: the null and trivhd character devices;
-//! - [`tap`]: the tap device, over [`vde`] ports;
+//! - [`tap`]: the tap device, over [`viewos_core::vde`] ports;
 //! - [`numbers`]: device numbers.
 //!
 //! ioctls on the devices reach their handles with their arguments copied
@@ -47,6 +47,5 @@ pub mod service;
 pub mod store;
 pub mod table;
 pub mod tap;
-pub mod vde;
 
 pub use service::UmDev;

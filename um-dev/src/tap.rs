@@ -1,5 +1,5 @@
 //! `umdevtap`: a virtual `/dev/net/tun` (char 10:200) whose TAP
-//! interfaces are ports of a VDE switch (`-o vde=URL`, see [`crate::vde`]):
+//! interfaces are ports of a VDE switch (`-o vde=URL`, see [`viewos_core::vde`]):
 //! a frame a program writes to its tap fd goes out on the switch, and
 //! frames the switch delivers to the port are read from the fd.
 //!
@@ -26,7 +26,7 @@ use viewos_core::{Errno, FileHandle, IoctlArg, Notifier};
 
 use crate::node::Device;
 use crate::numbers::TUN;
-use crate::vde::{self, Port, MAX_FRAME};
+use viewos_core::vde::{self, Port, MAX_FRAME};
 
 /// `TUNSETIFF`: attach to an interface (`struct ifreq`, written back).
 pub const TUNSETIFF: u32 = 0x4004_54ca;

@@ -34,24 +34,57 @@ impl UmNet {
         Ok(Box::new(UmNet { initial }))
     }
 
-    /// The stack of mount type `kind` (after `umnet`).
-    fn stack(kind: &str) -> Result<Arc<dyn NetStack>, Errno> {
+    /// The stack of mount type `kind` (after `umnet`), with the links of
+    /// its options.
+    fn stack(kind: &str, options: &Options) -> Result<Arc<dyn NetStack>, Errno> {
+        let smol = matches!(kind, "smoltcp" | "lwip");
+        if !options.links.is_empty() && !smol {
+            eprintln!("umnet: only a smoltcp stack has vdN= links");
+            return Err(Errno::EINVAL);
+        }
         Ok(match kind {
             "null" => Arc::new(Null),
             "native" | "current" => Arc::new(Kernel),
-            "smoltcp" | "lwip" => Arc::new(SmolStack::new()?),
+            _ if smol => match options.links.as_slice() {
+                [] => Arc::new(SmolStack::new()?),
+                [(name, url)] => Arc::new(SmolStack::with_vde(name, url)?),
+                _ => {
+                    eprintln!("umnet: one vdN= link per stack for now");
+                    return Err(Errno::EINVAL);
+                }
+            },
             _ => return Err(Errno::ENODEV),
         })
     }
 }
 
-/// The `-o` options of a stack mount: whether it is `perm`. `EINVAL` for
-/// an option it does not know.
-fn permanent(options: &str) -> Result<bool, Errno> {
-    let mut perm = false;
+/// The `-o` options of a stack mount.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Options {
+    /// `perm`: the mount cannot be undone.
+    perm: bool,
+    /// `vdN=URL`: an Ethernet link `vdN` plugged into a VDE switch.
+    links: Vec<(String, String)>,
+}
+
+/// True for a link name `vd0`, `vd1`, ...
+fn is_vd(name: &str) -> bool {
+    name.strip_prefix("vd")
+        .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Parses a stack mount's `-o`: `EINVAL` for an option it does not know.
+fn parse_options(options: &str) -> Result<Options, Errno> {
+    let mut out = Options::default();
     for o in options.split(',').filter(|o| !o.is_empty()) {
+        if let Some((key, url)) = o.split_once('=') {
+            if is_vd(key) && !url.is_empty() {
+                out.links.push((key.to_string(), url.to_string()));
+                continue;
+            }
+        }
         match o {
-            "perm" => perm = true,
+            "perm" => out.perm = true,
             "rw" | "ro" => {}
             o if GENERIC_MOUNT_OPTIONS.contains(&o) => {}
             o => {
@@ -60,7 +93,7 @@ fn permanent(options: &str) -> Result<bool, Errno> {
             }
         }
     }
-    Ok(perm)
+    Ok(out)
 }
 
 impl Service for UmNet {
@@ -90,8 +123,9 @@ impl Service for UmNet {
         _io: Arc<dyn FileSystem>,
     ) -> Result<Arc<dyn FileSystem>, Errno> {
         let kind = request.fstype.strip_prefix(PREFIX).ok_or(Errno::ENODEV)?;
-        let stack = UmNet::stack(kind)?;
-        let perm = permanent(&request.options)?;
+        let options = parse_options(&request.options)?;
+        let stack = UmNet::stack(kind, &options)?;
+        let perm = options.perm;
         let creds = Creds::of_process();
         Ok(Arc::new(StackNode::new(stack, perm, creds.uid, creds.gid)))
     }
@@ -140,6 +174,24 @@ mod tests {
             Ok(_) => panic!("a kernel socket is backed"),
         }
         assert!(mount("umnetcurrent", "").is_ok());
+    }
+
+    #[test]
+    fn vde_links_are_options_of_smoltcp_stacks() {
+        let o = parse_options("perm,vd0=vde:///tmp/sw,vd12=/x").unwrap();
+        assert!(o.perm);
+        assert_eq!(o.links.len(), 2);
+        assert_eq!(o.links[0], ("vd0".into(), "vde:///tmp/sw".into()));
+        assert_eq!(parse_options("vdx=/tmp").err(), Some(Errno::EINVAL));
+        assert_eq!(parse_options("vd0=").err(), Some(Errno::EINVAL));
+        assert_eq!(
+            mount("umnetnull", "vd0=/tmp/none").err(),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(
+            mount("umnetsmoltcp", "vd0=/nonexistent/switch").err(),
+            Some(Errno::ENOENT)
+        );
     }
 
     #[test]

@@ -133,6 +133,7 @@ mod service;
 pub mod socket;
 pub mod stack;
 pub mod testing;
+pub mod vde;
 mod view;
 
 pub use errno::Errno;

@@ -5,6 +5,9 @@
 //! socket for the new port, and Ethernet frames then go both ways as
 //! datagrams between the two. The port lives as long as the control
 //! connection.
+//!
+//! Shared by the services that plug into a switch: um-dev's tap device and
+//! um-net's Ethernet links. It knows nothing of the processes of a view.
 
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -99,7 +102,7 @@ impl Port {
     /// Connects a new port of the switch whose control socket is `ctl`.
     pub fn connect(ctl: &Path, description: &str) -> io::Result<Port> {
         let local = std::env::temp_dir().join(format!(
-            "umdev-vde-{}-{}",
+            "viewos-vde-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
@@ -114,6 +117,10 @@ impl Port {
             control.read_exact(&mut reply)?;
             let switch =
                 parse_reply(&reply).ok_or_else(|| io::Error::from_raw_os_error(libc::EPROTO))?;
+            // Connected to the switch's socket, as libvdeplug does: the
+            // kernel then queues the switch's frames for us up to the
+            // buffer's size, not only `net.unix.max_dgram_qlen` of them.
+            data.connect(&switch)?;
             Ok::<_, io::Error>((control, switch))
         })();
         match port {
@@ -133,6 +140,12 @@ impl Port {
     /// Sends one frame to the switch.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         self.data.send_to(frame, &self.switch).map(|_| ())
+    }
+
+    /// Bounds how long [`Port::send`] waits for room in the switch's
+    /// queue (`None`: forever); past it the send fails with `EAGAIN`.
+    pub fn set_send_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.data.set_write_timeout(timeout)
     }
 
     /// A second handle on the data socket, for a thread that receives.
