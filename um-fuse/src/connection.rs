@@ -135,6 +135,14 @@ pub struct Connection {
     server: Mutex<Option<Server>>,
 }
 
+/// A request in flight ([`Connection::submit`]).
+pub struct Ticket {
+    slot: Arc<Slot>,
+    op: Opcode,
+    nodeid: u64,
+    unique: u64,
+}
+
 /// Who serves a session, when umfuse started it.
 enum Server {
     /// An in-process file system's thread.
@@ -223,9 +231,9 @@ impl Connection {
         self.max_read
     }
 
-    fn message(&self, op: Opcode, nodeid: u64, unique: u64, args: &[&[u8]]) -> Vec<u8> {
-        let len = InHeader::SIZE + args.iter().map(|a| a.len()).sum::<usize>();
-        let mut e = Enc(Vec::with_capacity(len));
+    /// The request header for `op` on `nodeid` with `body` bytes after it.
+    fn header(&self, op: Opcode, nodeid: u64, unique: u64, body: usize) -> Vec<u8> {
+        let mut e = Enc(Vec::with_capacity(InHeader::SIZE));
         let (uid, gid) = match self
             .config
             .per_caller
@@ -236,7 +244,7 @@ impl Connection {
             None => (self.config.uid, self.config.gid),
         };
         InHeader {
-            len: len as u32,
+            len: (InHeader::SIZE + body) as u32,
             opcode: op as u32,
             unique,
             nodeid,
@@ -245,15 +253,22 @@ impl Connection {
             pid: std::process::id(),
         }
         .encode(&mut e);
-        for a in args {
-            e.bytes(a);
-        }
         e.into_bytes()
     }
 
-    fn send(&self, msg: &[u8]) -> Result<(), Errno> {
+    /// Sends one message made of `parts` (gathered by the kernel: the
+    /// arguments are not copied into one buffer first).
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Errno> {
+        let iov: Vec<std::io::IoSlice<'_>> =
+            parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
         loop {
-            match socket::send(self.sock.as_raw_fd(), msg, MsgFlags::MSG_NOSIGNAL) {
+            match socket::sendmsg::<()>(
+                self.sock.as_raw_fd(),
+                &iov,
+                &[],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) => {
@@ -268,12 +283,40 @@ impl Connection {
     /// structures and names, in order) and waits for its reply: the bytes
     /// after the reply header, or the server's errno.
     pub fn request(&self, op: Opcode, nodeid: u64, args: &[&[u8]]) -> Result<Vec<u8>, Errno> {
-        let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
-        let msg = self.message(op, nodeid, unique, args);
         if op.no_reply() {
+            let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
             self.log(op, nodeid, unique, None);
-            return self.send(&msg).map(|()| Vec::new());
+            return self
+                .send_message(op, nodeid, unique, args)
+                .map(|()| Vec::new());
         }
+        let t = self.submit(op, nodeid, args)?;
+        self.wait(t)
+    }
+
+    fn send_message(
+        &self,
+        op: Opcode,
+        nodeid: u64,
+        unique: u64,
+        args: &[&[u8]],
+    ) -> Result<(), Errno> {
+        let body = args.iter().map(|a| a.len()).sum::<usize>();
+        let head = self.header(op, nodeid, unique, body);
+        let mut parts = Vec::with_capacity(args.len() + 1);
+        parts.push(&head[..]);
+        parts.extend_from_slice(args);
+        self.send(&parts)
+    }
+
+    /// Sends request `op` (one that is answered) without waiting for the
+    /// reply: several requests can be in flight at once (read-ahead,
+    /// big writes), each waited for with [`Connection::wait`].
+    pub fn submit(&self, op: Opcode, nodeid: u64, args: &[&[u8]]) -> Result<Ticket, Errno> {
+        if op.no_reply() {
+            return Err(Errno::EINVAL);
+        }
+        let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
         let slot = Arc::new(Slot::default());
         {
             let mut p = lock(&self.shared.pending);
@@ -282,13 +325,23 @@ impl Connection {
             }
             p.slots.insert(unique, slot.clone());
         }
-        if let Err(e) = self.send(&msg) {
+        if let Err(e) = self.send_message(op, nodeid, unique, args) {
             lock(&self.shared.pending).slots.remove(&unique);
             self.log(op, nodeid, unique, Some(&Err(e)));
             return Err(e);
         }
-        let answer = slot.wait();
-        self.log(op, nodeid, unique, Some(&answer));
+        Ok(Ticket {
+            slot,
+            op,
+            nodeid,
+            unique,
+        })
+    }
+
+    /// Waits for the reply to a request sent with [`Connection::submit`].
+    pub fn wait(&self, t: Ticket) -> Result<Vec<u8>, Errno> {
+        let answer = t.slot.wait();
+        self.log(t.op, t.nodeid, t.unique, Some(&answer));
         answer
     }
 

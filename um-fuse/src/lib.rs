@@ -119,6 +119,7 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod cache;
 pub mod client;
 pub mod connection;
 pub mod dev_fuse;
