@@ -1,6 +1,7 @@
 //! um-fuse's page cache end to end: a python script (and the programs it
 //! starts: dd, sha256sum) reads, rereads, writes through other fds and
-//! other processes, truncates, extends, maps and reads with `O_DIRECT` on
+//! other processes, truncates, extends, maps, drops the cache
+//! (`POSIX_FADV_DONTNEED`) and reads with `O_DIRECT` on
 //! a `umfusereal` mount and on a `fuse2fs` mount (whose opens keep the
 //! cache, `FOPEN_KEEP_CACHE`), and must print what it prints on a real
 //! directory; a file changed behind the server's back is seen as kernel
@@ -42,6 +43,8 @@ p("sha256sum", subprocess.run(["sha256sum", "big"], capture_output=True).stdout.
 p("dd", h(subprocess.run(["dd", "if=big", "bs=1M", "status=none"], capture_output=True).stdout))
 r = os.open("big", os.O_RDONLY)
 p("pread", h(pread_all(r, n + 10, 0)))
+os.posix_fadvise(r, 0, 0, os.POSIX_FADV_DONTNEED)
+p("dropped", h(pread_all(r, n + 10, 0)), h(read_seq("big", 1 << 20)))
 p("past eof", os.pread(r, 10, n + 100), os.pread(r, 10, n), len(os.pread(r, 100, n - 5)))
 # Writes through another fd are seen through the first.
 w = os.open("big", os.O_WRONLY)

@@ -73,7 +73,7 @@ pub struct NodeCache {
     /// Held by writers for the whole write (server and cache).
     writing: Mutex<()>,
     /// Bytes counted against the mount's budget (the high-water mark of
-    /// `valid` since the last drop).
+    /// `valid` since the memory was last released).
     held: AtomicU64,
     /// When last used, for eviction (a tick of [`Caches`]).
     used: AtomicU64,
@@ -156,13 +156,24 @@ impl NodeCache {
         s.fresh_until = None;
     }
 
+    /// Forgets the cached bytes. The memfd keeps its pages (a later fill
+    /// writes over them): a program's read of it already under way must
+    /// not come back short.
     fn drop_bytes(&self, s: &mut State) {
         s.gen += 1;
-        if s.valid > 0 {
-            s.valid = 0;
-            if let Some(fd) = self.memfd.get() {
-                let _ = nix::unistd::ftruncate(fd, 0);
-            }
+        s.valid = 0;
+    }
+
+    /// Frees the memory too: for a cache nobody reads any more (evicted,
+    /// or its node forgotten).
+    fn release(&self) {
+        let mut s = lock(&self.state);
+        self.drop_bytes(&mut s);
+        s.size = None;
+        s.mtime = None;
+        s.fresh_until = None;
+        if let Some(fd) = self.memfd.get() {
+            let _ = nix::unistd::ftruncate(fd, 0);
         }
         self.held.store(0, Ordering::Relaxed);
     }
@@ -227,6 +238,16 @@ impl NodeCache {
         }
     }
 
+    /// Drops the cached bytes from `offset` on (the prefix model cannot
+    /// keep what lies after a hole).
+    pub fn drop_from(&self, offset: u64) {
+        let mut s = lock(&self.state);
+        if s.valid > offset {
+            s.gen += 1;
+            s.valid = offset;
+        }
+    }
+
     /// The file's size was set to `len` through um-fuse.
     pub fn resized(&self, len: u64) {
         let mut s = lock(&self.state);
@@ -234,14 +255,7 @@ impl NodeCache {
         s.mtime = None;
         s.fresh_until = None;
         s.size = Some(len);
-        if s.valid > len {
-            s.valid = len;
-            if let Some(fd) = self.memfd.get() {
-                if nix::unistd::ftruncate(fd, len as i64).is_err() {
-                    self.drop_bytes(&mut s);
-                }
-            }
-        }
+        s.valid = s.valid.min(len);
     }
 
     /// The file's size as last known.
@@ -314,7 +328,7 @@ impl Caches {
     /// handle on it, emptied).
     pub fn forget(&self, nodeid: u64) {
         if let Some(c) = lock(&self.nodes).remove(&nodeid) {
-            c.invalidate();
+            c.release();
         }
     }
 
@@ -337,7 +351,7 @@ impl Caches {
                 break;
             };
             if let Some(c) = nodes.remove(&id) {
-                c.invalidate();
+                c.release();
             }
             used = total(&nodes);
         }

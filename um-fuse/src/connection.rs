@@ -37,15 +37,27 @@ pub const MAX_TRANSFER: usize = 128 * 1024;
 /// A connected socket pair for one FUSE session: `(client, server)`. The
 /// server's end is what a FUSE server reads requests from and writes
 /// replies to, as it would `/dev/fuse`.
+///
+/// Both ends get send buffers of up to [`SOCKET_BUFFER`] bytes (as far as
+/// `net.core.wmem_max` allows): a server can then queue several replies of
+/// a read-ahead, and the client several WRITEs, without waiting for the
+/// other side to take each.
 pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
-    socket::socketpair(
+    let (client, server) = socket::socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(|e| Errno::new(e as i32))
+    .map_err(|e| Errno::new(e as i32))?;
+    for end in [&client, &server] {
+        let _ = socket::setsockopt(end, socket::sockopt::SndBuf, &SOCKET_BUFFER);
+    }
+    Ok((client, server))
 }
+
+/// The send buffer asked for each end of a session's socket pair.
+pub const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Who the requests are from, and whether to log them.
 #[derive(Clone, Debug, Default)]

@@ -343,6 +343,13 @@ impl FileHandle for FuseFile {
             .filter(|e| e.len >= EXTENT_MIN)
     }
 
+    fn drop_cached(&self, offset: u64, len: u64) {
+        if let Some(c) = &self.cache {
+            let _ = len;
+            c.drop_from(offset);
+        }
+    }
+
     fn sync(&self, data_only: bool) -> Result<(), Errno> {
         let op = if self.dir {
             Opcode::Fsyncdir

@@ -314,6 +314,14 @@ pub trait FileHandle: Send + Sync {
     fn extent(&self) -> Option<Extent<'_>> {
         None
     }
+
+    /// `posix_fadvise(POSIX_FADV_DONTNEED)` on bytes `offset..offset +
+    /// len` (`len` 0: to the end of the file): a handle that keeps a cache
+    /// of the file may drop what it holds there, as the kernel drops the
+    /// clean pages. Default: nothing.
+    fn drop_cached(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
 }
 
 /// A range of a real file that holds a served file's bytes
