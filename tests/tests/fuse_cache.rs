@@ -38,6 +38,16 @@ with open("big", "wb") as f: f.write(big)
 p("written", os.stat("big").st_size, h(big))
 p("read 1M", h(read_seq("big", 1 << 20)))
 p("reread 64K", h(read_seq("big", 65536)))
+def short_reads(path, bs):
+    with open(path, "rb", buffering=0) as f:
+        lens = []
+        while True:
+            b = f.read(bs)
+            if not b: break
+            lens.append(len(b))
+    return sum(1 for l in lens[:-1] if l != bs)
+# No read comes back short before the end (tar -d takes it for an error).
+p("short reads", short_reads("big", 10240), short_reads("big", 10240))
 p("reread 1M", h(read_seq("big", 1 << 20)))
 p("sha256sum", subprocess.run(["sha256sum", "big"], capture_output=True).stdout.split()[0][:16].decode())
 p("dd", h(subprocess.run(["dd", "if=big", "bs=1M", "status=none"], capture_output=True).stdout))

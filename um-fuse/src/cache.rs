@@ -5,10 +5,11 @@
 //!
 //! A node's cache holds a *prefix* of the file: bytes `[0, valid)` of its
 //! memfd are the file's. Reads fill it in order (read-ahead,
-//! [`crate::file`]); while the prefix is valid and the file's attributes
-//! are fresh (the server's attribute timeout has not run out), the open
-//! file answers [`viewos_core::FileHandle::extent`] with the prefix, and
-//! the program `pread`s the memfd directly.
+//! [`crate::file`]) and reads inside it are answered from it. Once the
+//! prefix is the whole file, and while the file's attributes are fresh
+//! (the server's attribute timeout has not run out), the open file
+//! answers [`viewos_core::FileHandle::extent`] with it, and the program
+//! `pread`s the memfd directly.
 //!
 //! Coherence follows the kernel's FUSE:
 //! - an open without `FOPEN_KEEP_CACHE` drops the node's cache; an open
@@ -104,11 +105,19 @@ impl NodeCache {
         s.fresh_until.is_some_and(|t| Instant::now() < t)
     }
 
-    /// The valid prefix as an extent of the memfd, while the attributes
-    /// are fresh; `None` otherwise. Never waits on the server.
+    /// The cached file as an extent of the memfd, once the whole file is
+    /// cached and while the attributes are fresh; `None` otherwise. Never
+    /// waits on the server.
+    ///
+    /// Only a whole file: the host cuts a transfer that crosses the
+    /// extent's end there, and a program must not see a short read
+    /// before the end of the file (`tar -d` takes it for an error).
     pub fn extent(&self) -> Option<Extent<'_>> {
         let s = lock(&self.state);
-        if s.valid == 0 || !s.fresh_until.is_some_and(|t| Instant::now() < t) {
+        if s.valid == 0
+            || s.size != Some(s.valid)
+            || !s.fresh_until.is_some_and(|t| Instant::now() < t)
+        {
             return None;
         }
         Some(Extent {
@@ -385,6 +394,12 @@ mod tests {
         assert!(raw(&c).is_some());
         let e = c.extent().unwrap();
         assert_eq!((e.start, e.len, e.writable), (0, 10, false));
+        // A prefix is no extent: a read across its end would come back
+        // short.
+        let part = NodeCache::default();
+        part.observe(&attr(20, 1), Duration::from_secs(60));
+        assert!(part.commit(part.begin_fill(), &[b"hello"]));
+        assert!(part.extent().is_none());
         let mut b = [0u8; 4];
         assert_eq!(c.read(3, &mut b), 4);
         assert_eq!(&b, b"lowo");
