@@ -15,6 +15,7 @@
 //! | getdents64, getdents | [`FileHandle::read_dir`] |
 //! | ftruncate | [`FileHandle::truncate`] |
 //! | fsync, fdatasync | [`FileHandle::sync`] |
+//! | fadvise64 with `POSIX_FADV_DONTNEED` | [`FileHandle::drop_cached`] |
 //! | ioctl | [`FileHandle::ioctl_with_memory`], by default [`FileHandle::ioctl`] (see below) |
 //! | poll, select, epoll | [`FileHandle::poll`] (see below) |
 //! | socket calls (bind, connect, send, ...) | [`FileHandle::as_socket`] |
