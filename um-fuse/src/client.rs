@@ -6,6 +6,7 @@ use std::path::Path;
 
 use viewos_core::{Errno, FileStat, Timespec};
 
+use crate::cache::Caches;
 use crate::connection::Connection;
 use crate::nodes::{Forget, Nodes};
 use crate::proto::{self, Attr, AttrOut, EntryOut, Opcode};
@@ -20,6 +21,8 @@ pub struct Client {
     pub nodes: Nodes,
     /// The device number stat reports for every file of the mount.
     pub dev: u64,
+    /// What the server sent of each file.
+    pub caches: Caches,
 }
 
 impl Client {
@@ -29,12 +32,14 @@ impl Client {
             conn,
             nodes: Nodes::new(),
             dev,
+            caches: Caches::default(),
         }
     }
 
     /// Sends a FORGET for each node given back.
     pub fn forget(&self, forgets: impl IntoIterator<Item = Forget>) {
         for (nodeid, nlookup) in forgets {
+            self.caches.forget(nodeid);
             let _ = self
                 .conn
                 .request(Opcode::Forget, nodeid, &[&proto::forget_in(nlookup)]);
@@ -48,6 +53,8 @@ impl Client {
         if e.nodeid == 0 {
             return Err(Errno::ENOENT);
         }
+        self.caches
+            .observe(e.nodeid, &e.attr, e.attr_valid.duration());
         let f = self
             .nodes
             .learned(path, e.nodeid, e.attr.mode, e.entry_valid.duration());
@@ -66,14 +73,30 @@ impl Client {
         let reply = self
             .conn
             .request(Opcode::Getattr, nodeid, &[&proto::getattr_in(fh)])?;
-        Ok(AttrOut::decode(&mut Dec::new(&reply))?.attr)
+        let out = AttrOut::decode(&mut Dec::new(&reply))?;
+        self.caches
+            .observe(nodeid, &out.attr, out.attr_valid.duration());
+        Ok(out.attr)
     }
 
-    /// SETATTR of `nodeid`.
+    /// SETATTR of `nodeid`; a new size is applied to its cache.
     pub fn setattr(&self, nodeid: u64, s: &proto::SetattrIn) -> Result<(), Errno> {
-        self.conn
-            .request(Opcode::Setattr, nodeid, &[&s.encode()])
-            .map(|_| ())
+        let cache = self.caches.get(nodeid);
+        let _writing = cache.as_ref().map(|c| c.writing());
+        let r = self.conn.request(Opcode::Setattr, nodeid, &[&s.encode()]);
+        if let Some(c) = &cache {
+            if s.valid & proto::fattr::SIZE != 0 {
+                match r {
+                    Ok(_) => c.resized(s.size),
+                    Err(_) => c.invalidate(),
+                }
+            }
+        }
+        let reply = r?;
+        if let (Some(c), Ok(out)) = (&cache, AttrOut::decode(&mut Dec::new(&reply))) {
+            c.observe(&out.attr, out.attr_valid.duration());
+        }
+        Ok(())
     }
 
     /// FUSE attributes as the view's stat.

@@ -8,12 +8,15 @@
 //! `/dev/fuse`.
 //!
 //! [`Connection::new`] does the `FUSE_INIT` handshake. Then any number of
-//! host threads may call [`Connection::request`] at once: each request gets
-//! its own `unique` number and a slot; one reader thread takes every reply
-//! off the socket and wakes the thread waiting on that number. When the
-//! server goes away (its end is closed, or it dies), every waiting and
-//! every later request fails with `ENOTCONN`: nothing waits forever on a
-//! dead server.
+//! host threads may call [`Connection::request`] at once, or send several
+//! requests before waiting ([`Connection::submit`], [`Connection::wait`]):
+//! each request gets its own `unique` number. There is no reader thread:
+//! one of the waiting threads at a time takes replies off the socket and
+//! hands each to its waiter, until its own came; then another waiter takes
+//! over. A thread that is the only one waiting so reads its own reply,
+//! with no thread woken in between. When the server goes away (its end is
+//! closed, or it dies), every waiting and every later request fails with
+//! `ENOTCONN`: nothing waits forever on a dead server.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -34,15 +37,27 @@ pub const MAX_TRANSFER: usize = 128 * 1024;
 /// A connected socket pair for one FUSE session: `(client, server)`. The
 /// server's end is what a FUSE server reads requests from and writes
 /// replies to, as it would `/dev/fuse`.
+///
+/// Both ends get send buffers of up to [`SOCKET_BUFFER`] bytes (as far as
+/// `net.core.wmem_max` allows): a server can then queue several replies of
+/// a read-ahead, and the client several WRITEs, without waiting for the
+/// other side to take each.
 pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
-    socket::socketpair(
+    let (client, server) = socket::socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(|e| Errno::new(e as i32))
+    .map_err(|e| Errno::new(e as i32))?;
+    for end in [&client, &server] {
+        let _ = socket::setsockopt(end, socket::sockopt::SndBuf, &SOCKET_BUFFER);
+    }
+    Ok((client, server))
 }
+
+/// The send buffer asked for each end of a session's socket pair.
+pub const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Who the requests are from, and whether to log them.
 #[derive(Clone, Debug, Default)]
@@ -65,30 +80,6 @@ pub struct Config {
 /// none.
 type Answer = Result<Vec<u8>, Errno>;
 
-/// One request in flight.
-#[derive(Default)]
-struct Slot {
-    answer: Mutex<Option<Answer>>,
-    ready: Condvar,
-}
-
-impl Slot {
-    fn fill(&self, a: Answer) {
-        *lock(&self.answer) = Some(a);
-        self.ready.notify_all();
-    }
-
-    fn wait(&self) -> Answer {
-        let mut g = lock(&self.answer);
-        loop {
-            if let Some(a) = g.take() {
-                return a;
-            }
-            g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -96,43 +87,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The requests in flight, and whether the server is gone.
 #[derive(Default)]
 struct Pending {
-    slots: HashMap<u64, Arc<Slot>>,
+    /// By `unique`: `None` until the reply came.
+    answers: HashMap<u64, Option<Answer>>,
+    /// A waiter is receiving replies.
+    receiving: bool,
     dead: bool,
 }
 
-/// State shared with the reader thread.
+/// The requests in flight and the waiters' meeting point.
 #[derive(Default)]
 struct Shared {
     pending: Mutex<Pending>,
+    /// Signalled when an answer was filled in or the receiver left.
+    changed: Condvar,
 }
 
 impl Shared {
     /// The server is gone: every waiter gets `ENOTCONN`.
     fn disconnect(&self) {
-        let slots = {
-            let mut p = lock(&self.pending);
-            p.dead = true;
-            std::mem::take(&mut p.slots)
-        };
-        for s in slots.into_values() {
-            s.fill(Err(Errno::new(libc::ENOTCONN)));
+        let mut p = lock(&self.pending);
+        p.dead = true;
+        for a in p.answers.values_mut() {
+            if a.is_none() {
+                *a = Some(Err(Errno::new(libc::ENOTCONN)));
+            }
         }
+        drop(p);
+        self.changed.notify_all();
     }
 }
 
 /// A FUSE session seen from the client (see the module docs).
 pub struct Connection {
     sock: OwnedFd,
-    shared: Arc<Shared>,
+    shared: Shared,
     config: Config,
     next_unique: AtomicU64,
     init: InitOut,
     max_write: usize,
     max_read: usize,
     closed: AtomicBool,
-    reader: Mutex<Option<JoinHandle<()>>>,
+    /// The largest reply body taken off the socket.
+    max_reply: usize,
     /// The server, waited for at close.
     server: Mutex<Option<Server>>,
+}
+
+/// A request in flight ([`Connection::submit`]).
+pub struct Ticket {
+    op: Opcode,
+    nodeid: u64,
+    unique: u64,
 }
 
 /// Who serves a session, when umfuse started it.
@@ -152,18 +157,10 @@ const PROGRAM_END_WAIT: std::time::Duration = std::time::Duration::from_secs(30)
 
 impl Connection {
     /// Starts a session over `sock` (the client end of [`pair`]): starts
-    /// the reader thread and does the `FUSE_INIT` handshake. A server that
+    /// the `FUSE_INIT` handshake. A server that
     /// speaks another major version, or one older than 7.9, is `EPROTO`.
     pub fn new(sock: OwnedFd, config: Config) -> Result<Connection, Errno> {
-        let shared = Arc::new(Shared::default());
-        let reader_sock = sock.try_clone().map_err(Errno::from)?;
-        let buf_len = MAX_TRANSFER + 64 * 1024 + 4096;
-        let sh = shared.clone();
-        let label = config.debug.clone();
-        let reader = std::thread::Builder::new()
-            .name("umfuse-reader".into())
-            .spawn(move || read_replies(reader_sock, sh, buf_len, label))
-            .map_err(Errno::from)?;
+        let shared = Shared::default();
         let mut conn = Connection {
             sock,
             shared,
@@ -173,7 +170,7 @@ impl Connection {
             max_write: 4096,
             max_read: MAX_TRANSFER,
             closed: AtomicBool::new(false),
-            reader: Mutex::new(Some(reader)),
+            max_reply: MAX_TRANSFER + 64 * 1024 + 4096,
             server: Mutex::new(None),
         };
         conn.handshake()?;
@@ -223,9 +220,9 @@ impl Connection {
         self.max_read
     }
 
-    fn message(&self, op: Opcode, nodeid: u64, unique: u64, args: &[&[u8]]) -> Vec<u8> {
-        let len = InHeader::SIZE + args.iter().map(|a| a.len()).sum::<usize>();
-        let mut e = Enc(Vec::with_capacity(len));
+    /// The request header for `op` on `nodeid` with `body` bytes after it.
+    fn header(&self, op: Opcode, nodeid: u64, unique: u64, body: usize) -> Vec<u8> {
+        let mut e = Enc(Vec::with_capacity(InHeader::SIZE));
         let (uid, gid) = match self
             .config
             .per_caller
@@ -236,7 +233,7 @@ impl Connection {
             None => (self.config.uid, self.config.gid),
         };
         InHeader {
-            len: len as u32,
+            len: (InHeader::SIZE + body) as u32,
             opcode: op as u32,
             unique,
             nodeid,
@@ -245,15 +242,22 @@ impl Connection {
             pid: std::process::id(),
         }
         .encode(&mut e);
-        for a in args {
-            e.bytes(a);
-        }
         e.into_bytes()
     }
 
-    fn send(&self, msg: &[u8]) -> Result<(), Errno> {
+    /// Sends one message made of `parts` (gathered by the kernel: the
+    /// arguments are not copied into one buffer first).
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Errno> {
+        let iov: Vec<std::io::IoSlice<'_>> =
+            parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
         loop {
-            match socket::send(self.sock.as_raw_fd(), msg, MsgFlags::MSG_NOSIGNAL) {
+            match socket::sendmsg::<()>(
+                self.sock.as_raw_fd(),
+                &iov,
+                &[],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) => {
@@ -268,28 +272,125 @@ impl Connection {
     /// structures and names, in order) and waits for its reply: the bytes
     /// after the reply header, or the server's errno.
     pub fn request(&self, op: Opcode, nodeid: u64, args: &[&[u8]]) -> Result<Vec<u8>, Errno> {
-        let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
-        let msg = self.message(op, nodeid, unique, args);
         if op.no_reply() {
+            let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
             self.log(op, nodeid, unique, None);
-            return self.send(&msg).map(|()| Vec::new());
+            return self
+                .send_message(op, nodeid, unique, args)
+                .map(|()| Vec::new());
         }
-        let slot = Arc::new(Slot::default());
+        let t = self.submit(op, nodeid, args)?;
+        self.wait(t)
+    }
+
+    fn send_message(
+        &self,
+        op: Opcode,
+        nodeid: u64,
+        unique: u64,
+        args: &[&[u8]],
+    ) -> Result<(), Errno> {
+        let body = args.iter().map(|a| a.len()).sum::<usize>();
+        let head = self.header(op, nodeid, unique, body);
+        let mut parts = Vec::with_capacity(args.len() + 1);
+        parts.push(&head[..]);
+        parts.extend_from_slice(args);
+        self.send(&parts)
+    }
+
+    /// Sends request `op` (one that is answered) without waiting for the
+    /// reply: several requests can be in flight at once (read-ahead,
+    /// big writes), each waited for with [`Connection::wait`].
+    pub fn submit(&self, op: Opcode, nodeid: u64, args: &[&[u8]]) -> Result<Ticket, Errno> {
+        if op.no_reply() {
+            return Err(Errno::EINVAL);
+        }
+        let unique = self.next_unique.fetch_add(2, Ordering::Relaxed);
         {
             let mut p = lock(&self.shared.pending);
             if p.dead {
                 return Err(Errno::new(libc::ENOTCONN));
             }
-            p.slots.insert(unique, slot.clone());
+            p.answers.insert(unique, None);
         }
-        if let Err(e) = self.send(&msg) {
-            lock(&self.shared.pending).slots.remove(&unique);
+        if let Err(e) = self.send_message(op, nodeid, unique, args) {
+            lock(&self.shared.pending).answers.remove(&unique);
             self.log(op, nodeid, unique, Some(&Err(e)));
             return Err(e);
         }
-        let answer = slot.wait();
-        self.log(op, nodeid, unique, Some(&answer));
+        Ok(Ticket { op, nodeid, unique })
+    }
+
+    /// Waits for the reply to a request sent with [`Connection::submit`].
+    pub fn wait(&self, t: Ticket) -> Result<Vec<u8>, Errno> {
+        let answer = self.answer_of(t.unique);
+        self.log(t.op, t.nodeid, t.unique, Some(&answer));
         answer
+    }
+
+    /// Waits for the answer to request `unique`, receiving replies while
+    /// no other waiter does (see the module docs).
+    fn answer_of(&self, unique: u64) -> Answer {
+        let sh = &self.shared;
+        let mut p = lock(&sh.pending);
+        loop {
+            match p.answers.get(&unique) {
+                Some(Some(_)) => {
+                    let a = p.answers.remove(&unique).flatten();
+                    return a.unwrap_or(Err(Errno::EIO));
+                }
+                Some(None) => {}
+                None => return Err(Errno::EIO),
+            }
+            if p.dead {
+                p.answers.remove(&unique);
+                return Err(Errno::new(libc::ENOTCONN));
+            }
+            if p.receiving {
+                p = sh.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            p.receiving = true;
+            drop(p);
+            let got = receive(&self.sock, self.max_reply);
+            p = lock(&sh.pending);
+            p.receiving = false;
+            match got {
+                Ok(Some((header, body, n))) => self.route(&mut p, header, body, n),
+                Ok(None) => {}
+                Err(()) => {
+                    drop(p);
+                    sh.disconnect();
+                    p = lock(&sh.pending);
+                }
+            }
+            sh.changed.notify_all();
+        }
+    }
+
+    /// Files reply `header` + `body` (a message of `n` bytes) under its
+    /// request.
+    fn route(&self, p: &mut Pending, header: OutHeader, body: Vec<u8>, n: usize) {
+        if header.unique == 0 {
+            return; // a notification: none is asked for
+        }
+        let Some(slot) = p.answers.get_mut(&header.unique).filter(|a| a.is_none()) else {
+            if let Some(l) = &self.config.debug {
+                eprintln!("umfuse {l}: reply to unknown request #{}", header.unique);
+            }
+            return;
+        };
+        *slot = Some(
+            if header.len as usize != n || body.len() + OutHeader::SIZE != n {
+                Err(Errno::EIO)
+            } else if header.error == 0 {
+                Ok(body)
+            } else if (-4095..0).contains(&header.error) {
+                Err(Errno::new(-header.error))
+            } else {
+                Err(Errno::EIO)
+            },
+        );
     }
 
     fn log(&self, op: Opcode, nodeid: u64, unique: u64, answer: Option<&Answer>) {
@@ -308,7 +409,7 @@ impl Connection {
     }
 
     /// Ends the session: `DESTROY` (answered before the server stops
-    /// reading), then the socket is shut down and the reader joined. Later
+    /// reading), then the socket is shut down. Later
     /// requests fail with `ENOTCONN`. Called by `Drop` too.
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
@@ -316,9 +417,6 @@ impl Connection {
         }
         let _ = self.request(Opcode::Destroy, 0, &[]);
         let _ = socket::shutdown(self.sock.as_raw_fd(), socket::Shutdown::Both);
-        if let Some(r) = lock(&self.reader).take() {
-            let _ = r.join();
-        }
         self.shared.disconnect();
         // Bounded: a server that never ends must not hold up the host.
         match lock(&self.server).take() {
@@ -359,42 +457,70 @@ impl Drop for Connection {
     }
 }
 
-/// The reader thread: routes each reply to its waiter until the socket
-/// ends.
-fn read_replies(sock: OwnedFd, shared: Arc<Shared>, buf_len: usize, label: Option<String>) {
-    let mut buf = vec![0u8; buf_len];
-    loop {
-        let n = match socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC) {
-            Ok(0) => break,
-            Ok(n) => n,
+/// Takes one reply off the socket: its header, its body (received
+/// straight into a buffer of its size, so it is not copied again) and the
+/// message's whole length (a body longer than `max` bytes is cut, which
+/// the caller sees by the lengths). `Ok(None)`: a message too short for a
+/// header, dropped; `Err`: the socket ended.
+///
+/// Unsafe code is allowed here only, to receive into the body's
+/// uninitialized capacity (no zeroing, no second copy of every READ).
+#[allow(unsafe_code)]
+fn receive(sock: &OwnedFd, max: usize) -> Result<Option<(OutHeader, Vec<u8>, usize)>, ()> {
+    let mut head = [0u8; OutHeader::SIZE];
+    // The length of the next message, without taking it.
+    let len = loop {
+        match socket::recv(
+            sock.as_raw_fd(),
+            &mut head,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        ) {
+            Ok(0) => return Err(()),
+            Ok(n) => break n,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
-        };
-        let got = &buf[..n.min(buf.len())];
-        let Ok(header) = OutHeader::decode(&mut Dec::new(got)) else {
-            continue;
-        };
-        if header.unique == 0 {
-            continue; // a notification: none is asked for
+            Err(_) => return Err(()),
         }
-        let Some(slot) = lock(&shared.pending).slots.remove(&header.unique) else {
-            if let Some(l) = &label {
-                eprintln!("umfuse {l}: reply to unknown request #{}", header.unique);
-            }
-            continue;
-        };
-        let answer = if n > buf.len() || header.len as usize != n {
-            Err(Errno::EIO)
-        } else if header.error == 0 {
-            Ok(got[OutHeader::SIZE..].to_vec())
-        } else if (-4095..0).contains(&header.error) {
-            Err(Errno::new(-header.error))
-        } else {
-            Err(Errno::EIO)
-        };
-        slot.fill(answer);
+    };
+    let body_len = len.saturating_sub(OutHeader::SIZE).min(max);
+    let mut body: Vec<u8> = Vec::with_capacity(body_len);
+    let mut iov = [
+        libc::iovec {
+            iov_base: head.as_mut_ptr().cast(),
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: body.as_mut_ptr().cast(),
+            iov_len: body_len,
+        },
+    ];
+    // SAFETY: a zeroed msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len();
+    let n = loop {
+        // SAFETY: the iovecs point to `head` and to `body`'s
+        // `body_len` bytes of capacity, both alive and unaliased for
+        // the call; the kernel writes at most their lengths.
+        let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
+        if r >= 0 {
+            break r as usize;
+        }
+        if nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            return Err(());
+        }
+    };
+    if n == 0 {
+        return Err(());
     }
-    shared.disconnect();
+    let got = n.saturating_sub(OutHeader::SIZE).min(body_len);
+    // SAFETY: the kernel initialized the first `got` bytes of `body`'s
+    // capacity (what the message held past the header, at most
+    // `body_len`).
+    unsafe { body.set_len(got) };
+    let Ok(header) = OutHeader::decode(&mut Dec::new(&head[..n.min(OutHeader::SIZE)])) else {
+        return Ok(None);
+    };
+    Ok(Some((header, body, n)))
 }
 
 #[cfg(test)]

@@ -1,21 +1,44 @@
 //! [`FuseFile`]: a file or directory the server opened, served to the
 //! program through the host ([`viewos_core::FileHandle`]).
 //!
-//! Reads and writes are READ and WRITE with the server's file handle, cut
-//! into pieces the connection allows; listings are READDIR, with the
-//! server's offsets as the cookies; the last close of the program's fd
-//! sends FLUSH and RELEASE (RELEASEDIR for a directory).
+//! Reads go through the node's page cache ([`crate::cache`]): bytes in
+//! its valid prefix come from there (or straight from its memfd, by the
+//! program itself, through [`FileHandle::extent`]); a read at the
+//! prefix's end fetches a read-ahead window with READs of the largest
+//! size the server allows, all sent at once, and keeps it. Reads
+//! elsewhere, and every read of an `O_DIRECT` or `FOPEN_DIRECT_IO` open,
+//! go to the server. Writes are WRITEs of the largest size the server
+//! allows, all sent at once, then copied into the cache. Listings are
+//! READDIR, with the server's offsets as the cookies; the last close of
+//! the program's fd sends FLUSH and RELEASE (RELEASEDIR for a directory).
 
 use std::sync::Arc;
 
+use viewos_core::handle::Extent;
 use viewos_core::{DirEntry, Errno, FileHandle, FileStat};
 
+use crate::cache::NodeCache;
 use crate::client::Client;
+use crate::connection::Ticket;
 use crate::proto::{self, fattr, Opcode, SetattrIn};
 use crate::wire::Dec;
 
 /// How many bytes of listing to ask for at a time.
 const READDIR_SIZE: u32 = 32 * 1024;
+
+/// The largest read-ahead window: the window doubles with the cached
+/// prefix, from what the read asks, up to this.
+const READ_AHEAD_MAX: u64 = 4 << 20;
+
+/// Caches smaller than this are not offered to the host as extents: the
+/// program would hold one more fd for each small file it reads (the
+/// handle serves them from the cache instead).
+const EXTENT_MIN: u64 = 256 * 1024;
+
+/// `FOPEN_DIRECT_IO`: the open bypasses the page cache.
+const FOPEN_DIRECT_IO: u32 = 1 << 0;
+/// `FOPEN_KEEP_CACHE`: the open keeps what the page cache holds.
+const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 
 /// An open file of a FUSE server (see the module docs).
 pub struct FuseFile {
@@ -26,19 +49,43 @@ pub struct FuseFile {
     fh: Option<u64>,
     dir: bool,
     flags: u32,
+    /// The node's cache (regular files).
+    cache: Option<Arc<NodeCache>>,
+    /// Reads bypass the cache (`O_DIRECT`, `FOPEN_DIRECT_IO`).
+    direct: bool,
 }
 
 impl FuseFile {
     /// The file `fh` of node `nodeid`, opened with `flags` (a directory
-    /// when `dir`).
-    pub fn new(client: Arc<Client>, nodeid: u64, fh: u64, dir: bool, flags: u32) -> FuseFile {
+    /// when `dir`); `open_flags` are the `FOPEN_*` flags of the server's
+    /// reply: without `FOPEN_KEEP_CACHE` the node's cache is dropped, as
+    /// the kernel does.
+    pub fn new(
+        client: Arc<Client>,
+        nodeid: u64,
+        fh: u64,
+        dir: bool,
+        flags: u32,
+        open_flags: u32,
+    ) -> FuseFile {
         client.nodes.acquire(nodeid);
+        let cache = (!dir).then(|| client.caches.of(nodeid));
+        if let Some(c) = &cache {
+            if open_flags & FOPEN_KEEP_CACHE == 0 {
+                c.invalidate();
+            } else if flags & libc::O_TRUNC as u32 != 0 {
+                c.resized(0);
+            }
+        }
+        let direct = open_flags & FOPEN_DIRECT_IO != 0 || flags & libc::O_DIRECT as u32 != 0;
         FuseFile {
             client,
             nodeid,
             fh: Some(fh),
             dir,
             flags,
+            cache,
+            direct,
         }
     }
 
@@ -51,6 +98,8 @@ impl FuseFile {
             fh: None,
             dir: false,
             flags: 0,
+            cache: None,
+            direct: true,
         }
     }
 
@@ -61,6 +110,108 @@ impl FuseFile {
     fn request(&self, op: Opcode, args: &[&[u8]]) -> Result<Vec<u8>, Errno> {
         self.client.conn.request(op, self.nodeid, args)
     }
+
+    /// READs of `len` bytes from `offset`, all sent before the first
+    /// reply is waited for: the pieces up to the first short one (the
+    /// end of the file). An error is returned only if it hit the first.
+    fn fetch(&self, fh: u64, offset: u64, len: usize) -> Result<Vec<Vec<u8>>, Errno> {
+        let chunk = self.client.conn.max_read();
+        let mut tickets: Vec<(usize, Result<Ticket, Errno>)> = Vec::new();
+        let mut at = 0;
+        while at < len {
+            let want = (len - at).min(chunk);
+            let head = proto::read_in(fh, offset + at as u64, want as u32, self.flags);
+            let t = self.client.conn.submit(Opcode::Read, self.nodeid, &[&head]);
+            let failed = t.is_err();
+            tickets.push((want, t));
+            if failed {
+                break;
+            }
+            at += want;
+        }
+        let mut pieces = Vec::with_capacity(tickets.len());
+        let mut ended = false;
+        for (want, t) in tickets {
+            let r = t.and_then(|t| self.client.conn.wait(t));
+            if ended {
+                continue;
+            }
+            match r {
+                Ok(mut d) => {
+                    d.truncate(want);
+                    ended = d.len() < want;
+                    pieces.push(d);
+                }
+                Err(e) if pieces.is_empty() => return Err(e),
+                Err(_) => ended = true,
+            }
+        }
+        Ok(pieces)
+    }
+
+    /// Reads from the server, past the cache.
+    fn read_server(&self, fh: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let pieces = self.fetch(fh, offset, buf.len())?;
+        Ok(copy_pieces(&pieces, 0, buf))
+    }
+
+    /// A read through the cache (see the module docs).
+    fn read_cached(
+        &self,
+        cache: &NodeCache,
+        fh: u64,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, Errno> {
+        if !cache.fresh() && self.client.getattr(self.nodeid, Some(fh)).is_err() {
+            return self.read_server(fh, offset, buf);
+        }
+        let done = cache.read(offset, buf);
+        if done == buf.len() {
+            return Ok(done);
+        }
+        let at = offset + done as u64;
+        let rest = &mut buf[done..];
+        let fill = cache.begin_fill();
+        let window = (rest.len() as u64).max(fill.at.clamp(128 * 1024, READ_AHEAD_MAX));
+        if fill.at != at || !self.client.caches.room_for(window) {
+            return match self.read_server(fh, at, rest) {
+                Ok(n) => Ok(done + n),
+                Err(_) if done > 0 => Ok(done),
+                Err(e) => Err(e),
+            };
+        }
+        let pieces = match self.fetch(fh, at, window as usize) {
+            Ok(p) => p,
+            Err(_) if done > 0 => return Ok(done),
+            Err(e) => return Err(e),
+        };
+        let n = copy_pieces(&pieces, 0, rest);
+        let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+        cache.commit(fill, &refs);
+        Ok(done + n)
+    }
+}
+
+/// Copies bytes `skip..` of the concatenated `pieces` into `buf`: how
+/// many.
+fn copy_pieces(pieces: &[Vec<u8>], mut skip: usize, buf: &mut [u8]) -> usize {
+    let mut done = 0;
+    for p in pieces {
+        if done == buf.len() {
+            break;
+        }
+        if skip >= p.len() {
+            skip -= p.len();
+            continue;
+        }
+        let src = &p[skip..];
+        skip = 0;
+        let n = src.len().min(buf.len() - done);
+        buf[done..done + n].copy_from_slice(&src[..n]);
+        done += n;
+    }
+    done
 }
 
 impl FileHandle for FuseFile {
@@ -69,50 +220,64 @@ impl FileHandle for FuseFile {
         if self.dir {
             return Err(Errno::EISDIR);
         }
-        let chunk = self.client.conn.max_read();
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(chunk);
-            let at = offset + done as u64;
-            let data = self.request(
-                Opcode::Read,
-                &[&proto::read_in(fh, at, want as u32, self.flags)],
-            );
-            let data = match data {
-                Ok(d) => d,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            };
-            let n = data.len().min(want);
-            buf[done..done + n].copy_from_slice(&data[..n]);
-            done += n;
-            if n < want {
-                break;
-            }
+        match &self.cache {
+            Some(c) if !self.direct => self.read_cached(c, fh, offset, buf),
+            _ => self.read_server(fh, offset, buf),
         }
-        Ok(done)
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         let fh = self.fh()?;
+        let _writing = self.cache.as_ref().map(|c| c.writing());
         let chunk = self.client.conn.max_write();
-        let mut done = 0;
-        while done < data.len() {
-            let piece = &data[done..data.len().min(done + chunk)];
-            let at = offset + done as u64;
+        let mut tickets = Vec::new();
+        for (i, piece) in data.chunks(chunk).enumerate() {
+            let at = offset + (i * chunk) as u64;
             let head = proto::write_in(fh, at, piece.len() as u32, self.flags);
-            let reply = match self.request(Opcode::Write, &[&head, piece]) {
-                Ok(r) => r,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            };
-            let n = (Dec::new(&reply).u32()? as usize).min(piece.len());
-            done += n;
-            if n < piece.len() {
+            let t = self
+                .client
+                .conn
+                .submit(Opcode::Write, self.nodeid, &[&head, piece]);
+            let failed = t.is_err();
+            tickets.push((piece.len(), t));
+            if failed {
                 break;
             }
         }
-        Ok(done)
+        let count = tickets.len();
+        let mut done = 0;
+        let mut first_err = None;
+        let mut short_at = None;
+        for (i, (len, t)) in tickets.into_iter().enumerate() {
+            let r = t.and_then(|t| self.client.conn.wait(t));
+            if short_at.is_some() {
+                continue;
+            }
+            match r.and_then(|reply| Ok(Dec::new(&reply).u32()? as usize)) {
+                Ok(n) => {
+                    done += n.min(len);
+                    if n < len {
+                        short_at = Some(i);
+                    }
+                }
+                Err(e) => {
+                    first_err = Some(e);
+                    short_at = Some(i);
+                }
+            }
+        }
+        if let Some(c) = &self.cache {
+            match short_at {
+                // Pieces after a short one may have reached the file: the
+                // cache cannot know which bytes.
+                Some(i) if i + 1 < count => c.invalidate(),
+                _ => c.written(offset, &data[..done]),
+            }
+        }
+        match first_err {
+            Some(e) if done == 0 => Err(e),
+            _ => Ok(done),
+        }
     }
 
     fn stat(&self) -> Result<FileStat, Errno> {
@@ -166,6 +331,23 @@ impl FileHandle for FuseFile {
             ..SetattrIn::default()
         };
         self.client.setattr(self.nodeid, &s)
+    }
+
+    fn extent(&self) -> Option<Extent<'_>> {
+        if self.direct || self.fh.is_none() {
+            return None;
+        }
+        self.cache
+            .as_ref()?
+            .extent()
+            .filter(|e| e.len >= EXTENT_MIN)
+    }
+
+    fn drop_cached(&self, offset: u64, len: u64) {
+        if let Some(c) = &self.cache {
+            let _ = len;
+            c.drop_from(offset);
+        }
     }
 
     fn sync(&self, data_only: bool) -> Result<(), Errno> {

@@ -282,6 +282,7 @@ impl FuseFs {
             out.fh,
             is_dir,
             oflags as u32,
+            out.open_flags,
         ))))
     }
 
@@ -310,6 +311,7 @@ impl FuseFs {
                         out.fh,
                         false,
                         oflags,
+                        out.open_flags,
                     ))));
                 }
                 Err(e) if e == Errno::ENOSYS => self.no_create.store(true, Ordering::Relaxed),

@@ -11,10 +11,14 @@
 //! - [`connection`]: a [`Connection`](connection::Connection) to a FUSE
 //!   server over an `AF_UNIX` `SOCK_SEQPACKET` pair (one message = one
 //!   request or reply, as on `/dev/fuse`): the INIT handshake, many
-//!   requests in flight, `ENOTCONN` when the server is gone;
+//!   requests in flight (the waiting threads receive the replies
+//!   themselves), `ENOTCONN` when the server is gone;
 //! - [`fuse_fs`], [`file`](mod@file), [`nodes`], [`client`], [`perm`]: the
 //!   server's tree as a `viewos_core::FileSystem` (path to node id by
 //!   LOOKUP, open files served by READ/WRITE/READDIR);
+//! - [`cache`]: the page cache, a memfd per file whose valid prefix the
+//!   program reads directly (`viewos_core::handle::Extent`), kept
+//!   coherent as the kernel's FUSE keeps its own;
 //! - [`serve`]: an in-process [`fuser::Filesystem`] as the server of a
 //!   mount, unchanged;
 //! - [`service`]: the [`UmFuse`] service and its submodules; [`options`]:
@@ -108,8 +112,9 @@
 //!   check permissions for the view's user (the host process's real ids,
 //!   or the mount's `uid=`/`gid=`), and every request carries those ids.
 //! - Every call on an open file of a mount stops at the host (files are
-//!   served, never real fds); `mmap` of such a file is a copy made by the
-//!   host.
+//!   served, never real fds; cached bytes are then read by the program
+//!   itself from the cache's memfd); `mmap` of such a file is a copy made
+//!   by the host.
 //! - Unmodified FUSE programs ([`dev_fuse`]): the program's first FUSE
 //!   request is answered when the mount is first used; a call on the mount
 //!   made by the host's tracer thread (chdir into it as the very first
@@ -119,6 +124,7 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod cache;
 pub mod client;
 pub mod connection;
 pub mod dev_fuse;

@@ -93,12 +93,16 @@ impl Rendezvous {
 /// program closes its output.
 struct Output {
     text: Arc<Mutex<Vec<u8>>>,
+    /// Set when the program closed its output.
+    ended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Output {
     fn collect(read_end: OwnedFd) -> Output {
         let text = Arc::new(Mutex::new(Vec::new()));
         let t = text.clone();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let e = ended.clone();
         let _ = std::thread::Builder::new()
             .name("umfuse-output".into())
             .spawn(move || {
@@ -112,8 +116,18 @@ impl Output {
                     let room = OUTPUT_KEPT.saturating_sub(text.len());
                     text.extend_from_slice(&buf[..n.min(room)]);
                 }
+                e.store(true, std::sync::atomic::Ordering::Release);
             });
-        Output { text }
+        Output { text, ended }
+    }
+
+    /// Waits (at most `limit`) until the program closed its output: its
+    /// last words are in.
+    fn wait_end(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.ended.load(std::sync::atomic::Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Shows what the program said, each line prefixed with `label`.
@@ -149,7 +163,7 @@ pub fn start(
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                     if helper.status().is_some() {
                         // It ended without mounting: let its last words in.
-                        std::thread::sleep(Duration::from_millis(20));
+                        output.wait_end(Duration::from_secs(2));
                         output.show(&format!("umview: {fstype}"));
                         return Err(Errno::EINVAL);
                     }

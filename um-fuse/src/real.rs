@@ -155,7 +155,9 @@ impl RealFuse {
 
     fn open_path(&self, ino: INodeNo, flags: i32) -> Result<Fh, fuser::Errno> {
         let p = self.path(ino)?;
-        let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
+        // O_DIRECT is the client's business (um-fuse bypasses its cache);
+        // the real file would refuse this server's unaligned buffers.
+        let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_DIRECT);
         let h = self
             .fs
             .open(&p, flags, 0)
@@ -580,7 +582,11 @@ impl Filesystem for RealFuse {
         let r = self.child(parent, name).and_then(|p| {
             let h = self
                 .fs
-                .open(&p, flags | libc::O_CREAT, mode & !umask & 0o7777)
+                .open(
+                    &p,
+                    (flags & !libc::O_DIRECT) | libc::O_CREAT,
+                    mode & !umask & 0o7777,
+                )
                 .and_then(into_handle)
                 .map_err(fe)?;
             let st = self.fs.lstat(&p).map_err(fe)?;

@@ -15,6 +15,7 @@
 //! | getdents64, getdents | [`FileHandle::read_dir`] |
 //! | ftruncate | [`FileHandle::truncate`] |
 //! | fsync, fdatasync | [`FileHandle::sync`] |
+//! | fadvise64 with `POSIX_FADV_DONTNEED` | [`FileHandle::drop_cached`] |
 //! | ioctl | [`FileHandle::ioctl_with_memory`], by default [`FileHandle::ioctl`] (see below) |
 //! | poll, select, epoll | [`FileHandle::poll`] (see below) |
 //! | socket calls (bind, connect, send, ...) | [`FileHandle::as_socket`] |
@@ -313,6 +314,14 @@ pub trait FileHandle: Send + Sync {
     /// `None`.
     fn extent(&self) -> Option<Extent<'_>> {
         None
+    }
+
+    /// `posix_fadvise(POSIX_FADV_DONTNEED)` on bytes `offset..offset +
+    /// len` (`len` 0: to the end of the file): a handle that keeps a cache
+    /// of the file may drop what it holds there, as the kernel drops the
+    /// clean pages. Default: nothing.
+    fn drop_cached(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
     }
 }
 

@@ -681,7 +681,8 @@ pub fn fsync(ctx: &Context, call: &Call<'_>) -> Verdict {
 
 /// fadvise64, readahead, sync_file_range, flock: accepted as the kernel
 /// accepts them on a regular file (they change nothing a program can see
-/// in one view).
+/// in one view); fadvise's `POSIX_FADV_DONTNEED` lets the handle drop
+/// what it caches ([`viewos_core::FileHandle::drop_cached`]).
 pub fn accepted(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let nr = call.entry.nr as i64;
@@ -697,6 +698,9 @@ pub fn accepted(ctx: &Context, call: &Call<'_>) -> Verdict {
         }
         if nr == libc::SYS_readahead && f.is_dir {
             return Err(Errno::EINVAL);
+        }
+        if nr == libc::SYS_fadvise64 && a[3] as i32 == libc::POSIX_FADV_DONTNEED {
+            f.handle.drop_cached(a[1], a[2]);
         }
         Ok(0)
     })
