@@ -742,3 +742,33 @@ fn file_capabilities_are_given_at_exec() {
         );
     }
 }
+
+/// access(2) answers for the view's ids and the owners and modes the view
+/// shows: a user of a `-s` view may not read another user's 0600 file
+/// (though the real user, who owns it, may), a fake root may write a file
+/// the view shows as its own.
+#[test]
+fn access_answers_for_the_view_s_identity() {
+    let t = TempDir::new("id-access");
+    for mode in Mode::VIEWS {
+        let d = t.mkdir(mode.tag());
+        let out = secure(
+            &format!(
+                "cd {d} && touch f && chmod 600 f && chmod 755 . && viewsu nobody -c \
+                 'test -e f && echo exists; test -r f && echo r || echo not-r; test -w f && echo w || echo not-w; \
+                  python3 -c \"import os; print(os.access(\\\"f\\\", os.R_OK), os.access(\\\"/\\\", os.X_OK))\"'; \
+                 test -r f && echo root-r",
+                d = q(&d)
+            ),
+            &[],
+            mode,
+        );
+        out.assert_ok();
+        assert_eq!(
+            out.out(),
+            "exists\nnot-r\nnot-w\nFalse True\nroot-r\n",
+            "{}",
+            out.dump()
+        );
+    }
+}

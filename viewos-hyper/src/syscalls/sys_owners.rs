@@ -864,6 +864,101 @@ fn chown_virtual(
     Verdict::Return(0)
 }
 
+/// access(2), faccessat(2) and faccessat2(2) in a view with identities: a
+/// file of a mount is the mount's answer (for the caller's credentials);
+/// a real file is checked against what the view shows of it (owner,
+/// group, mode) with the view's ids, the real ones or, with `AT_EACCESS`,
+/// the effective ones, as the kernel does. `W_OK` on a read-only file
+/// system is `EROFS`.
+fn access_call(
+    ctx: &Context,
+    call: &Call<'_>,
+    dirfd: i32,
+    addr: u64,
+    mode: u64,
+    flags: i32,
+) -> Verdict {
+    let mode = match super::sys_path::check_access_mode(mode) {
+        Ok(m) => m,
+        Err(e) => return Verdict::Error(e),
+    };
+    if flags & !(libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Verdict::Error(Errno::EINVAL);
+    }
+    let identities = match ids(ctx) {
+        Ok(i) => i,
+        Err(v) => return v,
+    };
+    let Some(path) = read_path_arg(call.tid, addr, flags) else {
+        return Verdict::Native;
+    };
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    if !(path.is_empty() && flags & libc::AT_EMPTY_PATH != 0) {
+        match target_of(ctx, call, dirfd, (addr, &path), follow) {
+            Ok(Target::Virtual(m, p)) => return verdict(super::sys_path::access_on(&m, &p, mode)),
+            Ok(Target::Real) => {}
+            Err(v) => return v,
+        }
+    } else if ctx.served.of_fd(call.tid, dirfd).is_some() {
+        return Verdict::Native;
+    }
+    let r = (|| {
+        let f = CallerFile::new(call.tid, dirfd, &path, follow)?;
+        let stat_flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        let st = f.stat(stat_flags | (flags & libc::AT_EMPTY_PATH))?;
+        if mode == libc::F_OK {
+            return Ok(0);
+        }
+        let shown = present_stat(identities, &st);
+        let caller = identities.ids_of(call.tid);
+        let which = if flags & libc::AT_EACCESS != 0 { 3 } else { 0 };
+        let creds = viewos_core::creds::Creds {
+            uid: caller.uid[which],
+            gid: caller.gid[which],
+            groups: caller.groups.clone(),
+        };
+        creds.may(shown.mode, shown.uid, shown.gid, mode as u32)?;
+        if mode & libc::W_OK != 0 && read_only_fs(&f) {
+            return Err(Errno::EROFS);
+        }
+        Ok(0)
+    })();
+    verdict(r)
+}
+
+/// True if the file `f` names lies on a read-only file system.
+fn read_only_fs(f: &CallerFile) -> bool {
+    // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path; the
+    // O_PATH fd is ours and closed at once.
+    let fd = unsafe { libc::openat(f.dirfd(), f.path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd is ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-integer struct the kernel fills.
+    let mut fs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a buffer we own.
+    unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut fs) == 0 && fs.f_flag & libc::ST_RDONLY != 0 }
+}
+
+/// Implements access(2) in a view with identities.
+pub fn access(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    access_call(ctx, call, libc::AT_FDCWD, a[0], a[1], 0)
+}
+
+/// Implements faccessat(2) and faccessat2(2) in a view with identities.
+pub fn faccessat(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    let flags = if call.entry.nr == libc::SYS_faccessat2 as u64 {
+        a[3] as i32
+    } else {
+        0
+    };
+    access_call(ctx, call, arg_fd(a[0]), a[1], a[2], flags)
+}
+
 /// Implements chown(2) and lchown(2) in a view with identities.
 pub fn chown(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;

@@ -259,7 +259,7 @@ pub fn statx(ctx: &Context, call: &Call<'_>) -> Verdict {
     })
 }
 
-fn check_access_mode(mode: u64) -> Result<i32, Errno> {
+pub(super) fn check_access_mode(mode: u64) -> Result<i32, Errno> {
     if mode & !0o7 != 0 {
         Err(Errno::EINVAL)
     } else {
@@ -287,7 +287,7 @@ pub fn faccessat(ctx: &Context, call: &Call<'_>) -> Verdict {
 
 /// access(2) on a mount: `W_OK` on a read-only one is `EROFS` once the file
 /// is known to exist (the kernel's order).
-fn access_on(m: &Mount, p: &Path, mode: i32) -> Result<i64, Errno> {
+pub(super) fn access_on(m: &Mount, p: &Path, mode: i32) -> Result<i64, Errno> {
     m.fs.access(p, mode)?;
     if mode & libc::W_OK != 0 {
         m.writable()?;
