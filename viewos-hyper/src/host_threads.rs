@@ -15,6 +15,12 @@ pub fn is_host_thread(id: i64) -> bool {
     id == host || std::path::Path::new(&format!("/proc/{host}/task/{id}")).exists()
 }
 
+/// The name a traced program opens one of the host's fds by:
+/// `/proc/HOST/fd/N` (rewritten opens and execs, see `syscalls`).
+pub fn host_fd_path(fd: &(impl std::os::fd::AsRawFd + ?Sized)) -> String {
+    format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd())
+}
+
 /// [`is_host_thread`] for a decimal name (a `/proc` component).
 pub fn names_host_thread(name: &[u8]) -> bool {
     if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {

@@ -510,7 +510,7 @@ impl Tracer {
                 }
             }
             Escalated::OpenForExec(fd) => {
-                let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+                let path = crate::host_threads::host_fd_path(&fd);
                 match inject::begin_open(tid, esc.nr, path.as_bytes(), false) {
                     Ok(Some(inj)) => {
                         if let Some(t) = self.threads.get_mut(&tid) {
@@ -869,7 +869,7 @@ impl Tracer {
         if let Verdict::OpenForExec(fd) = verdict {
             // The exec's entry stop (--no-seccomp): it becomes the open,
             // and is made again at the open's exit.
-            let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+            let path = crate::host_threads::host_fd_path(&fd);
             let nr = libc::SYS_execve as u64;
             match inject::begin_open(tid, nr, path.as_bytes(), true) {
                 Ok(Some(inj)) => {
@@ -972,7 +972,7 @@ fn reopen_in_tracee(tid: i32, fd: &OwnedFd, cloexec: bool) -> Result<(), Errno> 
         | libc::O_SYNC
         | libc::O_DSYNC;
     let flags = (status & keep) | libc::O_NOCTTY | if cloexec { libc::O_CLOEXEC } else { 0 };
-    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+    let path = crate::host_threads::host_fd_path(fd);
     let mut regs = ptrace::get_regs(tid).map_err(|_| Errno::new(libc::ESRCH))?;
     let addr = memory::put_on_stack(tid, regs.rsp, path.as_bytes())?;
     regs.orig_rax = libc::SYS_openat as u64;

@@ -367,62 +367,34 @@ pub struct Entry {
     pub fd_meta: bool,
 }
 
-/// One table row: the syscall's libc constant, its family, its handler.
+/// One table row: the syscall's libc constant, its family, its handler,
+/// and optionally `rewrites`, `meta` and/or `ids HANDLER`.
 macro_rules! row {
-    ($nr:ident, $family:ident, $handler:path) => {
+    (@entry $nr:ident, $family:ident, $handler:path, $rewrites:expr, $ids:expr, $meta:expr) => {
         Entry {
             nr: libc::$nr,
             name: stringify!($nr),
             family: Interest::$family,
             handler: $handler,
-            rewrites: false,
-            with_ids: None,
-            fd_meta: false,
+            rewrites: $rewrites,
+            with_ids: $ids,
+            fd_meta: $meta,
         }
+    };
+    ($nr:ident, $family:ident, $handler:path) => {
+        row!(@entry $nr, $family, $handler, false, None, false)
     };
     ($nr:ident, $family:ident, $handler:path, rewrites) => {
-        Entry {
-            nr: libc::$nr,
-            name: stringify!($nr),
-            family: Interest::$family,
-            handler: $handler,
-            rewrites: true,
-            with_ids: None,
-            fd_meta: false,
-        }
+        row!(@entry $nr, $family, $handler, true, None, false)
     };
     ($nr:ident, $family:ident, $handler:path, ids $ids:path) => {
-        Entry {
-            nr: libc::$nr,
-            name: stringify!($nr),
-            family: Interest::$family,
-            handler: $handler,
-            rewrites: false,
-            with_ids: Some($ids),
-            fd_meta: false,
-        }
+        row!(@entry $nr, $family, $handler, false, Some($ids), false)
     };
     ($nr:ident, $family:ident, $handler:path, meta) => {
-        Entry {
-            nr: libc::$nr,
-            name: stringify!($nr),
-            family: Interest::$family,
-            handler: $handler,
-            rewrites: false,
-            with_ids: None,
-            fd_meta: true,
-        }
+        row!(@entry $nr, $family, $handler, false, None, true)
     };
     ($nr:ident, $family:ident, $handler:path, meta, ids $ids:path) => {
-        Entry {
-            nr: libc::$nr,
-            name: stringify!($nr),
-            family: Interest::$family,
-            handler: $handler,
-            rewrites: false,
-            with_ids: Some($ids),
-            fd_meta: true,
-        }
+        row!(@entry $nr, $family, $handler, false, Some($ids), true)
     };
 }
 

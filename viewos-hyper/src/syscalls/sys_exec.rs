@@ -15,7 +15,7 @@
 //!   with `ELOOP`, as in the kernel.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
@@ -315,7 +315,7 @@ fn open_virtual(
 }
 
 fn host_fd_path(fd: &OwnedFd) -> Vec<u8> {
-    format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()).into_bytes()
+    crate::host_threads::host_fd_path(fd).into_bytes()
 }
 
 /// True for a path of the host's own `/proc/HOST/fd/N` files.
@@ -394,15 +394,7 @@ fn virtual_target(
     tid: i32,
     path: &[u8],
 ) -> Option<(viewos_core::mounts::Mount, std::path::PathBuf)> {
-    let view = ctx.view.read();
-    match crate::resolve::resolve(
-        view.mounts(),
-        (&ctx.walks, &ctx.dirs),
-        tid,
-        (libc::AT_FDCWD, true),
-        path,
-        true,
-    ) {
+    match super::sys_path::resolve_absolute(ctx, tid, path, true) {
         Ok(crate::resolve::Resolved::Virtual { mount, path }) => Some((mount, path)),
         _ => None,
     }

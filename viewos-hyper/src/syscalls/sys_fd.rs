@@ -77,15 +77,7 @@ pub(super) fn on_fd_file(
     if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
         return Verdict::Native;
     }
-    let resolved = crate::resolve::resolve(
-        ctx.view.read().mounts(),
-        (&ctx.walks, &ctx.dirs),
-        call.tid,
-        (libc::AT_FDCWD, true),
-        bytes,
-        false,
-    );
-    match resolved {
+    match super::sys_path::resolve_absolute(ctx, call.tid, bytes, false) {
         Ok(crate::resolve::Resolved::Virtual { mount, path }) => match op(&mount, &path) {
             Ok(v) => Verdict::Return(v),
             Err(e) => Verdict::Error(e),
@@ -860,7 +852,7 @@ pub fn ioctl(ctx: &Context, call: &Call<'_>) -> Verdict {
 /// `/proc/HOST/fd/N` (its path put below the thread's stack), with
 /// `mode` and close-on-exec.
 fn open_host_fd(call: &Call<'_>, fd: &impl AsRawFd, mode: i32) -> Result<Step, Errno> {
-    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+    let path = crate::host_threads::host_fd_path(fd);
     let at = memory::put_on_stack(call.tid, call.entry.stack_pointer, path.as_bytes())?;
     let v = Arg::Val;
     Ok(Step {

@@ -144,14 +144,7 @@ fn remember_backed_dir(
         return;
     }
     let names_itself = matches!(
-        crate::resolve::resolve(
-            ctx.view.read().mounts(),
-            (&ctx.walks, &ctx.dirs),
-            call.tid,
-            (libc::AT_FDCWD, true),
-            real.as_os_str().as_bytes(),
-            true,
-        ),
+        super::sys_path::resolve_absolute(ctx, call.tid, real.as_os_str().as_bytes(), true),
         Ok(crate::resolve::Resolved::Real)
     );
     if !names_itself {

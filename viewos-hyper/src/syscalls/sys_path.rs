@@ -66,6 +66,24 @@ pub(super) fn target_of(
     }
 }
 
+/// Where the absolute `path` leads in the view, resolved for thread `tid`
+/// (`/proc/self` is its own), following a last symlink if `follow`.
+pub(super) fn resolve_absolute(
+    ctx: &Context,
+    tid: i32,
+    path: &[u8],
+    follow: bool,
+) -> Result<Resolved, Errno> {
+    resolve(
+        ctx.view.read().mounts(),
+        (&ctx.walks, &ctx.dirs),
+        tid,
+        (libc::AT_FDCWD, true),
+        path,
+        follow,
+    )
+}
+
 /// A real path relative to a directory the host stands in for (a served
 /// directory, a placeholder cwd, a directory a mount gave as a real fd):
 /// the kernel would look the names up in the wrong directory, so the path
