@@ -52,7 +52,25 @@ const CASES: &[&str] = &[
     "host-pidfd",
     "own-seccomp-filter",
     "personality",
+    "nondumpable-open",
+    "exec-hidden-program",
+    "exec-hidden-loader",
+    "exec-hidden-interpreter",
 ];
+
+/// A program that needs no loader or library, so the kernel can also run
+/// it as another program's ELF loader or a script's interpreter; placed in
+/// the hidden directory, it must never run in the view.
+const HIDDEN_PROGRAM: &str = r#"
+static const char msg[] = "TOPSECRET-RAN\n";
+void _start(void)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(1), "D"(1), "S"(msg), "d"(sizeof msg - 1) : "rcx", "r11", "memory");
+    __asm__ volatile("syscall" : : "a"(60), "D"(0) : "rcx", "r11", "memory");
+    for (;;) {}
+}
+"#;
 
 struct Setup {
     t: TempDir,
@@ -66,6 +84,25 @@ fn setup(tag: &str) -> Setup {
     t.write("prot/f", "orig\n");
     t.mkdir("layer");
     let exe = compile_c(t.path(), "escape", ESCAPE, &["-lpthread"]);
+    let hidden = compile_c(
+        &t.join("secret"),
+        "prog",
+        HIDDEN_PROGRAM,
+        &["-static", "-nostdlib", "-fno-stack-protector"],
+    );
+    let loader = format!("-Wl,--dynamic-linker={}", hidden.display());
+    compile_c(
+        t.path(),
+        "hidden-loader-user",
+        "int main(void) { return 7; }\n",
+        &[&loader],
+    );
+    t.write("hidden-interp.sh", format!("#!{}\n", hidden.display()));
+    std::fs::set_permissions(
+        t.join("hidden-interp.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
     Setup { t, exe }
 }
 
@@ -175,18 +212,58 @@ fn no_attempt_escapes_the_view() {
 }
 
 /// A second thread changes the path between the host's check and the
-/// kernel's use of it.
+/// kernel's use of it: the string itself, or the page it lies in; and a
+/// new file's name flips into the protected tree. The host opens real
+/// files itself from the bytes it checked (`syscalls::host_open`).
 #[test]
-#[ignore = "known hole (README, Security model): a path call the host lets run (seccomp CONTINUE) is read again by the kernel, so a second thread can swap the path after the check; fixing it needs the host to make such calls itself"]
 fn a_path_changed_after_the_check_does_not_escape() {
     let s = setup("escape-toctou");
+    let listing = |d: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let prot_before = listing(&s.t.join("prot"));
+    let f = s.t.join("prot/f");
+    let meta_before = std::fs::metadata(&f).expect("stat");
     let out = run_attempts(&s, &[("ESCAPE_TOCTOU", "1")]);
     out.assert_ok();
-    let line = out
-        .out()
-        .lines()
-        .find(|l| l.starts_with("toctou-path-flip"))
-        .map(str::to_string)
-        .unwrap_or_default();
-    assert!(line.contains("blocked"), "{}", out.dump());
+    for case in ["toctou-path-flip", "toctou-unmapped-page", "toctou-exec"] {
+        let line = out
+            .out()
+            .lines()
+            .find(|l| l.starts_with(case))
+            .map(str::to_string)
+            .unwrap_or_default();
+        assert!(line.contains("blocked"), "{case}: {}", out.dump());
+    }
+    assert!(
+        out.out().contains("toctou-create-in-protected made"),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        listing(&s.t.join("prot")),
+        prot_before,
+        "a file was made in the protected tree\n{}",
+        out.dump()
+    );
+    assert!(
+        out.out().contains("toctou-change-protected made"),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(std::fs::read_to_string(&f).expect("read"), "orig\n");
+    let meta_after = std::fs::metadata(&f).expect("stat");
+    assert_eq!(meta_after.mode(), meta_before.mode());
+    assert_eq!(
+        std::fs::read_to_string(s.t.join("secret/file")).expect("read"),
+        "TOPSECRET\n"
+    );
 }

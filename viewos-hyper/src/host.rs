@@ -180,6 +180,7 @@ impl Host {
             fd_filter_needed: self.config.seccomp,
             exec_chains: Default::default(),
             exec_credentials: Default::default(),
+            real_execs: Default::default(),
             exec_fds: Default::default(),
             exec_auxv_fds: Default::default(),
             identity: self.config.identity.map(crate::identity::Identities::new),

@@ -79,9 +79,10 @@ pub fn read_partial(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, Errno>
     let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     if n < 0 {
         let e = Errno::from(std::io::Error::last_os_error());
-        // ESRCH: the process is gone; anything else about the remote range
-        // is a fault from the program's point of view.
-        return Err(if e.raw() == libc::ESRCH {
+        // ESRCH: the process is gone; EPERM: the host may not read it;
+        // anything else about the remote range is a fault from the
+        // program's point of view.
+        return Err(if e.raw() == libc::ESRCH || e.raw() == libc::EPERM {
             e
         } else {
             Errno::EFAULT

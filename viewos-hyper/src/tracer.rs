@@ -542,6 +542,7 @@ impl Tracer {
     fn thread_gone(&mut self, tid: i32) {
         self.threads.remove(&tid);
         self.ctx.exec_credentials.lock().remove(&tid);
+        self.ctx.real_execs.lock().remove(&tid);
         self.ctx.exec_fds.lock().remove(&tid);
         self.ctx.exec_auxv_fds.lock().remove(&tid);
         self.early_wakes.remove(&tid);
@@ -655,6 +656,18 @@ impl Tracer {
             }
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
                 self.ctx.exec_chains.lock().remove(&pid);
+                let former = ptrace::event_msg(pid).map_or(pid, |f| f as i32);
+                if let Err(file) = crate::syscalls::check_real_exec(&self.ctx, former, pid) {
+                    // The kernel ran a file the view does not show there:
+                    // the process ends before its first instruction.
+                    self.ctx.log.line(format_args!(
+                        "{pid} exec ran {file}, which the view does not show: killed"
+                    ));
+                    // SAFETY: kill(2) of a thread we trace, no memory.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = ptrace::resume(pid, 0, false);
+                    return None;
+                }
                 if let Some(ids) = &self.ctx.identity {
                     // binfmt's C flag: the file's set-ID bits, not the
                     // interpreter's (the exec may come from another thread).

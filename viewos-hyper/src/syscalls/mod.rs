@@ -29,11 +29,15 @@ use crate::ptrace::SyscallEntry;
 use crate::virtual_dirs::VirtualDirs;
 use crate::walk_cache::WalkCache;
 
+mod caller_file;
 mod hooks;
+mod host_call;
+mod host_open;
 mod sys_attr;
 mod sys_control;
 mod sys_cwd;
 mod sys_exec;
+pub use sys_exec::check_real_exec;
 mod sys_fd;
 mod sys_guard;
 mod sys_identity;
@@ -315,6 +319,10 @@ pub struct Context {
     /// status of the file run (its set-ID bits make the new ids, not the
     /// interpreter's) and whether its file system is `nosuid`.
     pub exec_credentials: parking_lot::Mutex<std::collections::HashMap<i32, (libc::stat, bool)>>,
+    /// Threads whose exec of a real program the host left to the kernel
+    /// in a view with mounts: checked at the exec event
+    /// ([`check_real_exec`]).
+    pub real_execs: parking_lot::Mutex<std::collections::HashSet<i32>>,
     /// Per thread: the program file opened for its exec
     /// ([`Verdict::OpenForExec`]): the fd number in the thread, or the
     /// open's negative errno.
@@ -481,6 +489,7 @@ static TABLE: &[Entry] = &[
     row!(SYS_mknod, PATH, sys_tree::mknod, ids sys_owners::mknod),
     row!(SYS_statfs, PATH, sys_path::statfs),
     row!(SYS_fstatfs, FD, sys_fd::fstatfs),
+    row!(SYS_prctl, GUARD, sys_guard::prctl),
     row!(SYS_chroot, PATH, sys_tree::chroot),
     row!(SYS_mount, MOUNT, sys_mount::mount),
     row!(SYS_umount2, MOUNT, sys_mount::umount2),
@@ -654,6 +663,7 @@ pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
 }
 
 fn dispatch_call(ctx: &Context, call: &Call<'_>) -> Verdict {
+    host_call::clear_checked();
     if ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
         if let Some(v) = hooks::dispatch(ctx, call) {
             return v;
@@ -682,6 +692,13 @@ fn dispatch_call(ctx: &Context, call: &Call<'_>) -> Verdict {
                 Verdict::Error(Errno::EIO)
             }
         };
+    // A real path call in a view with mounts is made by the host, from
+    // the path it checked ([`host_call`]).
+    let verdict = if verdict.is_native() && host_call::applies(ctx, call) {
+        host_call::make(ctx, call)
+    } else {
+        verdict
+    };
     log_verdict(ctx, call, entry, &verdict);
     verdict
 }

@@ -13,6 +13,17 @@
 //!   the kernel's script handler would (the kernel does not know the
 //!   view's formats). A chain of more than [`MAX_REWRITES`] rewrites fails
 //!   with `ELOOP`, as in the kernel.
+//!
+//! In a view with mounts, a real program whose `#!` interpreter or ELF
+//! loader the view serves runs with the view's (as a program from a mount
+//! does: a real script in a moved root's `except` path runs the tree's
+//! shell). Any other real program is run by the kernel, which reads the
+//! path (and the script's `#!` line, and the loader's name) again; so the
+//! tracer checks at the exec event that every file the new image maps is
+//! one the view shows at its real path ([`check_real_exec`]), and kills
+//! the process before it runs an instruction otherwise (a path changed by
+//! another thread after the host's check, or an interpreter the view
+//! hides).
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -61,9 +72,9 @@ struct Probe {
 /// a script by that name). A file a service claims runs its interpreter.
 fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32) -> Verdict {
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let Ok(path) = memory::read_path(call.tid, call.entry.args[arg]) else {
-        // The kernel answers EFAULT or ENAMETOOLONG itself.
-        return Verdict::Native;
+    let path = match memory::read_path(call.tid, call.entry.args[arg]) {
+        Ok(path) => path,
+        Err(e) => return super::sys_path::unreadable(ctx, call.entry.args[arg], e),
     };
     if is_host_fd_path(&path) {
         // The host's own rewrite coming back (a program a mount gave).
@@ -72,7 +83,7 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
     let claims = ctx.view.read().claims_execs();
     if !claims {
         return match target_of(ctx, call, dirfd, (call.entry.args[arg], &path), follow) {
-            Ok(Target::Real) => Verdict::Native,
+            Ok(Target::Real) => real_exec(ctx, call, (arg, dirfd, flags), &path),
             Ok(Target::Virtual(m, p)) => match open_virtual(&m, &p) {
                 Ok(fd) => run_virtual(ctx, call, arg, exec_filename(dirfd, &path, flags), fd),
                 Err(e) => Verdict::Error(e),
@@ -155,10 +166,98 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
             end_chain(ctx, call.tid);
             match virtual_file {
                 Some(fd) => run_virtual(ctx, call, arg, filename, fd),
-                None => Verdict::Native,
+                None => real_exec(ctx, call, (arg, dirfd, flags), &path),
             }
         }
     }
+}
+
+/// A real program (the resolver checked `path`) in a view with mounts:
+/// run with the view's interpreter if the view serves its `#!`
+/// interpreter or ELF loader; otherwise left to the kernel and checked at
+/// the exec event ([`check_real_exec`]).
+fn real_exec(
+    ctx: &Context,
+    call: &Call<'_>,
+    (arg, dirfd, flags): (usize, i32, i32),
+    path: &[u8],
+) -> Verdict {
+    if ctx.view.read().mounts().is_empty() {
+        return Verdict::Native;
+    }
+    ctx.real_execs.lock().insert(call.tid);
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let Ok(f) = super::caller_file::CallerFile::new(call.tid, dirfd, path, follow) else {
+        return Verdict::Native;
+    };
+    // SAFETY: a valid fd (or AT_FDCWD) and our NUL-terminated path.
+    let fd = unsafe {
+        libc::openat(
+            f.dirfd(),
+            f.path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY,
+        )
+    };
+    if fd < 0 {
+        // Not readable by the host (a --x program): checked at the event.
+        return Verdict::Native;
+    }
+    // SAFETY: a new fd we own.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let head = crate::elf::read_at(&fd, 0, BINPRM_BUF_SIZE).unwrap_or_default();
+    let interpreter = match parse_shebang(&head) {
+        Some((name, _)) => Some(name),
+        None => crate::elf::interpreter(&fd, &head),
+    };
+    let Some(name) = interpreter else {
+        return Verdict::Native;
+    };
+    let (mount, rel) = match super::sys_path::resolve_absolute(ctx, call.tid, &name, true) {
+        Ok(crate::resolve::Resolved::Virtual { mount, path }) => (mount, path),
+        Ok(crate::resolve::Resolved::Real) => return Verdict::Native,
+        // An interpreter the view does not have (hidden, say): the
+        // kernel's answer for a missing one.
+        Err(e) => return Verdict::Error(e),
+    };
+    if let Err(e) = open_virtual(&mount, &rel) {
+        // What the kernel answers for an interpreter that is not there.
+        return Verdict::Error(e);
+    }
+    ctx.real_execs.lock().remove(&call.tid);
+    run_virtual(ctx, call, arg, exec_filename(dirfd, path, flags), fd)
+}
+
+/// At the exec event of thread `tid` (its id before the exec: `former`):
+/// if the host left a real program to the kernel, every file the new image
+/// maps (the program, its loader, a script's interpreter) must be one the
+/// view shows at its real path. `Err` names the first that is not; the
+/// tracer then kills the process before it runs.
+pub fn check_real_exec(ctx: &Context, former: i32, tid: i32) -> Result<(), String> {
+    let was_real = {
+        let mut execs = ctx.real_execs.lock();
+        execs.remove(&former) | execs.remove(&tid)
+    };
+    if !was_real || ctx.view.read().mounts().is_empty() {
+        return Ok(());
+    }
+    let maps = std::fs::read_to_string(format!("/proc/{tid}/maps")).unwrap_or_default();
+    let mut seen: Vec<&str> = Vec::new();
+    for line in maps.lines() {
+        let Some(path) = line.split_whitespace().nth(5) else {
+            continue;
+        };
+        if !path.starts_with('/') || line.ends_with(" (deleted)") || seen.contains(&path) {
+            continue;
+        }
+        seen.push(path);
+        // The maps file's own line holds the whole path after the fields.
+        let full = line.find(path).map(|i| &line[i..]).unwrap_or(path);
+        match super::sys_path::resolve_absolute(ctx, tid, full.as_bytes(), false) {
+            Ok(crate::resolve::Resolved::Real) => {}
+            _ => return Err(full.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// The real program file an exec of `path` (relative to `dirfd`) names,

@@ -2,8 +2,11 @@
 //! read or change the host's memory (`process_vm_readv`/`writev`,
 //! `ptrace`), stop or kill it (the kill family), or get a handle on it
 //! (`pidfd_open`) fail when they name one of the host's threads, as they
-//! would against a process the caller may not touch (`EPERM`). Everything
-//! else runs natively. The host's `/proc` entries are guarded where paths
+//! would against a process the caller may not touch (`EPERM`). A program
+//! cannot make itself unreadable to the host (`prctl(PR_SET_DUMPABLE, 0)`
+//! is answered as done and not made: the kernel would then refuse the
+//! host every read of the program's memory, so every path it names would
+//! go unchecked). Everything else runs natively. The host's `/proc` entries are guarded where paths
 //! are resolved ([`crate::resolve`]).
 
 use super::{Call, Context, Verdict};
@@ -68,4 +71,21 @@ pub fn tgkill(_ctx: &Context, call: &Call<'_>) -> Verdict {
     } else {
         Verdict::Native
     }
+}
+
+/// prctl(2): `PR_SET_DUMPABLE` to 0 succeeds without being applied. An
+/// unprivileged host cannot read the memory of a process that is not
+/// dumpable (`process_vm_readv` is `EPERM`), so the process would name
+/// paths the host cannot check. Other options run natively (the kernel
+/// refuses bad values of `PR_SET_DUMPABLE` itself).
+pub fn prctl(ctx: &Context, call: &Call<'_>) -> Verdict {
+    let a = call.entry.args;
+    if a[0] == libc::PR_SET_DUMPABLE as u64 && a[1] == 0 {
+        ctx.log.line(format_args!(
+            "{} prctl(PR_SET_DUMPABLE, 0) answered, not made: the host keeps reading its memory",
+            call.tid
+        ));
+        return Verdict::Return(0);
+    }
+    Verdict::Native
 }

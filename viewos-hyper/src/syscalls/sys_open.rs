@@ -12,7 +12,7 @@ use viewos_core::mounts::Mount;
 use viewos_core::real_file::RealFile;
 use viewos_core::{Errno, FileHandle, FileStat, FileSystem, Interest, Opened};
 
-use super::sys_path::{arg_fd, target, target_of, umask_of, Target};
+use super::sys_path::{arg_fd, target_of, umask_of, Target};
 use super::{Call, Context, Verdict};
 use crate::memory;
 use crate::resolve::tgid_of;
@@ -27,6 +27,7 @@ fn open_common(
     addr: u64,
     flags: i32,
     mode: u32,
+    resolve: u64,
 ) -> Verdict {
     if !ctx.served.is_empty() {
         if let Some(v) = parked(ctx, call) {
@@ -34,9 +35,9 @@ fn open_common(
         }
     }
     // The path is read once, for both questions below.
-    let Ok(raw) = memory::read_path(call.tid, addr) else {
-        // The kernel answers EFAULT or ENAMETOOLONG itself.
-        return Verdict::Native;
+    let raw = match memory::read_path(call.tid, addr) {
+        Ok(raw) => raw,
+        Err(e) => return super::sys_path::unreadable(ctx, addr, e),
     };
     if let Some(v) = mount_listing(ctx, call, dirfd, &raw, flags) {
         return v;
@@ -49,8 +50,9 @@ fn open_common(
             if let Some(v) = real_device(ctx, call, dirfd, &raw, flags, follow) {
                 return v;
             }
-            return listing_with_mount_points(ctx, call, dirfd, &raw, flags)
-                .unwrap_or(Verdict::Native);
+            return listing_with_mount_points(ctx, call, dirfd, &raw, flags).unwrap_or_else(|| {
+                super::host_open::open_real(ctx, call, dirfd, &raw, (flags, mode, resolve))
+            });
         }
         Ok(Target::Virtual(m, p)) => (m, p),
         Err(v) => return v,
@@ -383,20 +385,42 @@ fn mount_listing(
 /// Implements open(2).
 pub fn open(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    open_common(ctx, call, libc::AT_FDCWD, a[0], a[1] as i32, a[2] as u32)
+    open_common(
+        ctx,
+        call,
+        libc::AT_FDCWD,
+        a[0],
+        open_flags(a[1]),
+        a[2] as u32,
+        0,
+    )
+}
+
+/// The flags open(2) and openat(2) act on: they drop bits they do not
+/// know (openat2 refuses them).
+fn open_flags(arg: u64) -> i32 {
+    arg as i32 & 0o37777703
 }
 
 /// Implements creat(2): open with `O_CREAT | O_WRONLY | O_TRUNC`.
 pub fn creat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
     let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
-    open_common(ctx, call, libc::AT_FDCWD, a[0], flags, a[1] as u32)
+    open_common(ctx, call, libc::AT_FDCWD, a[0], flags, a[1] as u32, 0)
 }
 
 /// Implements openat(2).
 pub fn openat(ctx: &Context, call: &Call<'_>) -> Verdict {
     let a = call.entry.args;
-    open_common(ctx, call, arg_fd(a[0]), a[1], a[2] as i32, a[3] as u32)
+    open_common(
+        ctx,
+        call,
+        arg_fd(a[0]),
+        a[1],
+        open_flags(a[2]),
+        a[3] as u32,
+        0,
+    )
 }
 
 /// `struct open_how` of openat2(2).
@@ -418,10 +442,17 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
         // The kernel answers EINVAL (too small) or E2BIG itself.
         return Verdict::Native;
     }
-    let mut raw = [0u8; 24];
-    if memory::read_exact(call.tid, a[2], &mut raw).is_err() {
-        return Verdict::Native;
+    // The kernel reads the struct itself, bytes past the ones it knows
+    // included (they must be zero: E2BIG). Errors are given here, not
+    // left to the kernel, which would read the struct and the path again.
+    let mut whole = vec![0u8; size];
+    if let Err(e) = memory::read_exact(call.tid, a[2], &mut whole) {
+        return super::sys_path::unreadable(ctx, a[2], e);
     }
+    if whole[24..].iter().any(|&b| b != 0) {
+        return Verdict::Error(Errno::new(libc::E2BIG));
+    }
+    let raw = &whole[..24];
     let word = |i: usize| u64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
     let how = OpenHow {
         flags: word(0),
@@ -429,7 +460,7 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
         resolve: word(2),
     };
     if how.flags > i32::MAX as u64 || how.mode > 0o7777 {
-        return Verdict::Native;
+        return Verdict::Error(Errno::EINVAL);
     }
     // The kernel's own checks of open_how, whatever the path.
     let flags = how.flags as i32;
@@ -455,8 +486,18 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
         // lookup that must come from the cache, which makes the caller try
         // again without RESOLVE_CACHED).
         let follow = how.flags as i32 & libc::O_NOFOLLOW == 0;
-        return match target(ctx, call, arg_fd(a[0]), a[1], follow) {
-            Ok(Target::Real) => Verdict::Native,
+        let raw = match memory::read_path(call.tid, a[1]) {
+            Ok(raw) => raw,
+            Err(e) => return super::sys_path::unreadable(ctx, a[1], e),
+        };
+        return match target_of(ctx, call, arg_fd(a[0]), (a[1], &raw), follow) {
+            Ok(Target::Real) => super::host_open::open_real(
+                ctx,
+                call,
+                arg_fd(a[0]),
+                &raw,
+                (how.flags as i32, how.mode as u32, how.resolve),
+            ),
             Ok(Target::Virtual(..)) if restricted == RESOLVE_CACHED => {
                 Verdict::Error(Errno::new(libc::EAGAIN))
             }
@@ -471,5 +512,6 @@ pub fn openat2(ctx: &Context, call: &Call<'_>) -> Verdict {
         a[1],
         how.flags as i32,
         how.mode as u32,
+        how.resolve,
     )
 }

@@ -22,6 +22,7 @@ use std::path::Path;
 
 use viewos_core::{Errno, FileStat};
 
+use super::caller_file::{last_errno, CallerFile};
 use super::sys_identity::{ids, verdict};
 use super::sys_path::{arg_fd, target_of, Target};
 use super::{Call, Context, Verdict};
@@ -381,113 +382,6 @@ pub fn renameat(ctx: &Context, call: &Call<'_>) -> Verdict {
         .unwrap_or_else(|| super::sys_tree::renameat(ctx, call))
 }
 
-/// A directory fd of the host standing for the caller's `dirfd` (its cwd
-/// for `AT_FDCWD`); `None` for an absolute path, which needs none.
-fn caller_dir(tid: i32, dirfd: i32, path: &[u8]) -> Result<Option<OwnedFd>, Errno> {
-    if path.first() == Some(&b'/') {
-        return Ok(None);
-    }
-    let link = if dirfd == libc::AT_FDCWD {
-        format!("/proc/{tid}/cwd")
-    } else if dirfd < 0 {
-        return Err(Errno::EBADF);
-    } else {
-        format!("/proc/{tid}/fd/{dirfd}")
-    };
-    let c = CString::new(link).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: opening a NUL-terminated path we own.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Errno::EBADF);
-    }
-    // SAFETY: a new fd we own.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-fn last_errno() -> Errno {
-    Errno::new(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
-}
-
-/// `path` with the names that mean "the calling process" spelled with the
-/// caller's ids: the host looks files up itself, and for it `/proc/self`
-/// is the host. Covers `/proc/self`, `/proc/thread-self` and the `/dev`
-/// links into them (`/dev/fd`, `/dev/stdin`, `/dev/stdout`,
-/// `/dev/stderr`) at the start of an absolute path; `follow`: the call
-/// follows a last symlink.
-fn own_proc_path(tid: i32, path: &[u8], follow: bool) -> Vec<u8> {
-    // The name itself is a symlink: only a walk through it, or a call
-    // that follows it, goes to the process.
-    let starts = |prefix: &[u8]| {
-        path.strip_prefix(prefix)
-            .filter(|rest| (rest.is_empty() && follow) || rest.first() == Some(&b'/'))
-    };
-    let tgid = || crate::resolve::tgid_of(tid);
-    let swap = |rest: &[u8], with: String| {
-        let mut out = with.into_bytes();
-        out.extend_from_slice(rest);
-        out
-    };
-    if let Some(rest) = starts(b"/proc/self") {
-        return swap(rest, format!("/proc/{}", tgid()));
-    }
-    if let Some(rest) = starts(b"/proc/thread-self") {
-        return swap(rest, format!("/proc/{}/task/{tid}", tgid()));
-    }
-    if let Some(rest) = starts(b"/dev/fd") {
-        return swap(rest, format!("/proc/{}/fd", tgid()));
-    }
-    for (name, fd) in [
-        (&b"/dev/stdin"[..], 0),
-        (b"/dev/stdout", 1),
-        (b"/dev/stderr", 2),
-    ] {
-        if let Some(rest) = starts(name) {
-            return swap(rest, format!("/proc/{}/fd/{fd}", tgid()));
-        }
-    }
-    path.to_vec()
-}
-
-/// The caller's file (`dirfd`, `path`, `flags` as a *at call has them):
-/// the host's directory fd and the path as a C string.
-struct CallerFile {
-    dir: Option<OwnedFd>,
-    path: CString,
-}
-
-impl CallerFile {
-    /// The file of (`dirfd`, `path`); `follow`: the call follows a last
-    /// symlink.
-    fn new(tid: i32, dirfd: i32, path: &[u8], follow: bool) -> Result<CallerFile, Errno> {
-        let path = own_proc_path(tid, path, follow);
-        Ok(CallerFile {
-            dir: caller_dir(tid, dirfd, &path)?,
-            path: CString::new(path).map_err(|_| Errno::EINVAL)?,
-        })
-    }
-
-    fn dirfd(&self) -> i32 {
-        self.dir.as_ref().map_or(libc::AT_FDCWD, |d| d.as_raw_fd())
-    }
-
-    /// fstatat(2) as the caller would make it.
-    fn stat(&self, flags: i32) -> Result<libc::stat, Errno> {
-        // SAFETY: an all-integer struct the kernel fills.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid fd (or AT_FDCWD), our NUL-terminated path and
-        // our struct.
-        let r = unsafe { libc::fstatat(self.dirfd(), self.path.as_ptr(), &mut st, flags) };
-        if r < 0 {
-            return Err(last_errno());
-        }
-        Ok(st)
-    }
-}
-
 /// The owner fields of a file's status as the view shows them.
 fn present_stat(ids: &Identities, st: &libc::stat) -> Presented {
     ids.present(
@@ -609,12 +503,13 @@ fn write_real(
 }
 
 /// A path argument, or an empty one where `AT_EMPTY_PATH` allows a null
-/// pointer; `None` where the kernel must answer (an unreadable path).
-fn read_path_arg(tid: i32, addr: u64, flags: i32) -> Option<Vec<u8>> {
+/// pointer; the verdict for an unreadable path otherwise
+/// ([`super::sys_path::unreadable`]).
+fn read_path_arg(ctx: &Context, tid: i32, addr: u64, flags: i32) -> Result<Vec<u8>, Verdict> {
     if addr == 0 && flags & libc::AT_EMPTY_PATH != 0 {
-        return Some(Vec::new());
+        return Ok(Vec::new());
     }
-    memory::read_path(tid, addr).ok()
+    memory::read_path(tid, addr).map_err(|e| super::sys_path::unreadable(ctx, addr, e))
 }
 
 /// What one stat family call names: a served file, a file of a mount, a
@@ -632,7 +527,7 @@ fn named(
     addr: u64,
     flags: i32,
 ) -> Result<Named, Verdict> {
-    let path = read_path_arg(call.tid, addr, flags).ok_or(Verdict::Native)?;
+    let path = read_path_arg(ctx, call.tid, addr, flags)?;
     if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         if let Some(f) = ctx.served.of_fd(call.tid, dirfd) {
             return Ok(Named::Service(f.stat()));
@@ -795,9 +690,9 @@ fn chown_call(
     flags: i32,
     ids: (u64, u64),
 ) -> Verdict {
-    let path = match read_path_arg(call.tid, addr, flags) {
-        Some(p) => p,
-        None => return Verdict::Native,
+    let path = match read_path_arg(ctx, call.tid, addr, flags) {
+        Ok(p) => p,
+        Err(v) => return v,
     };
     if !(path.is_empty() && flags & libc::AT_EMPTY_PATH != 0) {
         let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
@@ -889,8 +784,9 @@ fn access_call(
         Ok(i) => i,
         Err(v) => return v,
     };
-    let Some(path) = read_path_arg(call.tid, addr, flags) else {
-        return Verdict::Native;
+    let path = match read_path_arg(ctx, call.tid, addr, flags) {
+        Ok(p) => p,
+        Err(v) => return v,
     };
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     if !(path.is_empty() && flags & libc::AT_EMPTY_PATH != 0) {
@@ -1019,8 +915,9 @@ fn mknod_call(
     if !device {
         return make_node(ctx, call, dirfd, addr, mode).unwrap_or_else(|| plain(ctx, call));
     }
-    let Ok(path) = memory::read_path(call.tid, addr) else {
-        return Verdict::Native;
+    let path = match memory::read_path(call.tid, addr) {
+        Ok(p) => p,
+        Err(e) => return super::sys_path::unreadable(ctx, addr, e),
     };
     match target_of(ctx, call, dirfd, (addr, &path), false) {
         Ok(Target::Virtual(..)) | Err(_) => return plain(ctx, call),
@@ -1099,26 +996,6 @@ pub fn mknodat(ctx: &Context, call: &Call<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn self_names_are_the_callers() {
-        let me = std::process::id() as i32;
-        let p = |path: &str, follow: bool| {
-            String::from_utf8(own_proc_path(me, path.as_bytes(), follow)).unwrap_or_default()
-        };
-        assert_eq!(p("/proc/self/fd/0", false), format!("/proc/{me}/fd/0"));
-        assert_eq!(
-            p("/proc/thread-self", true),
-            format!("/proc/{me}/task/{me}")
-        );
-        assert_eq!(p("/dev/stdin", true), format!("/proc/{me}/fd/0"));
-        assert_eq!(p("/dev/fd/3", false), format!("/proc/{me}/fd/3"));
-        // The links themselves, and names that only look alike.
-        assert_eq!(p("/dev/stdin", false), "/dev/stdin");
-        assert_eq!(p("/proc/self", false), "/proc/self");
-        assert_eq!(p("/proc/selfish", true), "/proc/selfish");
-        assert_eq!(p("self/fd", true), "self/fd");
-    }
 
     #[test]
     fn status_names() {

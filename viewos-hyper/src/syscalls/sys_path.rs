@@ -36,8 +36,24 @@ pub(super) fn target(
     addr: u64,
     follow: bool,
 ) -> Result<Target, Verdict> {
-    let path = memory::read_path(call.tid, addr).map_err(|_| Verdict::Native)?;
+    let path = memory::read_path(call.tid, addr).map_err(|e| unreadable(ctx, addr, e))?;
     target_of(ctx, call, dirfd, (addr, &path), follow)
+}
+
+/// The answer to a path argument at `addr` the host could not read
+/// (`EFAULT`, `ENAMETOOLONG`, or `EPERM` for a process it may not read).
+/// In a view with mounts the host gives the error itself: letting the
+/// kernel read the argument again would let another thread map the page,
+/// or finish the string, after the host looked, and the kernel would then
+/// run the call on a path nobody checked. A NULL pointer is left to the
+/// kernel, which reads nothing at some calls (`utimensat(fd, NULL, ..)`,
+/// `AT_EMPTY_PATH`) and cannot be made to read a page at 0 otherwise.
+pub(super) fn unreadable(ctx: &Context, addr: u64, e: Errno) -> Verdict {
+    if addr == 0 || ctx.view.read().mounts().is_empty() {
+        Verdict::Native
+    } else {
+        Verdict::Error(e)
+    }
 }
 
 /// [`target`] for a path argument already read.
@@ -48,6 +64,7 @@ pub(super) fn target_of(
     (addr, path): (u64, &[u8]),
     follow: bool,
 ) -> Result<Target, Verdict> {
+    super::host_call::remember_checked(addr, path);
     let resolved = resolve(
         ctx.view.read().mounts(),
         (&ctx.walks, &ctx.dirs),
