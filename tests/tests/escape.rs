@@ -267,3 +267,36 @@ fn a_path_changed_after_the_check_does_not_escape() {
         "TOPSECRET\n"
     );
 }
+
+/// In a view without mounts the host stops no path call, and is still out
+/// of reach: it is not dumpable, so the kernel refuses its memory,
+/// environment and fds to the programs of its user (the guards refuse
+/// signals, ptrace and `process_vm_*` as in every view). Root is let into
+/// any process by the kernel, so only the user run checks it.
+#[test]
+fn the_host_is_out_of_reach_in_a_view_without_mounts() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        viewos_tests::report_skipped(
+            "escape: the host in a view without mounts",
+            "root has CAP_SYS_PTRACE, which the kernel lets into any process; the unprivileged run checks it",
+        );
+        return;
+    }
+    let s = setup("escape-host-only");
+    let out = Cmd::new([s.exe.as_os_str(), "x/y/z".as_ref(), "p".as_ref()])
+        .env("ESCAPE_HOST_ONLY", "1")
+        .timeout(std::time::Duration::from_secs(60))
+        .run(Mode::View);
+    out.assert_ok();
+    let text = out.out();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("host-")).collect();
+    assert!(lines.len() >= 8, "{}", out.dump());
+    for l in lines {
+        assert!(
+            l.split_whitespace().nth(1) == Some("blocked"),
+            "{l}\n{}",
+            out.dump()
+        );
+    }
+}

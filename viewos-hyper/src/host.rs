@@ -136,6 +136,9 @@ impl Host {
     /// Runs `programs` in order inside the view and waits until no process
     /// of the view is left. Returns how the last main program ended.
     pub fn run(self, programs: &[Program]) -> Result<Exit, HyperError> {
+        // Files handed to programs by name live in the fd holder, and the
+        // host is not dumpable: programs cannot reach its memory or fds.
+        crate::fd_holder::start();
         let filter = self.filter();
         let log = match &self.config.log_file {
             Some(path) => Log::to_file(path)?,

@@ -6,19 +6,32 @@
 //! [`crate::resolve::guard_proc`]) ask here.
 
 /// True if `id` (a pid or tid as a program passes it) is the host process
-/// or one of its threads.
+/// or one of its threads, or the host's fd holder ([`crate::fd_holder`]).
 pub fn is_host_thread(id: i64) -> bool {
     if id <= 0 || id > i64::from(i32::MAX) {
         return false;
     }
     let host = i64::from(std::process::id());
-    id == host || std::path::Path::new(&format!("/proc/{host}/task/{id}")).exists()
+    id == host
+        || crate::fd_holder::pid().is_some_and(|h| i64::from(h) == id)
+        || std::path::Path::new(&format!("/proc/{host}/task/{id}")).exists()
 }
 
-/// The name a traced program opens one of the host's fds by:
-/// `/proc/HOST/fd/N` (rewritten opens and execs, see `syscalls`).
+/// The name a traced program opens one of the host's fds by (rewritten
+/// opens and execs, see `syscalls`): `/proc/HOLDER/fd/M`, the file kept
+/// by the fd holder, or `/proc/HOST/fd/N` without one.
 pub fn host_fd_path(fd: &(impl std::os::fd::AsRawFd + ?Sized)) -> String {
-    format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd())
+    crate::fd_holder::path_of(fd)
+}
+
+/// True if `path` is a name [`host_fd_path`] gives.
+pub fn is_host_fd_path(path: &[u8]) -> bool {
+    let of = |pid: i32| format!("/proc/{pid}/fd/");
+    let starts = |prefix: String| {
+        path.strip_prefix(prefix.as_bytes())
+            .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+    };
+    starts(of(std::process::id() as i32)) || crate::fd_holder::pid().is_some_and(|h| starts(of(h)))
 }
 
 /// [`is_host_thread`] for a decimal name (a `/proc` component).

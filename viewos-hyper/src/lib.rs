@@ -35,6 +35,7 @@ pub mod cli;
 pub mod direct;
 pub mod elf;
 pub mod error;
+pub mod fd_holder;
 pub mod filter;
 pub mod host;
 pub mod host_signals;

@@ -267,9 +267,12 @@ unsafe fn child_after_fork(plan: ChildPlan<'_>) -> ! {
             libc::_exit(code)
         }
     };
-    // If the host dies before it seizes us, die with it.
-    // SAFETY: plain integer prctl and getppid.
+    // If the host dies before it seizes us, die with it. The host is not
+    // dumpable (`crate::fd_holder`) and a fork keeps that: the host must
+    // be able to read and trace this process before it execs.
+    // SAFETY: plain integer prctls and getppid.
     unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         if libc::getppid() != parent {
             libc::_exit(127);

@@ -417,10 +417,10 @@ fn host_fd_path(fd: &OwnedFd) -> Vec<u8> {
     crate::host_threads::host_fd_path(fd).into_bytes()
 }
 
-/// True for a path of the host's own `/proc/HOST/fd/N` files.
+/// True for a name of a file the host hands out
+/// ([`crate::host_threads::host_fd_path`]).
 fn is_host_fd_path(path: &[u8]) -> bool {
-    let prefix = format!("/proc/{}/fd/", std::process::id());
-    path.starts_with(prefix.as_bytes())
+    crate::host_threads::is_host_fd_path(path)
 }
 
 /// Runs a program a mount gave (`fd`, named `filename` by the exec) from

@@ -56,9 +56,13 @@ pub fn first_is_process(_ctx: &Context, call: &Call<'_>) -> Verdict {
 pub fn pidfd_send_signal(_ctx: &Context, call: &Call<'_>) -> Verdict {
     let fd = call.entry.args[0] as i32;
     let link = std::fs::read_link(format!("/proc/{}/fd/{fd}", call.tid));
-    let host = format!("/proc/{}", std::process::id());
+    let names_host = |l: &std::path::Path| {
+        l.to_str()
+            .and_then(|s| s.strip_prefix("/proc/"))
+            .is_some_and(|id| crate::host_threads::names_host_thread(id.as_bytes()))
+    };
     match link {
-        Ok(l) if l.as_os_str() == host.as_str() => Verdict::Error(Errno::EPERM),
+        Ok(l) if names_host(&l) => Verdict::Error(Errno::EPERM),
         _ => Verdict::Native,
     }
 }
