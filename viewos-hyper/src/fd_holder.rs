@@ -297,6 +297,19 @@ fn sweep() {
     }
 }
 
+/// Closes the host's `fd` and, at once, the holder's copy of it (a kept
+/// copy would keep the file open: a served file's placeholder would not
+/// be released before the next sweep).
+pub fn release(fd: OwnedFd) {
+    if let Some(Some(h)) = HOLDER.get() {
+        let mut kept = h.kept.lock();
+        if let Some((_, _, num)) = kept.remove(&fd.as_raw_fd()) {
+            ask(h, Request { op: DROP, num }, None);
+        }
+    }
+    drop(fd);
+}
+
 /// The name a traced program opens the host's fd `fd` by: in the holder
 /// (`/proc/HOLDER/fd/M`), or `/proc/HOST/fd/N` without one.
 pub fn path_of(fd: &(impl AsRawFd + ?Sized)) -> String {

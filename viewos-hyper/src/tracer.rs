@@ -540,7 +540,11 @@ impl Tracer {
 
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
-        self.threads.remove(&tid);
+        if let Some(state) = self.threads.remove(&tid) {
+            for fd in [state.held_fd, state.held_for_life].into_iter().flatten() {
+                crate::fd_holder::release(fd);
+            }
+        }
         self.ctx.exec_credentials.lock().remove(&tid);
         self.ctx.real_execs.lock().remove(&tid);
         self.ctx.exec_fds.lock().remove(&tid);
@@ -797,8 +801,9 @@ impl Tracer {
                 return;
             }
             SyscallStop::Exit { .. } => {
-                if let Some(t) = self.threads.get_mut(&tid) {
-                    t.held_fd = None;
+                if let Some(fd) = self.threads.get_mut(&tid).and_then(|t| t.held_fd.take()) {
+                    // The program has its own open of it now.
+                    crate::fd_holder::release(fd);
                 }
                 let pending = self
                     .threads
