@@ -319,10 +319,10 @@ pub struct Context {
     /// status of the file run (its set-ID bits make the new ids, not the
     /// interpreter's) and whether its file system is `nosuid`.
     pub exec_credentials: parking_lot::Mutex<std::collections::HashMap<i32, (libc::stat, bool)>>,
-    /// Threads whose exec of a real program the host left to the kernel
-    /// in a view with mounts: checked at the exec event
+    /// Threads whose exec the host left to the kernel in a view with
+    /// mounts, and what the new image must be: checked at the exec event
     /// ([`check_real_exec`]).
-    pub real_execs: parking_lot::Mutex<std::collections::HashSet<i32>>,
+    pub real_execs: parking_lot::Mutex<std::collections::HashMap<i32, sys_exec::ExecCheck>>,
     /// Per thread: the program file opened for its exec
     /// ([`Verdict::OpenForExec`]): the fd number in the thread, or the
     /// open's negative errno.

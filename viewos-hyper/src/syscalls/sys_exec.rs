@@ -78,6 +78,28 @@ fn exec_path(ctx: &Context, call: &Call<'_>, dirfd: i32, arg: usize, flags: i32)
     };
     if is_host_fd_path(&path) {
         // The host's own rewrite coming back (a program a mount gave).
+        // The kernel reads the name again: the new image must be the file
+        // the host handed out.
+        if !ctx.view.read().mounts().is_empty() {
+            let name = std::ffi::OsStr::from_bytes(&path);
+            let mut head = [0u8; 2];
+            let script = std::fs::File::open(name)
+                .and_then(|mut f| f.read_exact(&mut head))
+                .is_ok()
+                && &head == b"#!";
+            let check = match std::fs::metadata(name) {
+                // A script runs its interpreter: what it maps is checked.
+                _ if script => Some(ExecCheck::Visible),
+                Ok(st) => {
+                    use std::os::unix::fs::MetadataExt;
+                    Some(ExecCheck::File(st.dev(), st.ino()))
+                }
+                Err(_) => None,
+            };
+            if let Some(check) = check {
+                ctx.real_execs.lock().insert(call.tid, check);
+            }
+        }
         return Verdict::Native;
     }
     let claims = ctx.view.read().claims_execs();
@@ -185,7 +207,7 @@ fn real_exec(
     if ctx.view.read().mounts().is_empty() {
         return Verdict::Native;
     }
-    ctx.real_execs.lock().insert(call.tid);
+    ctx.real_execs.lock().insert(call.tid, ExecCheck::Visible);
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     let Ok(f) = super::caller_file::CallerFile::new(call.tid, dirfd, path, follow) else {
         return Verdict::Native;
@@ -227,17 +249,42 @@ fn real_exec(
     run_virtual(ctx, call, arg, exec_filename(dirfd, path, flags), fd)
 }
 
+/// What the image an exec left to the kernel must be
+/// ([`Context::real_execs`]).
+#[derive(Clone, Copy, Debug)]
+pub enum ExecCheck {
+    /// A real program: every file it maps is one the view shows.
+    Visible,
+    /// A file the host handed out by name: the program is that file
+    /// (device, inode).
+    File(u64, u64),
+}
+
 /// At the exec event of thread `tid` (its id before the exec: `former`):
 /// if the host left a real program to the kernel, every file the new image
 /// maps (the program, its loader, a script's interpreter) must be one the
-/// view shows at its real path. `Err` names the first that is not; the
-/// tracer then kills the process before it runs.
+/// view shows at its real path; a program the host handed out by name must
+/// be that file. `Err` names what ran instead; the tracer then kills the
+/// process before it runs.
 pub fn check_real_exec(ctx: &Context, former: i32, tid: i32) -> Result<(), String> {
-    let was_real = {
+    let check = {
         let mut execs = ctx.real_execs.lock();
-        execs.remove(&former) | execs.remove(&tid)
+        let a = execs.remove(&former);
+        execs.remove(&tid).or(a)
     };
-    if !was_real || ctx.view.read().mounts().is_empty() {
+    let Some(check) = check else {
+        return Ok(());
+    };
+    if let ExecCheck::File(dev, ino) = check {
+        use std::os::unix::fs::MetadataExt;
+        return match std::fs::metadata(format!("/proc/{tid}/exe")) {
+            Ok(st) if (st.dev(), st.ino()) == (dev, ino) => Ok(()),
+            _ => Err(std::fs::read_link(format!("/proc/{tid}/exe"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "another program".into())),
+        };
+    }
+    if ctx.view.read().mounts().is_empty() {
         return Ok(());
     }
     let maps = std::fs::read_to_string(format!("/proc/{tid}/maps")).unwrap_or_default();
