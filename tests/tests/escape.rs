@@ -234,7 +234,12 @@ fn a_path_changed_after_the_check_does_not_escape() {
     let meta_before = std::fs::metadata(&f).expect("stat");
     let out = run_attempts(&s, &[("ESCAPE_TOCTOU", "1")]);
     out.assert_ok();
-    for case in ["toctou-path-flip", "toctou-unmapped-page", "toctou-exec"] {
+    for case in [
+        "toctou-path-flip",
+        "toctou-unmapped-page",
+        "toctou-exec",
+        "toctou-opath-reopen",
+    ] {
         let line = out
             .out()
             .lines()

@@ -379,7 +379,10 @@ fn walk_to(
                                     Some(dir) => Some(dir),
                                     None => return Ok((Resolved::Real, rest_of(&stack, &pending))),
                                 },
-                                None => return Ok((Resolved::Real, rest_of(&stack, &pending))),
+                                None => {
+                                    path_fd_shown(mounts, (walks, dirs), tid, &stack, &cur)?;
+                                    return Ok((Resolved::Real, rest_of(&stack, &pending)));
+                                }
                             }
                         }
                         Ok(_) => None,
@@ -440,6 +443,59 @@ fn served_link(dirs: &VirtualDirs, stack: &[Vec<u8>], cur: &Path) -> Option<Path
         return None;
     }
     dirs.virtual_of(&std::fs::read_link(cur).ok()?)
+}
+
+/// A path through an `O_PATH` fd of a process (`/proc/PID/fd/N`, the
+/// last name of a path) reaches the file itself again (a reopen, a chmod
+/// through it), so the file must be one the view shows where its name
+/// says: a path it has at its real path, or the same file (device and
+/// inode) a mount shows there. Otherwise `EACCES`: such an fd was made
+/// by an `O_PATH` open that raced the host's check (the host cannot make
+/// those opens itself) and names a file the view hides or protects.
+/// Other fds (files opened before a mount was made, say) pass.
+fn path_fd_shown(
+    mounts: &MountTable,
+    (walks, dirs): (&WalkCache, &VirtualDirs),
+    tid: i32,
+    stack: &[Vec<u8>],
+    cur: &Path,
+) -> Result<(), Errno> {
+    let (pid, n) = match stack {
+        [p, pid, f, n] if p == b"proc" && f == b"fd" => (pid, n),
+        [p, _, t, tid, f, n] if p == b"proc" && t == b"task" && f == b"fd" => (tid, n),
+        _ => return Ok(()),
+    };
+    let (Ok(pid), Ok(n)) = (std::str::from_utf8(pid), std::str::from_utf8(n)) else {
+        return Ok(());
+    };
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{n}")).unwrap_or_default();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .unwrap_or(0);
+    if flags & libc::O_PATH as u32 == 0 {
+        return Ok(());
+    }
+    let Ok(text) = std::fs::read_link(cur) else {
+        return Ok(());
+    };
+    let bytes = text.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
+        return Ok(());
+    }
+    use std::os::unix::fs::MetadataExt;
+    let Ok(file) = std::fs::metadata(cur) else {
+        return Ok(());
+    };
+    match walk_to(mounts, (walks, dirs), tid, Path::new("/"), bytes, false) {
+        Ok((Resolved::Real, _)) => Ok(()),
+        Ok((Resolved::Virtual { mount, path }, _)) => match mount.fs.lstat(&path) {
+            Ok(st) if (st.dev, st.ino) == (file.dev(), file.ino()) => Ok(()),
+            _ => Err(Errno::EACCES),
+        },
+        Err(_) => Err(Errno::EACCES),
+    }
 }
 
 /// The directory a `/proc` magic link `cur` names, as a path of the view:
