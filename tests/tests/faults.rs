@@ -36,8 +36,7 @@ const SETTLE: Duration = Duration::from_secs(120);
 /// until the script makes the file `marker` in `t`, lets it run `grace`
 /// longer, then SIGKILLs umview. Checks that umview died of it and that no
 /// process of the view (every one names `t` on its command line: the
-/// script's, the programs it starts, fuse2fs) survives. Returns the
-/// script's stderr up to the kill.
+/// script's, the programs it starts, fuse2fs) survives.
 fn kill_mid_workload(t: &TempDir, opts: &[&str], script: &str, marker: &str, grace: Duration) {
     let out = t.join("view.out");
     let err = t.join("view.err");
@@ -460,12 +459,11 @@ fn sigkill_mid_write_leaves_a_consistent_cow_layer() {
 
 // ---- 2. A FUSE program killed while requests are in flight ---------------
 
-/// The last line of a file, without the program's prefix (`dd: ...: `).
+/// The last message of `dd` in the file `p`.
 fn last_error(p: &Path) -> String {
     let s = std::fs::read_to_string(p).unwrap_or_default();
     s.lines()
-        .filter(|l| l.starts_with("dd:"))
-        .last()
+        .rfind(|l| l.starts_with("dd:"))
         .unwrap_or("")
         .to_string()
 }
@@ -573,4 +571,497 @@ fn fuse2fs_killed_mid_request_fails_the_calls_in_flight() {
 #[test]
 fn umfuseext4_helper_killed_mid_request_fails_the_calls_in_flight() {
     fuse2fs_killed_mid_request(false);
+}
+
+// ---- 3. Resource exhaustion in the traced program --------------------------
+
+/// Opens the files named in argv (in turn) until EMFILE, then closes ten
+/// and opens each file again and reads it; then, if asked, fills the
+/// table again and execs a program with close-on-exec fds everywhere.
+const FDS_PY: &str = r#"
+import errno, os, sys
+mode, paths = sys.argv[1], sys.argv[2:]
+fds = []
+try:
+    while True:
+        fds.append(os.open(paths[len(fds) % len(paths)], os.O_RDONLY))
+except OSError as e:
+    print("stopped with", errno.errorcode[e.errno], "after", len(fds))
+if mode == "exec":
+    # Every fd taken (all close-on-exec, Python's default): exec the
+    # program, the last argument.
+    sys.stdout.flush()
+    os.execv(paths[-1], ["prog", "exec after EMFILE: ok"])
+for fd in fds[-10:]:
+    os.close(fd)
+del fds[-10:]
+for p in paths:
+    fd = os.open(p, os.O_RDONLY)
+    print(os.path.basename(p), os.read(fd, 100).decode().strip())
+    fds.append(fd)
+try:
+    while True:
+        fds.append(os.open(paths[0], os.O_RDONLY))
+except OSError as e:
+    print("again", errno.errorcode[e.errno], "after", len(fds))
+for fd in fds:
+    os.close(fd)
+print("closed all", len(os.listdir("/proc/self/fd")))
+"#;
+
+/// The files of the fd and memory cases: a real one, one in a cow mount
+/// (a kernel fd of the layer or TARGET), one in a umfusereal mount and one
+/// in an unreal served mount (served fds), and a copy of `echo` in each.
+struct Mounts {
+    t: TempDir,
+}
+
+impl Mounts {
+    fn new(tag: &str) -> Mounts {
+        let t = TempDir::new(tag);
+        for (dir, name) in [
+            ("real", "a.txt"),
+            ("low", "c.txt"),
+            ("src", "b.txt"),
+            ("srv", "d.txt"),
+        ] {
+            t.write(format!("{dir}/{name}"), format!("contents of {name}\n"));
+            std::fs::copy("/bin/echo", t.join(format!("{dir}/prog"))).expect("copy echo");
+        }
+        t.mkdir("layer");
+        t.mkdir("mr");
+        Mounts { t }
+    }
+
+    /// The script that mounts them in a view, then runs `body`.
+    fn view_script(&self, body: &str) -> String {
+        format!(
+            "cd {d} || exit 1; {vm} -t viewfs -o cow layer low || exit 9; \
+             {vm} -t umfusereal src mr || exit 9; {body}",
+            d = q(self.t.path()),
+            vm = q(&view_command("viewmount")),
+        )
+    }
+
+    /// The four files (`name`: a.txt or prog) as the view sees them, or
+    /// natively (`view` false: the real files behind them).
+    fn paths(&self, view: bool, prog: bool) -> Vec<String> {
+        let d = self.t.path().display();
+        let f = |dir: &str, name: &str| {
+            let name = if prog { "prog" } else { name };
+            format!("{d}/{dir}/{name}")
+        };
+        if view {
+            vec![
+                f("real", "a.txt"),
+                f("low", "c.txt"),
+                f("mr", "b.txt"),
+                format!("/unreal{}", f("srv", "d.txt")),
+            ]
+        } else {
+            vec![
+                f("real", "a.txt"),
+                f("low", "c.txt"),
+                f("src", "b.txt"),
+                f("srv", "d.txt"),
+            ]
+        }
+    }
+
+    fn opts() -> [&'static str; 6] {
+        ["-p", "viewfs", "-p", "umfuse", "-p", "unreal,served"]
+    }
+}
+
+fn words(v: &[String]) -> String {
+    v.iter()
+        .map(|s| q(Path::new(s)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn out_of_fds_is_emfile_for_the_program_and_the_view_goes_on() {
+    let m = Mounts::new("fault-fds");
+    let py = q(&python3());
+    m.t.write("fds.py", FDS_PY);
+    let fds_py = q(&m.t.join("fds.py"));
+    let body = |view: bool| {
+        format!(
+            "ulimit -n 64; {py} {fds_py} reuse {files}; echo \"python: $?\"; \
+             {py} {fds_py} exec {files} {prog}; echo \"exec: $?\"; \
+             cat {files}",
+            files = words(&m.paths(view, false)),
+            prog = q(Path::new(&m.paths(view, true)[0])),
+        )
+    };
+    let native = Cmd::bash(&body(false)).run(Mode::Native);
+    native.assert_ok();
+    let out = native.out();
+    assert!(
+        out.starts_with("stopped with EMFILE after ") && out.contains("exec after EMFILE: ok\n"),
+        "{}",
+        native.dump()
+    );
+    for mode in Mode::VIEWS {
+        // The exec is of each mount's program in turn.
+        for (i, prog) in m.paths(true, true).iter().enumerate() {
+            let script = m.view_script(&format!(
+                "ulimit -n 64; {py} {fds_py} reuse {files}; echo \"python: $?\"; \
+                 {py} {fds_py} exec {files} {prog}; echo \"exec: $?\"; \
+                 cat {files}",
+                files = words(&m.paths(true, false)),
+                prog = q(Path::new(prog)),
+            ));
+            let view = Cmd::bash(&script).umview_opts(Mounts::opts()).run(mode);
+            view.assert_ok();
+            assert_eq!(
+                view.out(),
+                native.out(),
+                "exec of {prog} ({i})\n{}",
+                view.dump()
+            );
+        }
+    }
+}
+
+/// Allocates 8 MiB blocks under RLIMIT_AS until MemoryError, reading and
+/// listing files of the mounts between two blocks; then frees them and
+/// reads again.
+const MEM_PY: &str = r#"
+import os, resource, sys
+limit = int(sys.argv[1]) << 20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+paths = sys.argv[2:]
+blocks = []
+try:
+    while True:
+        blocks.append(bytearray(8 << 20))
+        for p in paths:
+            with open(p, "rb") as f:
+                f.read()
+            os.stat(p)
+            os.listdir(os.path.dirname(p))
+except MemoryError:
+    print("MemoryError after some blocks:", len(blocks) > 4)
+blocks.clear()
+for p in paths:
+    with open(p) as f:
+        print(f.read().strip())
+"#;
+
+#[test]
+fn out_of_memory_is_the_programs_and_the_view_goes_on() {
+    let m = Mounts::new("fault-mem");
+    let py = q(&python3());
+    m.t.write("mem.py", MEM_PY);
+    let mem_py = q(&m.t.join("mem.py"));
+    let body = |view: bool| {
+        let files = words(&m.paths(view, false));
+        format!(
+            "{py} {mem_py} 400 {files}; echo \"python: $?\"; \
+             (ulimit -v 300000; {py} {mem_py} 1000 {files}; echo \"ulimit -v: $?\"; \
+              ulimit -v 5000; {py} -c 'print(1)' 2>/dev/null; echo \"too small: $?\"); \
+             cat {files}",
+        )
+    };
+    let native = Cmd::bash(&body(false)).run(Mode::Native);
+    native.assert_ok();
+    assert!(
+        native
+            .out()
+            .starts_with("MemoryError after some blocks: True\n")
+            && !native.out().contains("too small: 0\n"),
+        "{}",
+        native.dump()
+    );
+    for mode in Mode::VIEWS {
+        let view = Cmd::bash(&m.view_script(&body(true)))
+            .umview_opts(Mounts::opts())
+            .timeout(Duration::from_secs(120))
+            .run(mode);
+        view.assert_ok();
+        assert_eq!(view.out(), native.out(), "{}", view.dump());
+    }
+}
+
+// ---- 4. Scale ----------------------------------------------------------
+
+/// The threads and open fds of the process `pid` (the host), from /proc.
+fn host_sample(pid: u32) -> (usize, usize) {
+    let count = |d: String| std::fs::read_dir(d).map(|d| d.count()).unwrap_or(0);
+    (
+        count(format!("/proc/{pid}/task")),
+        count(format!("/proc/{pid}/fd")),
+    )
+}
+
+/// The fds the host may keep after a load on a umfusereal mount: um-fuse
+/// keeps a cache of the files read or written, a memfd each, at most
+/// `um_fuse::cache::MAX_NODES` of them per mount (the least recently used
+/// go first), as the kernel keeps pages of FUSE files.
+const FILE_CACHES: usize = 256;
+
+/// What a run watched from outside gave.
+struct Watched {
+    code: Option<i32>,
+    out: String,
+    err: String,
+    /// The host's (threads, fds) when the script made `ready`, at most
+    /// during the run, and after it made `done` and the host settled.
+    before: (usize, usize),
+    peak: (usize, usize),
+    after: (usize, usize),
+}
+
+/// The end of a script run by [`watch`]: says it is done and waits to be
+/// let go (so the host is sampled while the view still runs).
+const DONE_SH: &str =
+    "; : > done; n=0; until [ -e end ] || [ $n -ge 1200 ]; do n=$((n+1)); sleep 0.1; done";
+
+/// Runs `cmd` (a view whose script makes `ready` in `t` once set up, and
+/// ends with [`DONE_SH`]) and samples umview from outside: before the
+/// work, its peak, and after it (waiting up to 60 s for the host to go
+/// back down, as idle workers leave after 30 s).
+fn watch(mut cmd: std::process::Command, t: &TempDir, timeout: Duration) -> Watched {
+    for f in ["ready", "done", "end"] {
+        let _ = std::fs::remove_file(t.join(f));
+    }
+    let (out_p, err_p) = (t.join("watch.out"), t.join("watch.err"));
+    let mut child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_p).expect("watch.out"))
+        .stderr(std::fs::File::create(&err_p).expect("watch.err"))
+        .spawn()
+        .expect("start umview");
+    let pid = child.id();
+    let deadline = Instant::now() + timeout;
+    let (mut before, mut peak, mut after) = ((0, 0), (0, 0), (0, 0));
+    let mut settled_since: Option<Instant> = None;
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            viewos_tests::kill_tree(&mut child);
+            panic!(
+                "still running after {} s: {}\n{}",
+                timeout.as_secs(),
+                std::fs::read_to_string(&out_p).unwrap_or_default(),
+                std::fs::read_to_string(&err_p).unwrap_or_default()
+            );
+        }
+        let s = host_sample(pid);
+        if before == (0, 0) && t.join("ready").exists() {
+            before = s;
+        }
+        if before != (0, 0) {
+            peak = (peak.0.max(s.0), peak.1.max(s.1));
+        }
+        if t.join("done").exists() && !t.join("end").exists() {
+            let start = *settled_since.get_or_insert_with(Instant::now);
+            let down = s.0 <= before.0 + 4 && s.1 <= before.1 + FILE_CACHES + 2;
+            if down || start.elapsed() > Duration::from_secs(60) {
+                after = s;
+                t.write("end", "");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Watched {
+        code: status.code(),
+        out: std::fs::read_to_string(&out_p).unwrap_or_default(),
+        err: std::fs::read_to_string(&err_p).unwrap_or_default(),
+        before,
+        peak,
+        after,
+    }
+}
+
+impl Watched {
+    #[track_caller]
+    fn assert_ok_and_back_down(&self, what: &str) {
+        eprintln!(
+            "{what}: host (threads, fds) before {:?}, peak {:?}, after {:?}",
+            self.before, self.peak, self.after
+        );
+        assert_eq!(
+            self.code,
+            Some(0),
+            "{what}: umview\nstdout: {}\nstderr: {}",
+            self.out,
+            self.err
+        );
+        assert!(self.before.0 > 0, "{what}: the host was never sampled");
+        assert!(
+            self.after.0 <= self.before.0 + 4 && self.after.1 <= self.before.1 + FILE_CACHES + 2,
+            "{what}: the host did not go back down: before {:?}, peak {:?}, after {:?}",
+            self.before,
+            self.peak,
+            self.after
+        );
+    }
+}
+
+#[test]
+fn make_j1000_with_a_thousand_recipes_alive_writes_into_mounts() {
+    const N: usize = 1000;
+    let t = TempDir::new("fault-make");
+    let mut mk = String::from(".PHONY: all");
+    let names: Vec<String> = (1..=N).map(|i| format!("t{i}")).collect();
+    mk.push_str(&format!("\nall: {}\n", names.join(" ")));
+    for (i, n) in names.iter().enumerate() {
+        // Each recipe says it started, then waits for one byte of the
+        // fifo: all of them are alive at once before any goes on.
+        let out = if i % 2 == 0 { "cow" } else { "real" };
+        mk.push_str(&format!(
+            "{n}:\n\t@touch started/$@; dd if=go.fifo of=/dev/null bs=1 count=1 status=none; echo \"$@ made\" > {out}/$@\n"
+        ));
+    }
+    t.write("Makefile", mk);
+    for dir in ["cow", "real", "layer", "realsrc"] {
+        t.mkdir(dir);
+    }
+    let script = |mounts: &str| {
+        format!(
+            "cd {d} || exit 1; rm -rf started go.fifo; mkdir started; mkfifo go.fifo; \
+             {mounts} : > ready; exec 3<>go.fifo; \
+             make -s -j{N} all & mk=$!; \
+             n=0; until [ $(ls started | wc -l) -ge {N} ]; do n=$((n+1)); [ $n -lt 2400 ] || break; sleep 0.25; done; \
+             echo \"started at once: $(ls started | wc -l)\"; \
+             head -c {N} /dev/zero >&3; wait $mk; echo \"make: $?\"; exec 3>&-; \
+             echo \"cow: $(ls cow | wc -l) $(cat cow/* | sort | sha256sum)\"; \
+             echo \"real: $(ls real | wc -l) $(cat real/* | sort | sha256sum)\"{DONE_SH}",
+            d = q(t.path()),
+        )
+    };
+    t.write("end", "");
+    let native = Cmd::bash(&script(""))
+        .timeout(Duration::from_secs(300))
+        .run(Mode::Native);
+    native.assert_ok();
+    assert!(
+        native
+            .out()
+            .starts_with(&format!("started at once: {N}\nmake: 0\ncow: {}", N / 2)),
+        "{}",
+        native.dump()
+    );
+    for dir in ["cow", "real"] {
+        std::fs::remove_dir_all(t.join(dir)).expect("rm");
+        t.mkdir(dir);
+    }
+    let mounts = format!(
+        "{vm} -t viewfs -o cow layer cow || exit 9; {vm} -t umfusereal realsrc real || exit 9;",
+        vm = q(&view_command("viewmount"))
+    );
+    let start = Instant::now();
+    let view = watch(
+        Cmd::bash(&script(&mounts))
+            .umview_opts(["-p", "viewfs", "-p", "umfuse"])
+            .command(Mode::View),
+        &t,
+        Duration::from_secs(900),
+    );
+    eprintln!(
+        "make -j{N} in a view: {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    view.assert_ok_and_back_down(&format!("make -j{N}"));
+    assert_eq!(view.out, native.out(), "{}", view.err);
+    // The files landed in the layer and the umfusereal source; TARGET
+    // stayed empty.
+    let count = |d: &str| std::fs::read_dir(t.join(d)).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        (count("layer"), count("realsrc"), count("cow")),
+        (N / 2, N / 2, 0)
+    );
+}
+
+/// 200 threads of a pool, all alive at once (a barrier), each writing,
+/// reading back, stat-ing and listing files in two mounts.
+const POOL_PY: &str = r#"
+import concurrent.futures, hashlib, os, sys, threading
+dirs = sys.argv[1:]
+N = 200
+barrier = threading.Barrier(N, timeout=300)
+def work(i):
+    barrier.wait()
+    out = []
+    for d in dirs:
+        p = os.path.join(d, "f%03d" % i)
+        data = hashlib.sha256(b"%d" % i).hexdigest().encode() * (1 + i % 97)
+        with open(p, "wb") as f:
+            f.write(data)
+        with open(p, "rb") as f:
+            ok = f.read() == data
+        st = os.stat(p)
+        names = os.listdir(d)
+        out.append((ok, st.st_size, ("f%03d" % i) in names))
+    return out
+with concurrent.futures.ThreadPoolExecutor(N) as ex:
+    res = list(ex.map(work, range(N)))
+print("threads:", threading.active_count())
+print("all read back:", all(ok for r in res for ok, _, _ in r))
+print("all listed:", all(l for r in res for _, _, l in r))
+print("bytes:", sum(s for r in res for _, s, _ in r))
+for d in dirs:
+    print(d.rsplit("/", 1)[-1], sorted(os.listdir(d)) == ["f%03d" % i for i in range(N)])
+"#;
+
+#[test]
+fn a_pool_of_200_threads_does_file_io_in_mounts() {
+    let t = TempDir::new("fault-pool");
+    t.write("pool.py", POOL_PY);
+    let body = |mounts: &str| {
+        format!(
+            "cd {d} || exit 1; rm -rf cow/* real/*; {mounts} : > ready; \
+             {py} pool.py {d}/cow {d}/real; echo \"python: $?\"{DONE_SH}",
+            d = q(t.path()),
+            py = q(&python3()),
+        )
+    };
+    for dir in ["cow", "real", "layer", "realsrc"] {
+        t.mkdir(dir);
+    }
+    t.write("end", "");
+    let native = Cmd::bash(&body(""))
+        .timeout(Duration::from_secs(300))
+        .run(Mode::Native);
+    native.assert_ok();
+    assert!(
+        native
+            .out()
+            .starts_with("threads: 1\nall read back: True\nall listed: True\n"),
+        "{}",
+        native.dump()
+    );
+    let mounts = format!(
+        "{vm} -t viewfs -o cow layer cow || exit 9; {vm} -t umfusereal realsrc real || exit 9;",
+        vm = q(&view_command("viewmount"))
+    );
+    // The seccomp path only: under --no-seccomp one tracer thread answers
+    // every call of the 200 threads (over two minutes here).
+    for mode in [Mode::View] {
+        for dir in ["layer", "realsrc"] {
+            let _ = std::fs::remove_dir_all(t.join(dir));
+            t.mkdir(dir);
+        }
+        let start = Instant::now();
+        let view = watch(
+            Cmd::bash(&body(&mounts))
+                .umview_opts(["-p", "viewfs", "-p", "umfuse"])
+                .command(mode),
+            &t,
+            Duration::from_secs(300),
+        );
+        eprintln!(
+            "[{}] pool of 200 threads: {:.1} s",
+            mode.name(),
+            start.elapsed().as_secs_f64()
+        );
+        view.assert_ok_and_back_down(&format!("[{}] pool of 200 threads", mode.name()));
+        assert_eq!(view.out, native.out(), "{}", view.err);
+    }
 }
