@@ -725,6 +725,42 @@ fn out_of_fds_is_emfile_for_the_program_and_the_view_goes_on() {
     }
 }
 
+/// The host raises its own limit on open files to the hard limit (it
+/// holds fds for the calls in flight of every program of the view), and
+/// the programs get the limit umview was started with.
+#[test]
+fn the_host_raises_its_fd_limit_and_the_programs_keep_theirs() {
+    let t = TempDir::new("fault-nofile");
+    let hard = run_ok(&["bash", "-c", "ulimit -Hn"]);
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    let soft: u64 = match hard.parse::<u64>() {
+        Ok(h) if h > 64 => (h / 2).min(512),
+        _ => {
+            viewos_tests::report_skipped(
+                "the host's raised fd limit",
+                &format!("the hard limit on open files is {hard:?}"),
+            );
+            return;
+        }
+    };
+    let script = format!(
+        "cd {d} || exit 1; ulimit -Sn {soft}; \
+         {umview} bash -c 'ulimit -Sn; ulimit -Hn; : > ready; n=0; until [ -e end ] || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done' & p=$!; \
+         n=0; until [ -e ready ] || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; \
+         awk '/^Max open files/ {{ print \"host:\", $4, $5 }}' /proc/$p/limits; : > end; wait $p",
+        d = q(t.path()),
+        umview = q(viewos_tests::umview_bin()),
+    );
+    let out = Cmd::bash(&script).run(Mode::Native);
+    out.assert_ok();
+    assert_eq!(
+        out.out(),
+        format!("{soft}\n{hard}\nhost: {hard} {hard}\n"),
+        "{}",
+        out.dump()
+    );
+}
+
 /// Allocates 8 MiB blocks under RLIMIT_AS until MemoryError, reading and
 /// listing files of the mounts between two blocks; then frees them and
 /// reads again.
