@@ -20,8 +20,8 @@
 # samples are taken at the same point of the work; the CSV goes to
 # OUT/soak.csv, and at the end the table and a verdict are printed: the
 # growth from the sample at minute 5 to the last one must stay within
-# RSS +16 MiB, fds +4, threads +8, view processes +0 (the processes of
-# the view at a pause are the load's shell and its sleep).
+# RSS +16 MiB, fds +4, threads +8, view processes +1 (at a pause the view
+# has the load's shell and, now and then, the sleep it waits with).
 #
 # Usage: scripts/soak.sh [MINUTES]
 #   UMVIEW_DIR  the directory with umview, viewmount, viewumount, mstack
@@ -287,8 +287,8 @@ VERDICT=$(awk -F, -v status="$STATUS" -v failed="$FAILED" -v e2="$E2" -v fat="$F
     { r = $4; f = $5; t = $6; p = $7; if ($4 > rmax) rmax = $4 }
     END {
         dr = r - r5; df = f - f5; dt = t - t5; dp = p - p5
-        ok = (dr <= 16384 && df <= 4 && dt <= 8 && dp <= 0 && status == 0 && failed == 0 && e2 == 0 && fat == 0 && same == "same")
-        printf "%s: from minute 5 to the end RSS %+d KiB (%d -> %d, max %d), fds %+d (%d -> %d), threads %+d (%d -> %d), view processes %+d; tolerance RSS +16384 KiB, fds +4, threads +8, processes +0; load failures: %s; umview status %d",
+        ok = (dr <= 16384 && df <= 4 && dt <= 8 && dp <= 1 && status == 0 && failed == 0 && e2 == 0 && fat == 0 && same == "same")
+        printf "%s: from minute 5 to the end RSS %+d KiB (%d -> %d, max %d), fds %+d (%d -> %d), threads %+d (%d -> %d), view processes %+d; tolerance RSS +16384 KiB, fds +4, threads +8, processes +1; load failures: %s; umview status %d",
             ok ? "PASS" : "FAIL", dr, r5, r, rmax, df, f5, f, dt, t5, t, dp, failed ? "yes" : "none", status
     }' "$CSV")
 echo "verdict: $VERDICT"
