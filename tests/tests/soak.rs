@@ -223,7 +223,14 @@ fn the_host_does_not_grow_with_rounds_of_mixed_load() {
     t.write("go", "");
     wait_for(&t.path().join("done"), &mut child);
     std::thread::sleep(Duration::from_secs(1));
-    let end = sample(pid);
+    // The pool's threads may have kept more of the host's workers busy
+    // at the end than at the warm-up; idle ones leave after 30 s.
+    let settle = Instant::now();
+    let mut end = sample(pid);
+    while end.threads > warm.threads + 2 && settle.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_millis(500));
+        end = sample(pid);
+    }
     t.write("end", "");
     let out = child.wait_with_output().expect("wait for umview");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -239,7 +246,7 @@ fn the_host_does_not_grow_with_rounds_of_mixed_load() {
         "open files grew: {warm:?} -> {end:?}"
     );
     assert!(
-        end.threads <= warm.threads + 8,
+        end.threads <= warm.threads + 2,
         "threads grew: {warm:?} -> {end:?}"
     );
     assert!(
