@@ -23,12 +23,16 @@
 # RSS +16 MiB, fds +4, threads +8, view processes +1 (at a pause the view
 # has the load's shell and, now and then, the sleep it waits with).
 #
-# Usage: scripts/soak.sh [MINUTES]
+# Usage: scripts/soak.sh [MINUTES]   (with SOAK_EVERY: the number of samples)
 #   UMVIEW_DIR  the directory with umview, viewmount, viewumount, mstack
 #               (default: target/release of this checkout; build it with
 #               `cargo build --release -p viewos-hyper`)
 #   OUT         where soak.csv and the log go (default: a new /tmp/soak.*)
 #   SOAK_PAUSE  seconds of rest between two rounds (default 1)
+#   SOAK_PARTS  the parts of a round (default "make churn pool ext4 fat
+#               tcp"; fewer to tell which one a growth comes from)
+#   SOAK_EVERY  seconds between two samples (default 60; the verdict
+#               still starts at the fifth sample)
 set -uo pipefail
 MINUTES=${1:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -155,6 +159,7 @@ cat > "$W/load.sh" <<'EOF'
 # Runs in the view. $W: the work directory; $BIN: the commands.
 cd "$W" || exit 1
 fail() { echo "LOAD FAILURE round $round: $*" >&2; : > "$W/ctl/failed"; }
+want() { case " $SOAK_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 "$BIN/viewmount" -t viewfs -o cow "$W/layer" "$W/proj" || { echo "cow mount failed" >&2; exit 3; }
 "$BIN/viewmount" -t umfusereal "$W/real" "$W/m-real" || { echo "umfusereal mount failed" >&2; exit 3; }
 mkdir -p /dev/net 2>/dev/null
@@ -163,10 +168,13 @@ round=0
 while [ ! -e "$W/ctl/stop" ]; do
     round=$((round + 1))
     # C project in the cow mount.
+    if want make; then
     ( cd "$W/proj" && make -s clean && make -s -j4 CC=gcc >/dev/null 2>"$W/make.err" ) || fail "make: $(cat "$W/make.err")"
     got=$("$W/proj/prog") || fail "prog did not run"
     [ "$got" = "$EXPECT" ] || fail "prog printed $got, not $EXPECT"
+    fi
     # Churn in the cow layer: create, overwrite, rename, unlink.
+    if want churn; then
     for i in 1 2 3 4 5 6 7 8; do
         echo "old $round $i" > "$W/proj/churn$i"
         echo "new $round $i" > "$W/proj/churn$i.tmp" && mv "$W/proj/churn$i.tmp" "$W/proj/churn$i"
@@ -174,10 +182,15 @@ while [ ! -e "$W/ctl/stop" ]; do
     for i in 1 3 5 7; do rm -f "$W/proj/churn$i"; done
     [ "$(cat "$W/proj/churn2")" = "new $round 2" ] || fail "churn2"
     rm -f "$W/proj/main.c.bak"; cp "$W/proj/main.c" "$W/proj/main.c.bak" && rm "$W/proj/main.c.bak" || fail "cp/rm"
+    fi
     # A thread pool in the umfusereal mount.
+    if want pool; then
     out=$(python3 "$W/pool.py" "$W/m-real" 2>&1) || fail "pool.py: $out"
+    fi
     # ext4 image, mounted by fuse2fs.
-    if "$BIN/viewmount" -t umfuseext4 -o rw+ "$W/ext.img" "$W/m-ext"; then
+    if ! want ext4; then
+        :
+    elif "$BIN/viewmount" -t umfuseext4 -o rw+ "$W/ext.img" "$W/m-ext"; then
         cp -a "$W/tree" "$W/m-ext/tree" || fail "cp -a into ext4"
         diff -r "$W/tree" "$W/m-ext/tree" >/dev/null || fail "ext4 copy differs"
         rm -rf "$W/m-ext/tree" || fail "rm -rf in ext4"
@@ -186,7 +199,9 @@ while [ ! -e "$W/ctl/stop" ]; do
         fail "mount ext4"
     fi
     # FAT image.
-    if "$BIN/viewmount" -t umfusefat "$W/fat.img" "$W/m-fat"; then
+    if ! want fat; then
+        :
+    elif "$BIN/viewmount" -t umfusefat "$W/fat.img" "$W/m-fat"; then
         echo "round $round" > "$W/m-fat/round.txt"
         [ "$(cat "$W/m-fat/round.txt")" = "round $round" ] || fail "fat read back"
         "$BIN/viewumount" "$W/m-fat" || fail "umount fat"
@@ -194,8 +209,10 @@ while [ ! -e "$W/ctl/stop" ]; do
         fail "mount fat"
     fi
     # TCP over the view's smoltcp stack.
+    if want tcp; then
     out=$("$BIN/mstack" /dev/net/smol python3 "$W/echo.py" 2>&1)
     [ "$out" = "echo ok" ] || fail "echo over smoltcp: $out"
+    fi
     echo "$round" > "$W/ctl/rounds"
     # A breath between rounds, so the run shares the machine.
     sleep "${SOAK_PAUSE:-1}"
@@ -216,7 +233,7 @@ EOF
 CSV=$OUT/soak.csv
 echo "minute,utc,rounds,rss_kib,fds,threads,view_procs,load1" > "$CSV"
 echo "soak: $MINUTES minutes, work in $W, output in $OUT, binaries from $BIN"
-W=$W BIN=$BIN EXPECT=$EXPECT SOAK_PAUSE=${SOAK_PAUSE:-1} setsid "$BIN/umview" -p viewfs -p umfuse -p umnet bash "$W/load.sh" \
+W=$W BIN=$BIN EXPECT=$EXPECT SOAK_PAUSE=${SOAK_PAUSE:-1} SOAK_PARTS=${SOAK_PARTS:-make churn pool ext4 fat tcp} setsid "$BIN/umview" -p viewfs -p umfuse -p umnet bash "$W/load.sh" \
     > "$OUT/view.out" 2> "$OUT/view.err" < /dev/null &
 VIEW_PID=$!
 
@@ -231,7 +248,7 @@ START=$(date +%s)
 minute=0
 while :; do
     minute=$((minute + 1))
-    target=$((START + minute * 60))
+    target=$((START + minute * ${SOAK_EVERY:-60}))
     while [ "$(date +%s)" -lt "$target" ]; do
         kill -0 "$VIEW_PID" 2>/dev/null || break 2
         sleep 1
