@@ -113,8 +113,10 @@ fn a_killed_fuse_program_leaves_enotconn_and_the_view_running() {
          ls mnt 2>&1 | sed 's/.*: //'; cat mnt/f 2>&1 | sed 's/.*: //'; \
          {vu} mnt && echo unmounted; \
          {vm} -t umfuseext4 disk.img mnt2 && cat mnt2/f; \
-         pkill -9 -x fuse2fs; sleep 0.2; cat mnt2/f 2>&1 | sed 's/.*: //'; {vu} mnt2; echo alive",
+         for p in $(pgrep -x fuse2fs); do tr '\\0' ' ' < /proc/$p/cmdline | grep -qF -- {img} && kill -9 $p; done; \
+         sleep 0.2; cat mnt2/f 2>&1 | sed 's/.*: //'; {vu} mnt2; echo alive",
         d = q(t.path()),
+        img = q(&img),
         vm = q(&view_command("viewmount")),
         vu = q(&view_command("viewumount")),
     );

@@ -12,6 +12,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
 
 use crate::error::HyperError;
 use crate::filter::Filter;
@@ -131,6 +132,7 @@ pub fn spawn(
         source,
     };
 
+    let fd_limit = CHILD_FD_LIMIT.get();
     // SAFETY: the child only calls async-signal-safe functions on data
     // prepared above and ends in execve or _exit.
     let pid = unsafe { libc::fork() };
@@ -153,6 +155,7 @@ pub fn spawn(
                 filter,
                 dispositions,
                 umask,
+                fd_limit,
                 report_w,
                 helper: helper.map(|h| h.output.as_ref().map_or(-1, |o| o.as_raw_fd())),
             })
@@ -226,6 +229,16 @@ fn take_listener(pid: i32, report_r: i32) -> Option<OwnedFd> {
     }
 }
 
+/// The limit on open files the programs start with, when the host raised
+/// its own ([`crate::host::raise_fd_limit`]).
+static CHILD_FD_LIMIT: OnceLock<libc::rlimit> = OnceLock::new();
+
+/// Sets the limit on open files [`spawn`]'s programs get (the first call
+/// wins).
+pub(crate) fn set_child_fd_limit(lim: libc::rlimit) {
+    let _ = CHILD_FD_LIMIT.set(lim);
+}
+
 /// What the child needs between fork and exec, all prepared before the fork.
 struct ChildPlan<'a> {
     parent: i32,
@@ -235,6 +248,7 @@ struct ChildPlan<'a> {
     filter: Option<&'a Filter>,
     dispositions: &'a [Disposition],
     umask: u32,
+    fd_limit: Option<&'a libc::rlimit>,
     report_w: i32,
     /// A helper's output fd (-1: the host's own); `None` for a program.
     helper: Option<i32>,
@@ -254,6 +268,7 @@ unsafe fn child_after_fork(plan: ChildPlan<'_>) -> ! {
         filter,
         dispositions,
         umask,
+        fd_limit,
         report_w,
         helper,
     } = plan;
@@ -281,6 +296,9 @@ unsafe fn child_after_fork(plan: ChildPlan<'_>) -> ! {
             libc::signal(d.signal, d.action);
         }
         libc::umask(umask as libc::mode_t);
+        if let Some(lim) = fd_limit {
+            libc::setrlimit(libc::RLIMIT_NOFILE, lim);
+        }
         if let Some(output) = helper {
             libc::setsid();
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);

@@ -108,6 +108,7 @@ fn run(opts: cli::Options) -> Result<i32, (HyperError, i32)> {
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     viewos_hyper::host::tune_allocator();
+    viewos_hyper::host::raise_fd_limit();
     // A panic (in a service, most likely) is one line on stderr; the host
     // answers the call EIO and goes on.
     std::panic::set_hook(Box::new(|info| {
