@@ -233,7 +233,7 @@ EOF
 CSV=$OUT/soak.csv
 echo "minute,utc,rounds,rss_kib,fds,threads,view_procs,load1" > "$CSV"
 echo "soak: $MINUTES minutes, work in $W, output in $OUT, binaries from $BIN"
-W=$W BIN=$BIN EXPECT=$EXPECT SOAK_PAUSE=${SOAK_PAUSE:-1} SOAK_PARTS=${SOAK_PARTS:-make churn pool ext4 fat tcp} setsid "$BIN/umview" -p viewfs -p umfuse -p umnet bash "$W/load.sh" \
+W=$W BIN=$BIN EXPECT=$EXPECT SOAK_PAUSE=${SOAK_PAUSE:-1} SOAK_PARTS=${SOAK_PARTS:-make churn pool ext4 fat tcp} UMVIEW_DUMPABLE=1 setsid "$BIN/umview" -p viewfs -p umfuse -p umnet bash "$W/load.sh" \
     > "$OUT/view.out" 2> "$OUT/view.err" < /dev/null &
 VIEW_PID=$!
 

@@ -865,6 +865,8 @@ fn watch(mut cmd: std::process::Command, t: &TempDir, timeout: Duration) -> Watc
     }
     let (out_p, err_p) = (t.join("watch.out"), t.join("watch.err"));
     let mut child = cmd
+        // The host's fds are counted from outside (see fd_holder).
+        .env("UMVIEW_DUMPABLE", "1")
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_p).expect("watch.out"))

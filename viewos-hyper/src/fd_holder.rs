@@ -54,12 +54,17 @@ static HOLDER: OnceLock<Option<Holder>> = OnceLock::new();
 
 /// Starts the holder (once) and makes the host not dumpable. Without a
 /// holder (the fork failed) the host stays dumpable and names its files
-/// `/proc/HOST/fd/N` as before.
+/// `/proc/HOST/fd/N` as before. `UMVIEW_DUMPABLE=1` in umview's
+/// environment leaves the host dumpable, so its user can watch its
+/// `/proc` entries (fds) from outside, as the soak run does; that opens
+/// the host to the programs of the view again.
 pub fn start() {
     let holder = HOLDER.get_or_init(|| {
         let h = spawn()?;
-        // SAFETY: prctl(PR_SET_DUMPABLE) on ourselves; no memory.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        if std::env::var_os("UMVIEW_DUMPABLE").is_none_or(|v| v != "1") {
+            // SAFETY: prctl(PR_SET_DUMPABLE) on ourselves; no memory.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        }
         std::thread::Builder::new()
             .name("fd-holder-sweep".into())
             .spawn(|| loop {
