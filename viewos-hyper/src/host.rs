@@ -74,10 +74,18 @@ impl Default for HostConfig {
 /// holds (and zeroes) its own copies. Measured: a view mounting FAT,
 /// passthrough and ext4 file systems 200 times in a row stays at 9 MiB
 /// resident instead of 72-91 MiB.
+///
+/// The number of malloc arenas is capped at 2: glibc gives new threads
+/// arenas of their own, up to eight per core, and never returns them, so
+/// the host's worker threads (which come and go with the load) made its
+/// resident memory creep up for an hour in the soak run (BENCHMARKS.md,
+/// "Soak"); the soak's thread-pool part alone grew 0.56 MiB from round 30
+/// to 80 with `MALLOC_ARENA_MAX=2`, several MiB without.
 pub fn tune_allocator() {
     // SAFETY: mallopt only sets glibc's allocator parameters.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
