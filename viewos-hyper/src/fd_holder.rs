@@ -61,7 +61,7 @@ static HOLDER: OnceLock<Option<Holder>> = OnceLock::new();
 pub fn start() {
     let holder = HOLDER.get_or_init(|| {
         let h = spawn()?;
-        if std::env::var_os("UMVIEW_DUMPABLE").is_none_or(|v| v != "1") {
+        if std::env::var("UMVIEW_DUMPABLE").as_deref() != Ok("1") {
             // SAFETY: prctl(PR_SET_DUMPABLE) on ourselves; no memory.
             unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         }
