@@ -34,7 +34,7 @@ echo "== fuzz: building ${TARGETS[*]} ($TRIPLE, $CARGO_TARGET_DIR)"
 start=$(date +%s)
 bins=()
 for t in "${TARGETS[@]}"; do bins+=(--bin "$t"); done
-(cd fuzz && cargo build --release --locked --quiet --target "$TRIPLE" "${bins[@]}")
+(cd fuzz && cargo build --release --quiet --target "$TRIPLE" "${bins[@]}")
 echo "== fuzz: built in $(($(date +%s) - start)) s"
 
 WORK=${FUZZ_WORK:-$(mktemp -d /tmp/viewos-fuzz.XXXXXX)}

@@ -14,7 +14,8 @@
 //! request. When the replies run out the
 //! server closes its end: every request still waiting gets `ENOTCONN`.
 //! The operations run through the real `Connection`, `Client` and
-//! `FuseFs`, over a real socket pair.
+//! `FuseFs`, over a real socket pair; a directory listing must show only
+//! names a directory can have.
 
 #![no_main]
 
@@ -118,9 +119,15 @@ fn operate(fs: &FuseFs, which: u8) {
         }
         2 => {
             if let Ok(Opened::Served(f)) = fs.open(p("/d"), libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-                let mut n = 0;
+                // What a program's getdents shows must be file names: the
+                // kernel's FUSE refuses any other with EIO.
                 let _ = f.read_dir(0, &mut |e| {
-                    n += e.name.len();
+                    assert!(
+                        !e.name.is_empty() && e.name.len() <= 1024,
+                        "a bad name length"
+                    );
+                    assert!(!e.name.contains(&b'/'), "a name with a slash");
+                    assert!(!e.name.contains(&0), "a name with a NUL");
                     true
                 });
             }

@@ -6,8 +6,8 @@
 //! exactly those sectors, and from one that claims 2^40 sectors more
 //! (zeros after the input), where tables may point anywhere. Parsing must
 //! end (a cyclic chain of logical partitions, huge entry counts) and must
-//! not panic; the partitions the kernel would add must lie on the disk
-//! and be numbered 1 to 255.
+//! not panic; no partition number may come twice, and the partitions the
+//! kernel would add must lie on the disk and be numbered 1 to 255.
 
 #![no_main]
 
@@ -31,6 +31,14 @@ fn check(data: &[u8], count: u64) {
     let Ok(entries) = table::scan(&sectors) else {
         return;
     };
+    let mut numbers: Vec<u32> = entries.iter().map(|e| e.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        entries.len(),
+        "a partition number given twice"
+    );
     for (number, e) in table::fit(&entries, count) {
         assert!((1..=MAX_PARTITION).contains(&number));
         assert!(e.len > 0);
