@@ -4,8 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(
-    # build
-    gcc make pkg-config
+    # build; g++ builds libFuzzer for the fuzz targets (scripts/fuzz.sh)
+    gcc g++ make pkg-config
     # the real programs the tests run under umview
     bash coreutils findutils tar gzip procps psmisc util-linux
     python3 tmux curl

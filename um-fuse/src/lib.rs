@@ -148,3 +148,20 @@ pub mod wire;
 mod testing;
 
 pub use service::UmFuse;
+
+/// Entry points for the fuzz targets of `fuzz/` into private modules: the
+/// option parsers of the built-in submodules. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use viewos_core::Errno;
+
+    /// `umfusefat`'s `-o` options (`uid=`, `gid=`, `umask=`, ...).
+    pub fn fat_options(options: &str) -> Result<(), Errno> {
+        crate::fat::options::FatOptions::parse(options, (0, 0)).map(drop)
+    }
+
+    /// `umfuseiso9660`'s `-o` options (`mode=`, `map=`, `norock`, ...).
+    pub fn iso9660_options(options: &str) -> Result<(), Errno> {
+        crate::iso9660::options::IsoOptions::parse(options, (0, 0)).map(drop)
+    }
+}

@@ -156,6 +156,8 @@ pub const RELEASE_FLUSH: u32 = 1;
 pub const FSYNC_FDATASYNC: u32 = 1;
 /// Offset of the name in a `fuse_dirent`.
 pub const DIRENT_NAME_OFFSET: usize = 24;
+/// The longest name a server may give (the kernel's `FUSE_NAME_MAX`).
+pub const NAME_MAX: usize = 1024;
 
 /// `fuse_in_header`: the start of every request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -697,11 +699,23 @@ pub struct Dirent<'a> {
 }
 
 /// One entry at the start of `data` and the length of its record.
+///
+/// A name that cannot be a directory entry's is `EIO`, as the kernel's
+/// FUSE answers it (empty, longer than [`NAME_MAX`], or with a `/`), and
+/// so is one with a NUL byte (a program would see it cut there): a
+/// server must not make a program see `..`-like paths or names that are
+/// not there.
 fn dirent(data: &[u8]) -> Result<(Dirent<'_>, usize), Errno> {
     let mut d = Dec::new(data);
     let (ino, off) = (d.u64()?, d.u64()?);
     let (namelen, kind) = (d.u32()? as usize, d.u32()?);
+    if namelen == 0 || namelen > NAME_MAX {
+        return Err(Errno::EIO);
+    }
     let name = d.take(namelen)?;
+    if name.iter().any(|&b| b == b'/' || b == 0) {
+        return Err(Errno::EIO);
+    }
     let rec = (DIRENT_NAME_OFFSET + namelen + 7) & !7;
     let entry = Dirent {
         ino,
@@ -831,5 +845,40 @@ mod tests {
         // A cut entry is an error, not a read past the end.
         let bad: Vec<_> = dirents(&e.0[..e.0.len() - 8]).collect();
         assert_eq!(bad.last(), Some(&Err(Errno::EIO)));
+    }
+
+    /// A server's names that no directory entry can have end the listing
+    /// with `EIO` (found by the `fuse_reply` fuzz target's check that a
+    /// listing shows only file names).
+    #[test]
+    fn dirents_with_impossible_names_are_eio() {
+        let one = |name: &[u8], namelen: u32| {
+            let mut e = Enc::new();
+            e.u64(5).u64(1).u32(namelen).u32(libc::DT_REG as u32);
+            e.bytes(name)
+                .zeros((8 - (DIRENT_NAME_OFFSET + name.len()) % 8) % 8);
+            e.into_bytes()
+        };
+        for (name, len) in [
+            (&b"../etc"[..], 6),
+            (b"a/b", 3),
+            (b"a\0b", 3),
+            (b"", 0),
+            (&[b'x'; NAME_MAX + 1][..], NAME_MAX as u32 + 1),
+        ] {
+            let data = one(name, len);
+            let all: Vec<_> = dirents(&data).collect();
+            assert_eq!(
+                all,
+                vec![Err(Errno::EIO)],
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        let data = one(&[b'x'; NAME_MAX], NAME_MAX as u32);
+        assert_eq!(
+            dirents(&data).next().map(|e| e.map(|e| e.name.len())),
+            Some(Ok(NAME_MAX))
+        );
     }
 }

@@ -66,3 +66,13 @@ pub mod smol;
 pub mod stacks;
 
 pub use service::UmNet;
+
+/// Entry points for the fuzz targets of `fuzz/` into private code. Not
+/// an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A stack mount's `-o` options (`perm`, `vd0=URL`, ...).
+    pub fn mount_options(options: &str) -> Result<(), viewos_core::Errno> {
+        crate::service::parse_options(options).map(drop)
+    }
+}

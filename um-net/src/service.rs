@@ -60,7 +60,7 @@ impl UmNet {
 
 /// The `-o` options of a stack mount.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Options {
+pub(crate) struct Options {
     /// `perm`: the mount cannot be undone.
     perm: bool,
     /// `vdN=URL`: an Ethernet link `vdN` plugged into a VDE switch.
@@ -74,7 +74,7 @@ fn is_vd(name: &str) -> bool {
 }
 
 /// Parses a stack mount's `-o`: `EINVAL` for an option it does not know.
-fn parse_options(options: &str) -> Result<Options, Errno> {
+pub(crate) fn parse_options(options: &str) -> Result<Options, Errno> {
     let mut out = Options::default();
     for o in options.split(',').filter(|o| !o.is_empty()) {
         if let Some((key, url)) = o.split_once('=') {

@@ -20,7 +20,7 @@ mod entries;
 mod fuse;
 mod inodes;
 mod modify;
-mod options;
+pub(crate) mod options;
 mod raw;
 pub(crate) mod time;
 mod volume;

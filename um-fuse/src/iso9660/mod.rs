@@ -21,7 +21,7 @@
 mod descriptor;
 mod fuse;
 mod names;
-mod options;
+pub(crate) mod options;
 mod record;
 mod susp;
 mod volume;
