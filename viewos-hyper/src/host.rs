@@ -163,10 +163,20 @@ impl Host {
     /// The seccomp filter this view needs, or `None` with `seccomp: false`.
     pub fn filter(&self) -> Option<Filter> {
         self.config.seccomp.then(|| {
-            Filter::new(&syscalls::filter_rules(
-                self.trapped(),
-                &self.view.hooked_syscalls(),
-            ))
+            let trapped = self.trapped();
+            let mut rules = syscalls::filter_rules(trapped, &self.view.hooked_syscalls());
+            // A root host compares its programs' credentials with its own
+            // once per thread before it makes their opens: it must see them
+            // change (`syscalls::host_open`).
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } == 0 && trapped.contains(Interest::PATH) {
+                for &nr in syscalls::CREDENTIAL_CALLS {
+                    if !rules.iter().any(|&(n, _)| n == nr as u32) {
+                        rules.push((nr as u32, crate::filter::Action::Notify));
+                    }
+                }
+            }
+            Filter::new(&rules)
         })
     }
 

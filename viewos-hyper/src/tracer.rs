@@ -540,6 +540,7 @@ impl Tracer {
 
     /// Forgets an ended thread.
     fn thread_gone(&mut self, tid: i32) {
+        crate::syscalls::forget_credentials(tid);
         if let Some(state) = self.threads.remove(&tid) {
             for fd in [state.held_fd, state.held_for_life].into_iter().flatten() {
                 crate::fd_holder::release(fd);
@@ -661,6 +662,9 @@ impl Tracer {
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
                 self.ctx.exec_chains.lock().remove(&pid);
                 let former = ptrace::event_msg(pid).map_or(pid, |f| f as i32);
+                // A set-ID program may change the credentials.
+                crate::syscalls::forget_credentials(pid);
+                crate::syscalls::forget_credentials(former);
                 if let Err(file) = crate::syscalls::check_real_exec(&self.ctx, former, pid) {
                     // The kernel ran a file the view does not show there:
                     // the process ends before its first instruction.

@@ -73,15 +73,57 @@ fn openat2(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Threads of a root host whose credentials were compared with the
+/// host's, and the answer; forgotten when the thread changes them
+/// ([`forget_credentials`]).
+static COMPARED: OnceLock<parking_lot::Mutex<std::collections::HashMap<i32, bool>>> =
+    OnceLock::new();
+
+/// The calls by which a thread changes its credentials: a root host stops
+/// them (and lets them run) to forget what [`same_credentials`] found.
+pub const CREDENTIAL_CALLS: &[libc::c_long] = &[
+    libc::SYS_setuid,
+    libc::SYS_setgid,
+    libc::SYS_setreuid,
+    libc::SYS_setregid,
+    libc::SYS_setgroups,
+    libc::SYS_setresuid,
+    libc::SYS_setresgid,
+    libc::SYS_setfsuid,
+    libc::SYS_setfsgid,
+    libc::SYS_capset,
+];
+
+/// Forgets thread `tid`'s compared credentials (it changes them, execs,
+/// or ended).
+pub fn forget_credentials(tid: i32) {
+    if let Some(m) = COMPARED.get() {
+        m.lock().remove(&tid);
+    }
+}
+
 /// True if the host may open files for the caller: its credentials are
 /// the host's. An unprivileged host's programs cannot change theirs (a
 /// set-ID program does not change ids under an unprivileged tracer); a
-/// root host's can, and are compared with the host's own.
+/// root host's can, and are compared with the host's own once per thread
+/// (again after the thread changes them: the credential calls stop, see
+/// [`CREDENTIAL_CALLS`], and an exec).
 pub(super) fn same_credentials(tid: i32) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return true;
     }
+    let compared = COMPARED.get_or_init(Default::default);
+    if let Some(&same) = compared.lock().get(&tid) {
+        return same;
+    }
+    let same = compare_credentials(tid);
+    compared.lock().insert(tid, same);
+    same
+}
+
+/// [`same_credentials`] from `/proc/TID/status`.
+fn compare_credentials(tid: i32) -> bool {
     static HOST: OnceLock<Option<String>> = OnceLock::new();
     let creds = |pid: &str| -> Option<String> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -175,6 +217,57 @@ fn kernel_flag_checks(flags: i32, resolve: u64) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The common case in one open: the program's flags with `O_NONBLOCK` (a
+/// fifo must not hold the host up) and `O_NOCTTY`; a regular file or a
+/// directory is then given back the program's status flags. `None` for
+/// anything else (a fifo, a device, `ENXIO`): the file is closed again and
+/// opened the careful way ([`open_real`]'s lookup and reopen).
+fn open_plain(
+    tid: i32,
+    f: &CallerFile,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Option<Result<OwnedFd, Errno>> {
+    let creating = flags & libc::O_CREAT != 0;
+    let old = creating.then(|| thread_umask(super::sys_path::umask_of(tid)));
+    let opened = openat2(
+        f.dirfd(),
+        &f.path,
+        flags | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+        if creating { mode } else { 0 },
+        resolve,
+    );
+    if let Some(old) = old {
+        thread_umask(old);
+    }
+    let fd = match opened {
+        Ok(fd) => fd,
+        Err(e) if e.raw() == libc::ENXIO => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    // SAFETY: an all-integer struct the kernel fills, and our fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Some(Err(last_errno()));
+    }
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+        return None;
+    }
+    if flags & libc::O_NONBLOCK == 0 {
+        // The status flags as the program asked (FASYNC as it was, so
+        // F_SETFL does not turn signal-driven I/O on).
+        let status = flags & (libc::O_APPEND | libc::O_DIRECT | libc::O_NOATIME | libc::O_ASYNC);
+        // SAFETY: F_SETFL with an integer on our fd.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, status) } != 0 {
+            return Some(Err(last_errno()));
+        }
+    }
+    Some(Ok(fd))
+}
+
 /// Opens the real file `raw` (relative to `dirfd`) for the caller as the
 /// kernel would, from the bytes the host checked; `Native` where the host
 /// leaves it to the kernel (see the module's docs).
@@ -211,6 +304,11 @@ pub(super) fn open_real(
         Ok(fd) => Verdict::InstallFd { fd, cloexec },
         Err(e) => Verdict::Error(e),
     };
+    if !tmpfile {
+        if let Some(v) = open_plain(call.tid, &f, flags, mode, resolve) {
+            return installed(v);
+        }
+    }
     let lookup = libc::O_PATH
         | libc::O_CLOEXEC
         | (flags & libc::O_DIRECTORY)

@@ -33,6 +33,7 @@ mod caller_file;
 mod hooks;
 mod host_call;
 mod host_open;
+pub use host_open::{forget_credentials, CREDENTIAL_CALLS};
 mod sys_attr;
 mod sys_control;
 mod sys_cwd;
@@ -664,6 +665,9 @@ pub fn dispatch(ctx: &Context, call: &Call<'_>) -> Verdict {
 
 fn dispatch_call(ctx: &Context, call: &Call<'_>) -> Verdict {
     host_call::clear_checked();
+    if CREDENTIAL_CALLS.contains(&(call.entry.nr as libc::c_long)) {
+        forget_credentials(call.tid);
+    }
     if ctx.hooks_loaded.load(std::sync::atomic::Ordering::Acquire) {
         if let Some(v) = hooks::dispatch(ctx, call) {
             return v;
