@@ -68,3 +68,43 @@ fn dev_tty_is_the_programs_terminal() {
         ])
     });
 }
+
+/// A root host makes opens for its programs only while their credentials
+/// are its own: a program that dropped to `nobody` is refused a root-only
+/// file as the kernel refuses it (the host compares once per thread and
+/// stops the credential calls to compare again).
+#[test]
+fn a_root_program_that_changed_ids_gets_the_kernels_answer() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        viewos_tests::report_skipped(
+            "host_open: credentials that differ from the host's",
+            "only root can change its ids; the root run checks it",
+        );
+        return;
+    }
+    let t = TempDir::new("host-open-ids");
+    let secret = t.write("root-only", "root's\n");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    t.mkdir("hidden");
+    let py = format!(
+        "import os\n\
+         print(open({s:?}).read().strip())\n\
+         os.setgroups([]); os.setgid(65534); os.setuid(65534)\n\
+         try:\n    open({s:?}); print('opened')\n\
+         except PermissionError: print('EACCES')\n",
+        s = secret.display().to_string()
+    );
+    let run = |mode: Mode| {
+        let cmd = Cmd::new([python3().as_os_str(), "-c".as_ref(), py.as_ref()]).umview_opts([
+            "-p",
+            &format!("viewfs,hide,target={}", t.join("hidden").display()),
+        ]);
+        cmd.run(mode)
+    };
+    let native = run(Mode::Native);
+    native.assert_ok();
+    assert_eq!(native.out(), "root's\nEACCES\n");
+    assert_same(&native, &run(Mode::View));
+}
