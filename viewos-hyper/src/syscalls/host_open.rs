@@ -80,7 +80,7 @@ static COMPARED: OnceLock<parking_lot::Mutex<std::collections::HashMap<i32, bool
     OnceLock::new();
 
 /// The calls by which a thread changes its credentials: a root host stops
-/// them (and lets them run) to forget what [`same_credentials`] found.
+/// them (and lets them run) to forget what the host found when it compared them with its own.
 pub const CREDENTIAL_CALLS: &[libc::c_long] = &[
     libc::SYS_setuid,
     libc::SYS_setgid,
@@ -217,6 +217,42 @@ fn kernel_flag_checks(flags: i32, resolve: u64) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The caller's `path` (relative to `dirfd`, or its cwd) as one absolute
+/// name the host can open: `/proc/TID/fd/N/PATH` or `/proc/TID/cwd/PATH`
+/// (the kernel goes through the caller's directory itself), an absolute
+/// path with the caller's `/proc/self` spelled out. `None` when the name
+/// would be too long, or for an empty path (which names nothing).
+fn through_caller_dir(tid: i32, dirfd: i32, path: &[u8], follow: bool) -> Option<CString> {
+    if path.is_empty() {
+        return None;
+    }
+    let own = super::caller_file::own_proc_path(tid, path, follow);
+    let full = if own.first() == Some(&b'/') {
+        own
+    } else {
+        let mut p = if dirfd == libc::AT_FDCWD {
+            format!("/proc/{tid}/cwd/").into_bytes()
+        } else if dirfd >= 0 {
+            format!("/proc/{tid}/fd/{dirfd}/").into_bytes()
+        } else {
+            return None;
+        };
+        p.extend_from_slice(&own);
+        p
+    };
+    if full.len() >= 4096 {
+        return None;
+    }
+    CString::new(full).ok()
+}
+
+/// False if the relative `path`'s `dirfd` is no open fd of thread `tid`.
+fn dir_is_open(tid: i32, dirfd: i32, path: &[u8]) -> bool {
+    path.first() == Some(&b'/')
+        || dirfd == libc::AT_FDCWD
+        || std::fs::symlink_metadata(format!("/proc/{tid}/fd/{dirfd}")).is_ok()
+}
+
 /// The common case in one open: the program's flags with `O_NONBLOCK` (a
 /// fifo must not hold the host up) and `O_NOCTTY`; a regular file or a
 /// directory is then given back the program's status flags. `None` for
@@ -224,7 +260,7 @@ fn kernel_flag_checks(flags: i32, resolve: u64) -> Result<(), Errno> {
 /// opened the careful way ([`open_real`]'s lookup and reopen).
 fn open_plain(
     tid: i32,
-    f: &CallerFile,
+    (dirfd, path): (i32, &CString),
     flags: i32,
     mode: u32,
     resolve: u64,
@@ -232,8 +268,8 @@ fn open_plain(
     let creating = flags & libc::O_CREAT != 0;
     let old = creating.then(|| thread_umask(super::sys_path::umask_of(tid)));
     let opened = openat2(
-        f.dirfd(),
-        &f.path,
+        dirfd,
+        path,
         flags | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
         if creating { mode } else { 0 },
         resolve,
@@ -295,17 +331,31 @@ pub(super) fn open_real(
         return Verdict::Error(e);
     }
     let follow = flags & libc::O_NOFOLLOW == 0 && !exclusive;
-    let f = match CallerFile::new(call.tid, dirfd, raw, follow) {
-        Ok(f) => f,
-        Err(e) => return Verdict::Error(e),
-    };
     let cloexec = flags & libc::O_CLOEXEC != 0;
     let installed = |r: Result<OwnedFd, Errno>| match r {
         Ok(fd) => Verdict::InstallFd { fd, cloexec },
         Err(e) => Verdict::Error(e),
     };
-    if !tmpfile {
-        if let Some(v) = open_plain(call.tid, &f, flags, mode, resolve) {
+    if !tmpfile && resolve == 0 {
+        // One path through the caller's directory: no fd of it needed.
+        if let Some(path) = through_caller_dir(call.tid, dirfd, raw, follow) {
+            match open_plain(call.tid, (libc::AT_FDCWD, &path), flags, mode, 0) {
+                // A dirfd that is not open reads as a missing name there:
+                // the kernel's answer is EBADF.
+                Some(Err(e)) if e == Errno::ENOENT && !dir_is_open(call.tid, dirfd, raw) => {
+                    return Verdict::Error(Errno::EBADF)
+                }
+                Some(v) => return installed(v),
+                None => {}
+            }
+        }
+    }
+    let f = match CallerFile::new(call.tid, dirfd, raw, follow) {
+        Ok(f) => f,
+        Err(e) => return Verdict::Error(e),
+    };
+    if !tmpfile && resolve != 0 {
+        if let Some(v) = open_plain(call.tid, (f.dirfd(), &f.path), flags, mode, resolve) {
             return installed(v);
         }
     }
