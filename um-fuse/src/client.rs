@@ -53,6 +53,9 @@ impl Client {
         if e.nodeid == 0 {
             return Err(Errno::ENOENT);
         }
+        if !attr_is_valid(&e.attr) {
+            return Err(Errno::EIO);
+        }
         self.caches
             .observe(e.nodeid, &e.attr, e.attr_valid.duration());
         let f = self
@@ -74,6 +77,9 @@ impl Client {
             .conn
             .request(Opcode::Getattr, nodeid, &[&proto::getattr_in(fh)])?;
         let out = AttrOut::decode(&mut Dec::new(&reply))?;
+        if !attr_is_valid(&out.attr) {
+            return Err(Errno::EIO);
+        }
         self.caches
             .observe(nodeid, &out.attr, out.attr_valid.duration());
         Ok(out.attr)
@@ -174,5 +180,45 @@ mod tests {
         }
         // /dev/null is 1:3, which the kernel encodes as 0x103.
         assert_eq!(encode_dev(libc::makedev(1, 3)), 0x103);
+    }
+}
+
+/// Attributes kernel FUSE accepts from a server (`fuse_invalid_attr`): a
+/// mode with a file type, and a size that fits a signed 64-bit `off_t`.
+/// Others are `EIO`, as there: a program must never see a file of no
+/// type or a negative size.
+fn attr_is_valid(a: &proto::Attr) -> bool {
+    let kind = a.mode & libc::S_IFMT;
+    let typed = [
+        libc::S_IFREG,
+        libc::S_IFDIR,
+        libc::S_IFLNK,
+        libc::S_IFCHR,
+        libc::S_IFBLK,
+        libc::S_IFIFO,
+        libc::S_IFSOCK,
+    ]
+    .contains(&kind);
+    typed && a.size <= i64::MAX as u64
+}
+
+#[cfg(test)]
+mod attr_tests {
+    use super::*;
+
+    #[test]
+    fn attributes_kernel_fuse_refuses_are_refused() {
+        let mut a = proto::Attr {
+            mode: libc::S_IFREG | 0o644,
+            ..Default::default()
+        };
+        assert!(attr_is_valid(&a));
+        a.mode = 0o644;
+        assert!(!attr_is_valid(&a));
+        a.mode = libc::S_IFDIR | 0o755;
+        a.size = u64::MAX;
+        assert!(!attr_is_valid(&a));
+        a.size = i64::MAX as u64;
+        assert!(attr_is_valid(&a));
     }
 }

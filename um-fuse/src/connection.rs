@@ -595,6 +595,10 @@ mod tests {
                     let entry = proto::EntryOut {
                         nodeid: 13,
                         entry_valid: proto::Valid { sec: 60, nsec: 0 },
+                        attr: proto::Attr {
+                            mode: libc::S_IFREG | 0o644,
+                            ..proto::Attr::default()
+                        },
                         ..proto::EntryOut::default()
                     };
                     entry.encode(&mut e);
