@@ -253,11 +253,10 @@ fn dir_is_open(tid: i32, dirfd: i32, path: &[u8]) -> bool {
         || std::fs::symlink_metadata(format!("/proc/{tid}/fd/{dirfd}")).is_ok()
 }
 
-/// The common case in one open: the program's flags with `O_NONBLOCK` (a
-/// fifo must not hold the host up) and `O_NOCTTY`; a regular file or a
-/// directory is then given back the program's status flags. `None` for
-/// anything else (a fifo, a device, `ENXIO`): the file is closed again and
-/// opened the careful way ([`open_real`]'s lookup and reopen).
+/// The common case in one open: a look (`fstatat`) at what the name is
+/// now, then for a regular file, a directory, a symlink or nothing yet,
+/// the open with the program's flags and `O_NOCTTY`. `None` for a fifo or
+/// a device: opened the careful way ([`open_real`]'s lookup and reopen).
 fn open_plain(
     tid: i32,
     (dirfd, path): (i32, &CString),
@@ -266,11 +265,26 @@ fn open_plain(
     resolve: u64,
 ) -> Option<Result<OwnedFd, Errno>> {
     let creating = flags & libc::O_CREAT != 0;
+    // What is there now: a fifo or a device takes the careful way (even
+    // a passing open of a fifo would wake a program waiting at its other
+    // end).
+    let follow = flags & libc::O_NOFOLLOW == 0
+        && flags & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL);
+    // SAFETY: an all-integer struct the kernel fills.
+    let mut before: libc::stat = unsafe { std::mem::zeroed() };
+    let at = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: a valid fd (or AT_FDCWD), our NUL-terminated path and struct.
+    if unsafe { libc::fstatat(dirfd, path.as_ptr(), &mut before, at) } == 0 {
+        let kind = before.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFREG && kind != libc::S_IFDIR && kind != libc::S_IFLNK {
+            return None;
+        }
+    }
     let old = creating.then(|| thread_umask(super::sys_path::umask_of(tid)));
     let opened = openat2(
         dirfd,
         path,
-        flags | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+        flags | libc::O_NOCTTY | libc::O_CLOEXEC,
         if creating { mode } else { 0 },
         resolve,
     );
@@ -288,18 +302,9 @@ fn open_plain(
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         return Some(Err(last_errno()));
     }
-    let kind = st.st_mode & libc::S_IFMT;
-    if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+    if st.st_mode & libc::S_IFMT == libc::S_IFCHR && is_dev_tty(st.st_rdev) {
+        // Swapped for /dev/tty since the look: the program's terminal.
         return None;
-    }
-    if flags & libc::O_NONBLOCK == 0 {
-        // The status flags as the program asked (FASYNC as it was, so
-        // F_SETFL does not turn signal-driven I/O on).
-        let status = flags & (libc::O_APPEND | libc::O_DIRECT | libc::O_NOATIME | libc::O_ASYNC);
-        // SAFETY: F_SETFL with an integer on our fd.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, status) } != 0 {
-            return Some(Err(last_errno()));
-        }
     }
     Some(Ok(fd))
 }
